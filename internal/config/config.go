@@ -1,0 +1,116 @@
+package config
+
+import (
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// Mode says whether the run changes the cluster.
+type Mode string
+
+const (
+	// ModeApply upgrades the release.
+	ModeApply Mode = "apply"
+	// ModePlan renders the upgrade and reports it without changing anything.
+	ModePlan Mode = "plan"
+)
+
+// TargetKind says how the target version is chosen.
+type TargetKind string
+
+const (
+	// TargetExact is an exact version such as 2.11.6.
+	TargetExact TargetKind = "exact"
+	// TargetLatestPatch is the newest patch release of the current minor.
+	TargetLatestPatch TargetKind = "latest-patch"
+	// TargetLatestMinor is the newest release of the current major.
+	TargetLatestMinor TargetKind = "latest-minor"
+)
+
+// Target is the requested Pachyderm version.
+type Target struct {
+	Kind TargetKind
+	// Version is set for TargetExact only.
+	Version *semver.Version
+}
+
+// String returns the target as the user would write it.
+func (t Target) String() string {
+	if t.Kind == TargetExact && t.Version != nil {
+		return t.Version.String()
+	}
+	return string(t.Kind)
+}
+
+// BuiltinPostgreSQL says whether the release uses the chart's own PostgreSQL,
+// whose generated password must be carried over on every upgrade.
+type BuiltinPostgreSQL string
+
+const (
+	BuiltinPostgreSQLAuto  BuiltinPostgreSQL = "auto"
+	BuiltinPostgreSQLTrue  BuiltinPostgreSQL = "true"
+	BuiltinPostgreSQLFalse BuiltinPostgreSQL = "false"
+)
+
+// Config is the validated set of inputs for one run.
+type Config struct {
+	Target       Target
+	Release      string
+	Namespace    string
+	Chart        string
+	ChartRepo    string
+	ChartVersion *semver.Version
+
+	ValuesFile string
+	// Values is the inline `values` input, parsed.
+	Values map[string]any
+	// ValuesFromFile is the content of ValuesFile, parsed.
+	ValuesFromFile map[string]any
+
+	// Kubeconfig is the content of a kubeconfig file; empty means KUBECONFIG
+	// or in-cluster configuration.
+	Kubeconfig  string
+	KubeContext string
+
+	Mode              Mode
+	AllowMinor        bool
+	AllowPrerelease   bool
+	Timeout           time.Duration
+	RollbackOnFailure bool
+	RecoverPending    bool
+	BackupCommand     string
+	BackupDir         string
+
+	// SecretNames maps a secret input (see SecretInputs) to the name of the
+	// Kubernetes Secret the user gave for it; unset inputs are absent.
+	SecretNames         map[string]string
+	PostgresqlSecretKey string
+	BuiltinPostgreSQL   BuiltinPostgreSQL
+
+	PachctlVersionCheck    bool
+	PachdAddress           string
+	PachctlDownloadURL     string
+	PachctlSHA256          string
+	AllowUnverifiedPachctl bool
+
+	GitHubToken   string
+	Comment       bool
+	PRNumber      int
+	ChangelogRepo string
+	ChangelogPath string
+
+	kubeCredentials []string
+}
+
+// SecretValues returns every credential among the inputs, so the logger can
+// mask them before anything is printed.
+func (c *Config) SecretValues() []string {
+	var out []string
+	for _, v := range []string{c.GitHubToken, c.Kubeconfig} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return append(out, c.kubeCredentials...)
+}

@@ -1,0 +1,188 @@
+// Package config reads the action's inputs — from GitHub Actions or from
+// command-line flags — into one validated Config.
+//
+// Both sources are driven by the single table returned by Options, so the
+// Action inputs, the CLI flags, action.yml and the README cannot drift apart:
+// tests compare action.yml and the README against this table.
+package config
+
+// Option describes one input of the action (and the CLI flag of the same name).
+type Option struct {
+	Name        string
+	Default     string
+	Description string
+	Required    bool
+	// Secret marks inputs whose value is a credential: it is masked in logs
+	// before anything else is printed.
+	Secret bool
+}
+
+// Output describes one output of the action.
+type Output struct {
+	Name        string
+	Description string
+}
+
+// Names of the inputs, so that code refers to them without string literals.
+const (
+	InputTargetVersion          = "target-version"
+	InputRelease                = "release"
+	InputNamespace              = "namespace"
+	InputChart                  = "chart"
+	InputChartRepo              = "chart-repo"
+	InputChartVersion           = "chart-version"
+	InputValuesFile             = "values-file"
+	InputValues                 = "values"
+	InputKubeconfig             = "kubeconfig"
+	InputKubeContext            = "kube-context"
+	InputMode                   = "mode"
+	InputAllowMinor             = "allow-minor"
+	InputAllowPrerelease        = "allow-prerelease"
+	InputTimeout                = "timeout"
+	InputRollbackOnFailure      = "rollback-on-failure"
+	InputRecoverPending         = "recover-pending"
+	InputBackupCommand          = "backup-command"
+	InputBackupDir              = "backup-dir"
+	InputRootTokenSecret        = "root-token-secret"
+	InputEnterpriseRootToken    = "enterprise-root-token-secret"
+	InputPostgresqlSecret       = "postgresql-secret"
+	InputPostgresqlSecretKey    = "postgresql-secret-key"
+	InputConsoleOAuthSecret     = "console-oauth-client-secret"
+	InputEnterpriseLicenseKey   = "enterprise-license-key-secret"
+	InputPachdOAuthClientSecret = "pachd-oauth-client-secret"
+	InputEnterpriseSecret       = "enterprise-secret"
+	InputUpstreamIDPsSecret     = "upstream-idps-secret"
+	InputBuiltinPostgreSQL      = "builtin-postgresql"
+	InputPachctlVersionCheck    = "pachctl-version-check"
+	InputPachdAddress           = "pachd-address"
+	InputPachctlDownloadURL     = "pachctl-download-url"
+	InputPachctlSHA256          = "pachctl-sha256"
+	InputAllowUnverifiedPachctl = "allow-unverified-pachctl"
+	InputGitHubToken            = "github-token"
+	InputComment                = "comment"
+	InputPRNumber               = "pr-number"
+	InputChangelogRepo          = "changelog-repo"
+	InputChangelogPath          = "changelog-path"
+)
+
+// Names of the outputs.
+const (
+	OutputResult          = "result"
+	OutputPreviousVersion = "previous-version"
+	OutputTargetVersion   = "target-version"
+	OutputChartVersion    = "chart-version"
+	OutputBackupPath      = "backup-path"
+)
+
+// DefaultPachctlDownloadURL is where Pachyderm publishes pachctl release
+// archives; {version} and {arch} are filled in at install time.
+const DefaultPachctlDownloadURL = "https://github.com/pachyderm/pachyderm/releases/download/v{version}/pachctl_{version}_linux_{arch}.tar.gz"
+
+// SecretInputs are the inputs that name a Kubernetes Secret from the seed's
+// secrets table (column A), in the table's order.
+func SecretInputs() []string {
+	return []string{
+		InputRootTokenSecret,
+		InputEnterpriseRootToken,
+		InputPostgresqlSecret,
+		InputConsoleOAuthSecret,
+		InputEnterpriseLicenseKey,
+		InputPachdOAuthClientSecret,
+		InputEnterpriseSecret,
+		InputUpstreamIDPsSecret,
+	}
+}
+
+// Options is the one table of the action's inputs, in the order they are
+// documented.
+func Options() []Option {
+	return []Option{
+		{Name: InputTargetVersion, Required: true,
+			Description: "Pachyderm version to upgrade to: an exact version (`2.11.6` or `v2.11.6`), `latest-patch` (newest patch of the current minor) or `latest-minor` (newest release of the current major)."},
+		{Name: InputRelease, Default: "pachd",
+			Description: "Name of the Helm release of Pachyderm."},
+		{Name: InputNamespace, Default: "default",
+			Description: "Kubernetes namespace of the release."},
+		{Name: InputChart, Default: "pachyderm",
+			Description: "Chart name in `chart-repo`, or a path to a local chart directory or archive."},
+		{Name: InputChartRepo, Default: "https://helm.pachyderm.com",
+			Description: "URL of the Helm chart repository that serves `index.yaml`."},
+		{Name: InputChartVersion,
+			Description: "Chart version to install, overriding the one the repository index maps to the target version."},
+		{Name: InputValuesFile,
+			Description: "Path to a values file merged over the release's current values."},
+		{Name: InputValues,
+			Description: "Inline YAML values merged over `values-file` (highest precedence)."},
+		{Name: InputKubeconfig, Secret: true,
+			Description: "Content of a kubeconfig file. When empty, KUBECONFIG or the in-cluster configuration is used."},
+		{Name: InputKubeContext,
+			Description: "Context of the kubeconfig to use; empty means its current context."},
+		{Name: InputMode, Default: "apply",
+			Description: "`apply` upgrades the cluster; `plan` only renders the upgrade and reports the diff, changing nothing."},
+		{Name: InputAllowMinor, Default: "true",
+			Description: "Allow minor upgrades (2.10 to 2.11). Set to false for scheduled patch-only bumps."},
+		{Name: InputAllowPrerelease, Default: "false",
+			Description: "Allow an exact pre-release target such as `2.12.0-rc.1`."},
+		{Name: InputTimeout, Default: "10m",
+			Description: "How long the upgrade may take until every pod is Ready (Go duration, e.g. `10m`, `1h`)."},
+		{Name: InputRollbackOnFailure, Default: "true",
+			Description: "Roll back to the previous revision when the upgrade or its verification fails."},
+		{Name: InputRecoverPending, Default: "false",
+			Description: "When the release is stuck pending, roll it back to its last deployed revision before upgrading."},
+		{Name: InputBackupCommand,
+			Description: "Shell command that backs up the cluster; it runs before any change and a failure aborts the upgrade."},
+		{Name: InputBackupDir,
+			Description: "Directory for the release snapshot; defaults to the runner's temporary directory."},
+		{Name: InputRootTokenSecret,
+			Description: "Secret holding key `root-token` (sets `pachd.rootTokenSecretName`)."},
+		{Name: InputEnterpriseRootToken,
+			Description: "Secret holding key `root-token` for an Enterprise Server (sets `pachd.enterpriseRootTokenSecretName`)."},
+		{Name: InputPostgresqlSecret,
+			Description: "Secret holding your PostgreSQL password (sets `global.postgresql.postgresqlExistingSecretName`)."},
+		{Name: InputPostgresqlSecretKey, Default: "postgresql-password",
+			Description: "Key of the password in `postgresql-secret` (sets `global.postgresql.postgresqlExistingSecretKey`)."},
+		{Name: InputConsoleOAuthSecret,
+			Description: "Secret holding key `OAUTH_CLIENT_SECRET` (sets `console.config.oauthClientSecretSecretName`)."},
+		{Name: InputEnterpriseLicenseKey,
+			Description: "Secret holding key `enterprise-license-key` (sets `pachd.enterpriseLicenseKeySecretName`)."},
+		{Name: InputPachdOAuthClientSecret,
+			Description: "Secret holding key `pachd-oauth-client-secret` (sets `pachd.oauthClientSecretSecretName`)."},
+		{Name: InputEnterpriseSecret,
+			Description: "Secret holding key `enterprise-secret` (sets `pachd.enterpriseSecretSecretName`)."},
+		{Name: InputUpstreamIDPsSecret,
+			Description: "Secret holding key `upstream-idps` (sets `oidc.upstreamIDPsSecretName`)."},
+		{Name: InputBuiltinPostgreSQL, Default: "auto",
+			Description: "`auto`, `true` or `false`: carry the built-in PostgreSQL password from Secret `postgres` over into `global.postgresql.postgresqlPassword`; `auto` detects the built-in database from the release values."},
+		{Name: InputPachctlVersionCheck, Default: "true",
+			Description: "Install pachctl at the target version and require pachctl and pachd to report it after the upgrade."},
+		{Name: InputPachdAddress,
+			Description: "pachd address for the version check (e.g. `grpc://pachd.example.com:30650`); empty opens a port-forward to the `pachd` Service."},
+		{Name: InputPachctlDownloadURL, Default: DefaultPachctlDownloadURL,
+			Description: "URL template of the pachctl release archive; `{version}` and `{arch}` are replaced."},
+		{Name: InputPachctlSHA256,
+			Description: "Expected SHA-256 of the pachctl archive; empty means the digest the GitHub releases API reports."},
+		{Name: InputAllowUnverifiedPachctl, Default: "false",
+			Description: "Install a pachctl archive even when no checksum is available to verify it."},
+		{Name: InputGitHubToken, Secret: true,
+			Description: "Token for the GitHub API (PR comment, CHANGELOG, release digests); usually the workflow's `GITHUB_TOKEN`."},
+		{Name: InputComment, Default: "true",
+			Description: "Post or update one sticky comment with the result on the pull request."},
+		{Name: InputPRNumber,
+			Description: "Pull request to comment on; defaults to the one in the triggering event."},
+		{Name: InputChangelogRepo, Default: "pachyderm/pachyderm",
+			Description: "Repository (`owner/name`) whose CHANGELOG and releases are quoted in the job summary."},
+		{Name: InputChangelogPath, Default: "CHANGELOG.md",
+			Description: "Path of the CHANGELOG file in `changelog-repo`."},
+	}
+}
+
+// Outputs is the table of the action's outputs.
+func Outputs() []Output {
+	return []Output{
+		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `rolled-back` or `failed`."},
+		{Name: OutputPreviousVersion, Description: "Pachyderm version before the run."},
+		{Name: OutputTargetVersion, Description: "Pachyderm version the run upgraded (or planned) to."},
+		{Name: OutputChartVersion, Description: "Chart version the run installed (or planned)."},
+		{Name: OutputBackupPath, Description: "Path of the release snapshot written before the upgrade."},
+	}
+}

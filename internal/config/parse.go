@@ -1,0 +1,473 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+)
+
+// InputError is a bad input: it names the input, says what was given and
+// what is accepted. The program exits with code 2 on it, before any network
+// or cluster call.
+type InputError struct {
+	Input    string
+	Value    string // empty for secret inputs: their value is never repeated
+	Problem  string
+	Accepted string
+}
+
+func (e *InputError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "input %q", e.Input)
+	if e.Value != "" {
+		fmt.Fprintf(&b, " (%q)", e.Value)
+	}
+	fmt.Fprintf(&b, ": %s", e.Problem)
+	if e.Accepted != "" {
+		fmt.Fprintf(&b, "; accepted: %s", e.Accepted)
+	}
+	return b.String()
+}
+
+// InputErrors collects every bad input of one run, so the user fixes them all
+// at once rather than one per run.
+type InputErrors []*InputError
+
+func (es InputErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// IsInputError reports whether err is (or wraps) a bad-input error.
+func IsInputError(err error) bool {
+	var one *InputError
+	var many InputErrors
+	return errors.As(err, &one) || errors.As(err, &many)
+}
+
+// maxTimeout is GitHub's limit on a job's run time: a longer timeout could
+// never be honoured.
+const maxTimeout = 6 * time.Hour
+
+var (
+	chartNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$`)
+	repoRE      = regexp.MustCompile(`^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$`)
+	sha256RE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Parse validates raw input values (input name → value as given; missing
+// inputs take their default from Options) into a Config. It reads the
+// values file, but makes no network or cluster call.
+func Parse(raw map[string]string) (*Config, error) {
+	p := parser{raw: map[string]string{}}
+	known := map[string]bool{}
+	for _, o := range Options() {
+		known[o.Name] = true
+		v, ok := raw[o.Name]
+		v = strings.TrimSpace(v)
+		if !ok || v == "" {
+			v = o.Default
+		}
+		p.raw[o.Name] = v
+	}
+	var unknown []string
+	for name := range raw {
+		if !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		p.fail(name, "", "unknown input", "the inputs listed by --help")
+	}
+
+	c := &Config{SecretNames: map[string]string{}}
+	c.Target = p.target()
+	c.AllowPrerelease = p.boolean(InputAllowPrerelease)
+	if c.Target.Kind == TargetExact && c.Target.Version != nil && c.Target.Version.Prerelease() != "" && !c.AllowPrerelease {
+		p.fail(InputTargetVersion, p.raw[InputTargetVersion], "is a pre-release",
+			"a release version, or set allow-prerelease: true to ask for this pre-release")
+	}
+	c.Release = p.dnsLabel(InputRelease, 53)
+	c.Namespace = p.dnsLabel(InputNamespace, 63)
+	c.Chart = p.chart()
+	c.ChartRepo = p.chartRepo(c.Chart)
+	c.ChartVersion = p.optionalVersion(InputChartVersion)
+	c.ValuesFile, c.ValuesFromFile = p.valuesFile()
+	c.Values = p.yamlMap(InputValues, p.raw[InputValues])
+	c.Kubeconfig, c.KubeContext, c.kubeCredentials = p.kubeconfig()
+	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan)))
+	c.AllowMinor = p.boolean(InputAllowMinor)
+	c.Timeout = p.timeout()
+	c.RollbackOnFailure = p.boolean(InputRollbackOnFailure)
+	c.RecoverPending = p.boolean(InputRecoverPending)
+	c.BackupCommand = p.raw[InputBackupCommand]
+	c.BackupDir = p.raw[InputBackupDir]
+	for _, in := range SecretInputs() {
+		if name := p.secretName(in); name != "" {
+			c.SecretNames[in] = name
+		}
+	}
+	c.PostgresqlSecretKey = p.secretKey(InputPostgresqlSecretKey)
+	c.BuiltinPostgreSQL = BuiltinPostgreSQL(p.oneOf(InputBuiltinPostgreSQL,
+		string(BuiltinPostgreSQLAuto), string(BuiltinPostgreSQLTrue), string(BuiltinPostgreSQLFalse)))
+	if c.BuiltinPostgreSQL == BuiltinPostgreSQLTrue && c.SecretNames[InputPostgresqlSecret] != "" {
+		p.fail(InputBuiltinPostgreSQL, "true", "conflicts with postgresql-secret: the built-in PostgreSQL cannot take its password from a Secret (see the upgrade procedure)",
+			"builtin-postgresql: false (or auto) with postgresql-secret, or no postgresql-secret")
+	}
+	c.PachctlVersionCheck = p.boolean(InputPachctlVersionCheck)
+	c.PachdAddress = p.pachdAddress()
+	c.PachctlDownloadURL = p.downloadURL()
+	c.PachctlSHA256 = p.sha256()
+	c.AllowUnverifiedPachctl = p.boolean(InputAllowUnverifiedPachctl)
+	c.GitHubToken = p.raw[InputGitHubToken]
+	c.Comment = p.boolean(InputComment)
+	c.PRNumber = p.prNumber()
+	c.ChangelogRepo = p.repo(InputChangelogRepo)
+	c.ChangelogPath = p.changelogPath()
+
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return c, nil
+}
+
+type parser struct {
+	raw  map[string]string
+	errs InputErrors
+}
+
+func (p *parser) fail(input, value, problem, accepted string) {
+	for _, o := range Options() {
+		if o.Name == input && o.Secret {
+			value = ""
+		}
+	}
+	p.errs = append(p.errs, &InputError{Input: input, Value: value, Problem: problem, Accepted: accepted})
+}
+
+func (p *parser) target() Target {
+	const accepted = "an exact version like 2.11.6 or v2.11.6, latest-patch, or latest-minor"
+	v := p.raw[InputTargetVersion]
+	switch v {
+	case "":
+		p.fail(InputTargetVersion, v, "is required", accepted)
+		return Target{}
+	case string(TargetLatestPatch):
+		return Target{Kind: TargetLatestPatch}
+	case string(TargetLatestMinor):
+		return Target{Kind: TargetLatestMinor}
+	}
+	ver, err := strictVersion(v)
+	if err != nil {
+		p.fail(InputTargetVersion, v, "is not a version", accepted)
+		return Target{}
+	}
+	return Target{Kind: TargetExact, Version: ver}
+}
+
+// strictVersion accepts MAJOR.MINOR.PATCH with an optional leading "v":
+// a partial version such as "2.11" would silently pick some patch.
+func strictVersion(s string) (*semver.Version, error) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(s, "v"))
+	if err != nil {
+		return nil, err
+	}
+	if v.Metadata() != "" {
+		return nil, fmt.Errorf("build metadata is not a Pachyderm release")
+	}
+	return v, nil
+}
+
+func (p *parser) optionalVersion(input string) *semver.Version {
+	s := p.raw[input]
+	if s == "" {
+		return nil
+	}
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(s, "v"))
+	if err != nil {
+		p.fail(input, s, "is not a semantic version", "MAJOR.MINOR.PATCH, e.g. 2.11.6")
+		return nil
+	}
+	return v
+}
+
+func (p *parser) dnsLabel(input string, max int) string {
+	s := p.raw[input]
+	if msgs := validation.IsDNS1123Label(s); len(msgs) > 0 || len(s) > max {
+		p.fail(input, s, "is not a valid name",
+			fmt.Sprintf("lower-case letters, digits and '-', starting and ending with a letter or digit, at most %d characters", max))
+	}
+	return s
+}
+
+func (p *parser) chart() string {
+	s := p.raw[InputChart]
+	if isLocalPath(s) {
+		if _, err := os.Stat(s); err != nil {
+			p.fail(InputChart, s, "local chart not found", "a chart name in chart-repo, or an existing chart directory or .tgz archive")
+		}
+		return s
+	}
+	if !chartNameRE.MatchString(s) {
+		p.fail(InputChart, s, "is not a chart name", "a chart name such as pachyderm, or a path starting with ./ or /")
+	}
+	return s
+}
+
+func isLocalPath(s string) bool {
+	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasSuffix(s, ".tgz")
+}
+
+func (p *parser) chartRepo(chart string) string {
+	s := p.raw[InputChartRepo]
+	if isLocalPath(chart) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(InputChartRepo, s, "is not a chart repository URL", "an http:// or https:// URL serving index.yaml")
+	}
+	return strings.TrimSuffix(s, "/")
+}
+
+func (p *parser) valuesFile() (string, map[string]any) {
+	f := p.raw[InputValuesFile]
+	if f == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(f)
+	if err != nil {
+		problem := "cannot be read"
+		if errors.Is(err, os.ErrNotExist) {
+			problem = "file does not exist"
+		}
+		p.fail(InputValuesFile, f, problem, "the path of a readable YAML values file")
+		return f, nil
+	}
+	return f, p.yamlMap(InputValuesFile, string(data))
+}
+
+// yamlMap parses a YAML document that must be a mapping, as Helm values are.
+func (p *parser) yamlMap(input, doc string) map[string]any {
+	if strings.TrimSpace(doc) == "" {
+		return nil
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+		// The YAML error quotes the document, which may hold credentials.
+		p.fail(input, "", "is not a YAML mapping: "+yamlProblem(err), "YAML of key: value pairs, as in a Helm values file")
+		return nil
+	}
+	return m
+}
+
+// yamlProblem keeps the line number of a YAML error but not the text it
+// quotes.
+func yamlProblem(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "line "); i >= 0 {
+		end := strings.IndexAny(msg[i:], ":")
+		if end > 0 {
+			return "syntax error at " + msg[i:i+end]
+		}
+	}
+	if strings.Contains(msg, "cannot unmarshal") {
+		return "not a mapping"
+	}
+	return "syntax error"
+}
+
+// kubeconfig returns the kubeconfig content, the context, and the
+// credentials it holds (to be masked one by one: a runner masks a multi-line
+// value only as a whole).
+func (p *parser) kubeconfig() (string, string, []string) {
+	content, ctx := p.raw[InputKubeconfig], p.raw[InputKubeContext]
+	if content == "" {
+		return "", ctx, nil
+	}
+	cfg, err := clientcmd.Load([]byte(content))
+	if err != nil {
+		p.fail(InputKubeconfig, "", "does not parse as a kubeconfig", "the content (not the path) of a kubeconfig file")
+		return content, ctx, nil
+	}
+	var creds []string
+	for _, a := range cfg.AuthInfos {
+		for _, v := range []string{a.Token, a.Password, string(a.ClientKeyData), base64.StdEncoding.EncodeToString(a.ClientKeyData)} {
+			if v != "" {
+				creds = append(creds, v)
+			}
+		}
+	}
+	if len(cfg.Contexts) == 0 {
+		p.fail(InputKubeconfig, "", "has no contexts", "a kubeconfig with at least one context")
+		return content, ctx, creds
+	}
+	if ctx == "" && cfg.CurrentContext == "" {
+		p.fail(InputKubeContext, "", "is required: the kubeconfig has no current-context", contextNames(cfg.Contexts))
+	}
+	if ctx != "" {
+		if _, ok := cfg.Contexts[ctx]; !ok {
+			p.fail(InputKubeContext, ctx, "is not a context of the kubeconfig", contextNames(cfg.Contexts))
+		}
+	}
+	return content, ctx, creds
+}
+
+func contextNames[T any](m map[string]T) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "one of " + strings.Join(names, ", ")
+}
+
+func (p *parser) oneOf(input string, accepted ...string) string {
+	s := p.raw[input]
+	for _, a := range accepted {
+		if s == a {
+			return s
+		}
+	}
+	p.fail(input, s, "is not a known value", strings.Join(accepted, ", "))
+	return s
+}
+
+// boolean accepts what the Actions toolkit's getBooleanInput accepts, so a
+// workflow behaves the same here as with JavaScript actions.
+func (p *parser) boolean(input string) bool {
+	switch s := p.raw[input]; s {
+	case "true", "True", "TRUE":
+		return true
+	case "false", "False", "FALSE":
+		return false
+	default:
+		p.fail(input, s, "is not a boolean", "true or false")
+		return false
+	}
+}
+
+func (p *parser) timeout() time.Duration {
+	s := p.raw[InputTimeout]
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		p.fail(InputTimeout, s, "is not a duration", "a Go duration with a unit, such as 90s, 10m or 1h30m")
+	case d <= 0:
+		p.fail(InputTimeout, s, "must be positive", "a duration above zero, such as 10m")
+	case d > maxTimeout:
+		p.fail(InputTimeout, s, "is longer than a GitHub job may run", "at most 6h")
+	}
+	return d
+}
+
+func (p *parser) secretName(input string) string {
+	s := p.raw[input]
+	if s == "" {
+		return ""
+	}
+	if msgs := validation.IsDNS1123Subdomain(s); len(msgs) > 0 {
+		p.fail(input, s, "is not a valid Secret name",
+			"a Kubernetes object name: lower-case letters, digits, '-' and '.', at most 253 characters")
+	}
+	return s
+}
+
+func (p *parser) secretKey(input string) string {
+	s := p.raw[input]
+	if msgs := validation.IsConfigMapKey(s); len(msgs) > 0 {
+		p.fail(input, s, "is not a valid Secret key", "letters, digits, '-', '_' and '.'")
+	}
+	return s
+}
+
+func (p *parser) pachdAddress() string {
+	s := p.raw[InputPachdAddress]
+	if s == "" {
+		return ""
+	}
+	const accepted = "grpc://host:port, grpcs://host:port or host:port"
+	hostport := s
+	if i := strings.Index(s, "://"); i >= 0 {
+		scheme := s[:i]
+		if scheme != "grpc" && scheme != "grpcs" && scheme != "http" && scheme != "https" {
+			p.fail(InputPachdAddress, s, "has an unknown scheme", accepted)
+			return s
+		}
+		hostport = s[i+3:]
+	}
+	host, port, ok := strings.Cut(hostport, ":")
+	n, err := strconv.Atoi(port)
+	if !ok || host == "" || err != nil || n < 1 || n > 65535 {
+		p.fail(InputPachdAddress, s, "is not an address", accepted)
+	}
+	return s
+}
+
+func (p *parser) downloadURL() string {
+	s := p.raw[InputPachctlDownloadURL]
+	u, err := url.Parse(strings.NewReplacer("{version}", "0.0.0", "{arch}", "amd64").Replace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(InputPachctlDownloadURL, s, "is not a URL template", "an http(s) URL with {version} (and optionally {arch}) placeholders")
+		return s
+	}
+	if !strings.Contains(s, "{version}") {
+		p.fail(InputPachctlDownloadURL, s, "has no {version} placeholder", "an http(s) URL with {version} (and optionally {arch}) placeholders")
+	}
+	return s
+}
+
+func (p *parser) sha256() string {
+	s := strings.ToLower(strings.TrimPrefix(p.raw[InputPachctlSHA256], "sha256:"))
+	if s != "" && !sha256RE.MatchString(s) {
+		p.fail(InputPachctlSHA256, p.raw[InputPachctlSHA256], "is not a SHA-256", "64 hexadecimal digits, optionally prefixed by sha256:")
+	}
+	return s
+}
+
+func (p *parser) prNumber() int {
+	s := p.raw[InputPRNumber]
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		p.fail(InputPRNumber, s, "is not a pull request number", "a positive whole number")
+		return 0
+	}
+	return n
+}
+
+func (p *parser) repo(input string) string {
+	s := p.raw[input]
+	if !repoRE.MatchString(s) {
+		p.fail(input, s, "is not a repository", "owner/name, e.g. pachyderm/pachyderm")
+	}
+	return s
+}
+
+func (p *parser) changelogPath() string {
+	s := p.raw[InputChangelogPath]
+	clean := path.Clean(s)
+	if s == "" || path.IsAbs(s) || clean == ".." || strings.HasPrefix(clean, "../") {
+		p.fail(InputChangelogPath, s, "is not a path inside the repository", "a relative path such as CHANGELOG.md")
+	}
+	return clean
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+		msg  string
+	}{
+		{"help", []string{"--help"}, nil, exitOK, "--target-version"},
+		{"bad flag value", []string{"--target-version", "3.0"}, nil, exitBadInput, `input "target-version"`},
+		{"unknown flag", []string{"--targetversion", "2.11.6"}, nil, exitBadInput, "command line"},
+		{"bad action input", nil, map[string]string{"GITHUB_ACTIONS": "true", "INPUT_TARGET-VERSION": "2.11.6", "INPUT_MODE": "destroy"}, exitBadInput, `input "mode"`},
+		{"missing required action input", nil, map[string]string{"GITHUB_ACTIONS": "true"}, exitBadInput, `input "target-version"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+			if got != tc.want {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", got, tc.want, stderr.String())
+			}
+			if !strings.Contains(stderr.String()+stdout.String(), tc.msg) {
+				t.Errorf("output lacks %q:\n%s%s", tc.msg, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
