@@ -1,0 +1,93 @@
+package upgrade
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Snapshot is what step 1 keeps of the release before anything changes:
+// enough to see, and if need be restore, the state the upgrade started from.
+// Values and manifest are redacted: a backup file is an artifact that people
+// upload and share, so it must hold no credential.
+type Snapshot struct {
+	Release      string         `json:"release"`
+	Namespace    string         `json:"namespace"`
+	Revision     int            `json:"revision"`
+	Status       string         `json:"status"`
+	Chart        string         `json:"chart"`
+	ChartVersion string         `json:"chartVersion"`
+	AppVersion   string         `json:"appVersion"`
+	Values       map[string]any `json:"values"`
+	Manifest     string         `json:"manifest"`
+	TakenAt      time.Time      `json:"takenAt"`
+}
+
+// writeSnapshot writes s as JSON into dir and returns the file's path.
+// The file is created with mode 0600 and written completely or not at all.
+func writeSnapshot(dir string, s Snapshot) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create backup dir %s: %w", dir, err)
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode release snapshot: %w", err)
+	}
+	name := fmt.Sprintf("%s-%s-r%d-%s.json", s.Namespace, s.Release, s.Revision, s.TakenAt.UTC().Format("20060102T150405Z"))
+	tmp, err := os.CreateTemp(dir, ".snapshot-*")
+	if err != nil {
+		return "", fmt.Errorf("write release snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("write release snapshot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("write release snapshot: %w", err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("write release snapshot: %w", err)
+	}
+	return path, nil
+}
+
+// BackupEnv is what the user's backup command learns about the run, as
+// environment variables.
+type BackupEnv struct {
+	Release, Namespace, FromVersion, ToVersion, SnapshotPath string
+}
+
+func (e BackupEnv) vars() []string {
+	return []string{
+		"PACH_UPGRADE_RELEASE=" + e.Release,
+		"PACH_UPGRADE_NAMESPACE=" + e.Namespace,
+		"PACH_UPGRADE_FROM_VERSION=" + e.FromVersion,
+		"PACH_UPGRADE_TO_VERSION=" + e.ToVersion,
+		"PACH_UPGRADE_SNAPSHOT=" + e.SnapshotPath,
+	}
+}
+
+// runBackupCommand runs the user's backup command through sh, streaming its
+// output to out; a non-zero exit is an error that aborts the upgrade.
+func runBackupCommand(ctx context.Context, command string, env BackupEnv, out io.Writer) error {
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Env = append(os.Environ(), env.vars()...)
+	cmd.Stdout, cmd.Stderr = out, out
+	// The command may start children (sleep, pg_dump, …) that hold its
+	// output open: on cancellation stop the whole process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("backup command failed (%w); nothing was changed", err)
+	}
+	return nil
+}
