@@ -1,0 +1,247 @@
+// Package github is the action's only door to the GitHub API: it fetches the
+// CHANGELOG and release bodies, reads release asset digests for the pachctl
+// installer, and keeps one sticky comment per release on the pull request.
+// It never talks to the cluster.
+package github
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v75/github"
+)
+
+// DefaultAPIURL and DefaultServerURL are github.com's; GitHub Enterprise
+// Server runners set GITHUB_API_URL and GITHUB_SERVER_URL to their own.
+const (
+	DefaultAPIURL    = "https://api.github.com"
+	DefaultServerURL = "https://github.com"
+)
+
+// Options configures a Client.
+type Options struct {
+	// Token is optional: public repositories can be read without one, at a
+	// much lower rate limit.
+	Token string
+	// APIURL is the REST API root, as GITHUB_API_URL gives it
+	// (`https://api.github.com`, `https://ghes.example.com/api/v3`).
+	APIURL string
+	// ServerURL is the web root, as GITHUB_SERVER_URL gives it; used for
+	// links to release pages.
+	ServerURL string
+	// HTTPClient defaults to a client with a 30 s timeout.
+	HTTPClient *http.Client
+}
+
+// Client wraps go-github with the few operations the action needs.
+type Client struct {
+	api       *gh.Client
+	serverURL string
+}
+
+// OptionsFromEnv reads GITHUB_API_URL and GITHUB_SERVER_URL with getenv.
+func OptionsFromEnv(token string, getenv func(string) string) Options {
+	return Options{Token: token, APIURL: getenv("GITHUB_API_URL"), ServerURL: getenv("GITHUB_SERVER_URL")}
+}
+
+// NewClient builds a client. The API URL is used exactly as given (plus a
+// trailing slash), rather than through go-github's WithEnterpriseURLs, which
+// guesses an `/api/v3/` suffix: GITHUB_API_URL is already the full root.
+func NewClient(opts Options) (*Client, error) {
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	api := gh.NewClient(hc)
+	if opts.Token != "" {
+		api = api.WithAuthToken(opts.Token)
+	}
+	apiURL := opts.APIURL
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	base, err := parseRoot(apiURL)
+	if err != nil {
+		return nil, fmt.Errorf("GITHUB_API_URL %q: %w", apiURL, err)
+	}
+	api.BaseURL = base
+	api.UploadURL = base
+	server := opts.ServerURL
+	if server == "" {
+		server = DefaultServerURL
+	}
+	if _, err := parseRoot(server); err != nil {
+		return nil, fmt.Errorf("GITHUB_SERVER_URL %q: %w", server, err)
+	}
+	return &Client{api: api, serverURL: strings.TrimRight(server, "/")}, nil
+}
+
+func parseRoot(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, errors.New("want an http(s) URL with a host")
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
+}
+
+// ServerURL is the web root links should point to.
+func (c *Client) ServerURL() string { return c.serverURL }
+
+// ReleaseURL is the web page of the release tagged tag.
+func (c *Client) ReleaseURL(repo, tag string) string {
+	return c.serverURL + "/" + repo + "/releases/tag/" + url.PathEscape(tag)
+}
+
+func splitRepo(repo string) (string, string, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("repository %q: want owner/name", repo)
+	}
+	return owner, name, nil
+}
+
+// FetchFile returns the content of path in repo's default branch, with one
+// call to the contents API. A missing file or repository is an *Error whose
+// Kind is KindNotFound (errors.Is(err, fs.ErrNotExist) holds).
+func (c *Client) FetchFile(ctx context.Context, repo, path string) ([]byte, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("fetch %s from %s", path, repo)
+	file, _, resp, err := c.api.Repositories.GetContents(ctx, owner, name, path, nil)
+	if err != nil {
+		return nil, wrap(op, resp, err)
+	}
+	if file == nil {
+		return nil, fmt.Errorf("%s: is a directory", op)
+	}
+	if file.GetEncoding() == "none" {
+		// Files over 1 MB come without content; the raw download is the
+		// documented way to get them.
+		return c.download(ctx, op, owner, name, path)
+	}
+	content, err := file.GetContent()
+	if err != nil {
+		return nil, fmt.Errorf("%s: decode content: %w", op, err)
+	}
+	return []byte(content), nil
+}
+
+func (c *Client) download(ctx context.Context, op, owner, name, path string) ([]byte, error) {
+	rc, resp, err := c.api.Repositories.DownloadContents(ctx, owner, name, path, nil)
+	if err != nil {
+		return nil, wrap(op, resp, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 32<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read: %w", op, err)
+	}
+	return b, nil
+}
+
+// Release is the part of a GitHub release the action uses.
+type Release struct {
+	Tag        string
+	Name       string
+	Body       string
+	Draft      bool
+	Prerelease bool
+	URL        string
+}
+
+// maxReleasePages bounds ListReleases: releases come newest first, so the
+// versions an upgrade crosses are nearly always on the first pages, and an
+// unauthenticated run has only 60 calls an hour.
+const maxReleasePages = 5
+
+// ListReleases returns up to 500 of repo's releases, newest first.
+func (c *Client) ListReleases(ctx context.Context, repo string) ([]Release, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	var out []Release
+	opts := &gh.ListOptions{PerPage: 100}
+	for page := 0; page < maxReleasePages; page++ {
+		rs, resp, err := c.api.Repositories.ListReleases(ctx, owner, name, opts)
+		if err != nil {
+			return out, wrap("list releases of "+repo, resp, err)
+		}
+		for _, r := range rs {
+			out = append(out, toRelease(r))
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return out, nil
+}
+
+// GetRelease returns the release tagged tag.
+func (c *Client) GetRelease(ctx context.Context, repo, tag string) (Release, error) {
+	r, err := c.getRelease(ctx, repo, tag)
+	if err != nil {
+		return Release{}, err
+	}
+	return toRelease(r), nil
+}
+
+func (c *Client) getRelease(ctx context.Context, repo, tag string) (*gh.RepositoryRelease, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	r, resp, err := c.api.Repositories.GetReleaseByTag(ctx, owner, name, tag)
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("get release %s of %s", tag, repo), resp, err)
+	}
+	return r, nil
+}
+
+func toRelease(r *gh.RepositoryRelease) Release {
+	return Release{
+		Tag: r.GetTagName(), Name: r.GetName(), Body: r.GetBody(),
+		Draft: r.GetDraft(), Prerelease: r.GetPrerelease(), URL: r.GetHTMLURL(),
+	}
+}
+
+// ReleaseAssetDigest returns the digest (`sha256:<hex>`) that the releases
+// API reports for the asset named assetName of the release tagged tag.
+// Pachyderm publishes no checksum file, so this is what a pachctl download is
+// verified against. Assets uploaded before GitHub computed digests have none:
+// that is an error of Kind KindNoDigest, not an empty string.
+func (c *Client) ReleaseAssetDigest(ctx context.Context, repo, tag, assetName string) (string, error) {
+	r, err := c.getRelease(ctx, repo, tag)
+	if err != nil {
+		return "", err
+	}
+	op := fmt.Sprintf("digest of %s in release %s of %s", assetName, tag, repo)
+	for _, a := range r.Assets {
+		if a.GetName() != assetName {
+			continue
+		}
+		d := a.GetDigest()
+		algo, sum, ok := strings.Cut(d, ":")
+		if _, herr := hex.DecodeString(sum); !ok || algo != "sha256" || len(sum) != 64 || herr != nil {
+			return "", &Error{Op: op, Kind: KindNoDigest, Err: fmt.Errorf("release API reports digest %q, want sha256:<64 hex>", d)}
+		}
+		return "sha256:" + strings.ToLower(sum), nil
+	}
+	return "", &Error{Op: op, Kind: KindNotFound, Status: http.StatusNotFound, Err: errors.New("no such asset")}
+}
