@@ -1,0 +1,401 @@
+package changelog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
+)
+
+func fixture(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "changelog", "CHANGELOG.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func v(s string) *semver.Version { return semver.MustParse(s) }
+
+func versions(ss ...string) []*semver.Version {
+	var out []*semver.Version
+	for _, s := range ss {
+		out = append(out, v(s))
+	}
+	return out
+}
+
+func TestParseIrregularHeadings(t *testing.T) {
+	cl := Parse(fixture(t))
+	var got []string
+	for _, x := range cl.Versions() {
+		got = append(got, x.String())
+	}
+	want := "2.5.3 2.5.2 2.5.1 2.5.0 2.5.0-rc.1 2.4.6 2.4.5 2.4.4 2.4.1 2.4.0 2.3.9"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("versions = %v\nwant      %s", got, want)
+	}
+	cases := []struct {
+		version  string
+		contains []string
+		excludes []string
+	}{
+		// Heading with a trailing space.
+		{"2.5.1", []string{"pgbouncer pg_isready"}, []string{"Projects"}},
+		// `v` prefix, with sub-headings one and two levels down.
+		{"2.5.0", []string{"### Projects", "#### Bugs/Fixes", "Fix datum logger"}, []string{"Release candidate"}},
+		// `[2.4.6] - date`.
+		{"2.4.6", []string{"pg_isready"}, nil},
+		// A level-1 heading among level-2 ones.
+		{"2.4.5", []string{"path range requests"}, []string{"pg_isready"}},
+		// `## Logging` at the version headings' level stays inside 2.4.0,
+		// as does a `# ` line inside a code block.
+		{"2.4.0", []string{"## Logging", "loki timeout", "# 2.9.9 is a shell comment", "**Full Changelog**"}, []string{"out of order"}},
+		// Out of order.
+		{"2.4.1", []string{"out of order"}, nil},
+		// No blank line before the next heading.
+		{"2.5.2", []string{"Debug dump fix"}, []string{"pg_isready"}},
+	}
+	for _, tc := range cases {
+		s, ok := cl.Section(v(tc.version))
+		if !ok {
+			t.Errorf("%s: no section", tc.version)
+			continue
+		}
+		for _, c := range tc.contains {
+			if !strings.Contains(s.Body, c) {
+				t.Errorf("%s: body lacks %q:\n%s", tc.version, c, s.Body)
+			}
+		}
+		for _, c := range tc.excludes {
+			if strings.Contains(s.Body, c) {
+				t.Errorf("%s: body has %q:\n%s", tc.version, c, s.Body)
+			}
+		}
+	}
+	if s, ok := cl.Section(v("2.4.4")); !ok || s.Body != "" {
+		t.Errorf("2.4.4 should be present and empty: %q %v", s.Body, ok)
+	}
+	if _, ok := cl.Section(v("2.9.9")); ok {
+		t.Error("a heading inside a code block was taken for a version")
+	}
+}
+
+func TestParseHeadingForms(t *testing.T) {
+	cases := map[string]string{
+		"## 2.5.1":                   "2.5.1",
+		"## 2.5.1   ":                "2.5.1",
+		"## v2.5.1":                  "2.5.1",
+		"## V2.5.1":                  "2.5.1",
+		"## [2.5.1] - 2023-04-01":    "2.5.1",
+		"## [v2.5.1](https://x/y)":   "2.5.1",
+		"# 2.5.1":                    "2.5.1",
+		"### 2.5.1 (2023-04-01)":     "2.5.1",
+		"## Release 2.5.1":           "2.5.1",
+		"## 2.5.1: security fixes":   "2.5.1",
+		"## 2.6.0-rc.2":              "2.6.0-rc.2",
+		"   ## 2.5.1 ##":             "2.5.1",
+		"## Logging":                 "",
+		"## 2.5":                     "",
+		"## 2.5.x backports":         "",
+		"##2.5.1":                    "",
+		"    ## 2.5.1":               "",
+		"* 2.5.1 bump":               "",
+		"## 2.5.1.4":                 "",
+		"## Upgrading from 2.5.1":    "",
+		"####### 2.5.1":              "",
+		"## 12.345.6789 - big":       "12.345.6789",
+		"## [2.5.1]":                 "2.5.1",
+		"## 2.5.1+build.7 (rebuild)": "2.5.1+build.7",
+	}
+	for line, want := range cases {
+		_, got, ok := parseVersionHeading(line)
+		if want == "" {
+			if ok {
+				t.Errorf("%q parsed as version %s", line, got)
+			}
+			continue
+		}
+		if !ok || got.String() != want {
+			t.Errorf("%q: got %v %v, want %s", line, got, ok, want)
+		}
+	}
+}
+
+func TestParseDuplicateAndCRLF(t *testing.T) {
+	cl := Parse("## 2.5.1\r\n- one\r\n## 2.5.0\r\n- zero\r\n## v2.5.1\r\n- two\r\n")
+	s, ok := cl.Section(v("2.5.1"))
+	if !ok || !strings.Contains(s.Body, "one") || !strings.Contains(s.Body, "two") || strings.Contains(s.Body, "\r") {
+		t.Fatalf("2.5.1 = %q", s.Body)
+	}
+	if s, _ := cl.Section(v("2.5.0")); s.Body != "- zero" {
+		t.Fatalf("2.5.0 = %q", s.Body)
+	}
+	if got := Parse("").Versions(); len(got) != 0 {
+		t.Fatalf("empty changelog has versions %v", got)
+	}
+}
+
+func TestSelectRange(t *testing.T) {
+	cl := Parse(fixture(t))
+	link := ReleaseLink("https://ghes.example.com/", "pachyderm/pachyderm")
+	// 2.4.2 and 2.4.3 were released but have no section; 2.6.0 is beyond
+	// the target.
+	released := versions("2.4.2", "2.4.3", "2.5.3", "2.6.0", "2.4.0")
+	notes := Select(cl, v("2.4.0"), v("2.5.1"), released, link)
+	var got []string
+	for _, n := range notes {
+		got = append(got, n.Version.String()+":"+string(n.Origin))
+	}
+	want := "2.5.1:changelog 2.5.0:changelog 2.4.6:changelog 2.4.5:changelog 2.4.4:none 2.4.3:none 2.4.2:none 2.4.1:changelog"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("notes = %v\nwant    %s", got, want)
+	}
+	if notes[4].URL != "https://ghes.example.com/pachyderm/pachyderm/releases/tag/v2.4.4" {
+		t.Errorf("URL = %s", notes[4].URL)
+	}
+	// A pre-release target includes itself.
+	notes = Select(cl, v("2.4.6"), v("2.5.0-rc.1"), nil, link)
+	if len(notes) != 1 || notes[0].Version.String() != "2.5.0-rc.1" {
+		t.Errorf("pre-release target: %+v", notes)
+	}
+	// Nothing between equal versions.
+	if n := Select(cl, v("2.5.1"), v("2.5.1"), released, link); len(n) != 0 {
+		t.Errorf("empty range gave %d notes", len(n))
+	}
+}
+
+type fakeSource struct {
+	file     []byte
+	fileErr  error
+	releases []github.Release
+	relErr   error
+	listed   int
+}
+
+func (f *fakeSource) FetchFile(context.Context, string, string) ([]byte, error) {
+	return f.file, f.fileErr
+}
+
+func (f *fakeSource) ListReleases(context.Context, string) ([]github.Release, error) {
+	f.listed++
+	return f.releases, f.relErr
+}
+
+func TestCollectFallsBackToReleaseBodies(t *testing.T) {
+	s := githubtest.NewServer()
+	t.Cleanup(s.Close)
+	const repo = "pachyderm/pachyderm"
+	// The changelog stops at 2.5.3; 2.6.x is only in release bodies.
+	s.SetFile(repo, "CHANGELOG.md", []byte(fixture(t)))
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.5.3", Body: "release body of 2.5.3"})
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.0", Body: "## What's Changed\n* Big 2.6 feature"})
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.1-rc.1", Body: "rc", Prerelease: true})
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.1", Body: ""})
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.2", Body: "draft", Draft: true})
+	c, err := github.NewClient(github.Options{APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes, err := Collect(context.Background(), c, Request{
+		From: v("2.5.2"), To: v("2.6.2"), Repo: repo, Path: "CHANGELOG.md", ServerURL: s.ServerURL,
+		Released: versions("2.5.3", "2.6.0", "2.6.1", "2.6.2"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range notes {
+		got = append(got, n.Version.String()+":"+string(n.Origin))
+	}
+	if want := "2.6.2:none 2.6.1:none 2.6.0:release 2.5.3:changelog"; strings.Join(got, " ") != want {
+		t.Fatalf("notes = %v, want %s", got, want)
+	}
+	if !strings.Contains(notes[2].Body, "Big 2.6 feature") || strings.Contains(notes[3].Body, "release body") {
+		t.Errorf("bodies: %q / %q", notes[2].Body, notes[3].Body)
+	}
+	if n := s.Count(githubtest.OpGetContents); n != 1 {
+		t.Errorf("contents calls = %d, want 1", n)
+	}
+}
+
+func TestCollectMissingChangelog(t *testing.T) {
+	src := &fakeSource{
+		fileErr:  &github.Error{Op: "fetch", Kind: github.KindNotFound, Status: 404, Err: errors.New("Not Found")},
+		releases: []github.Release{{Tag: "v2.11.6", Body: "six"}, {Tag: "v2.11.5", Body: "five"}, {Tag: "v2.11.4", Body: "four"}},
+	}
+	// No released list: the versions come from the releases themselves.
+	notes, err := Collect(context.Background(), src, Request{From: v("2.11.4"), To: v("2.11.6"), Repo: "o/r", ServerURL: "https://github.com"})
+	if err != nil {
+		t.Fatalf("a missing changelog is not an error: %v", err)
+	}
+	if len(notes) != 2 || notes[0].Body != "six" || notes[1].Body != "five" || notes[1].Origin != OriginRelease {
+		t.Fatalf("notes = %+v", notes)
+	}
+}
+
+func TestCollectDegradesOnAPIErrors(t *testing.T) {
+	src := &fakeSource{
+		fileErr: &github.Error{Op: "fetch", Kind: github.KindRateLimited, Status: 403, Err: errors.New("rate limit")},
+		relErr:  &github.Error{Op: "list", Kind: github.KindServer, Status: 502, Err: errors.New("bad gateway")},
+	}
+	notes, err := Collect(context.Background(), src, Request{From: v("2.5.0"), To: v("2.5.2"), Repo: "o/r", ServerURL: "https://github.com",
+		Released: versions("2.5.1", "2.5.2")})
+	if !github.IsKind(err, github.KindRateLimited) || !strings.Contains(err.Error(), "HTTP 502") {
+		t.Fatalf("err = %v, want both failures", err)
+	}
+	if len(notes) != 2 || notes[0].Origin != OriginNone || notes[0].URL != "https://github.com/o/r/releases/tag/v2.5.2" {
+		t.Fatalf("notes = %+v", notes)
+	}
+}
+
+func TestCollectSkipsReleasesWhenChangelogCovers(t *testing.T) {
+	src := &fakeSource{file: []byte(fixture(t))}
+	_, err := Collect(context.Background(), src, Request{From: v("2.5.0"), To: v("2.5.3"), Repo: "o/r", Released: versions("2.5.1", "2.5.2", "2.5.3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.listed != 0 {
+		t.Errorf("listed releases %d times though the changelog covers the range", src.listed)
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	cl := Parse(fixture(t))
+	notes := Select(cl, v("2.3.9"), v("2.4.6"), versions("2.4.3"), ReleaseLink("https://github.com", "pachyderm/pachyderm"))
+	md := Markdown(notes)
+	for _, want := range []string{
+		"<details><summary><b>2.4.6</b> — CHANGELOG</summary>",
+		"- **2.4.4** — no notes ([release](https://github.com/pachyderm/pachyderm/releases/tag/v2.4.4))",
+		"- **2.4.3** — no notes",
+		"#### Logging", // demoted from `## Logging`
+		"# 2.9.9 is a shell comment",
+		"[Release 2.4.0](https://github.com/pachyderm/pachyderm/releases/tag/v2.4.0)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Count(md, "<details>") != strings.Count(md, "</details>") || strings.Count(md, "<details>") != 4 {
+		t.Errorf("details blocks unbalanced or wrong count:\n%s", md)
+	}
+	if strings.Index(md, "2.4.6") > strings.Index(md, "2.4.0") {
+		t.Error("not newest first")
+	}
+	if Markdown(nil) == "" {
+		t.Error("no notes renders nothing")
+	}
+}
+
+func TestTruncateKeepsFencesClosed(t *testing.T) {
+	body := "```\n" + strings.Repeat("line of code\n", MaxNoteBytes/10)
+	got := truncate(body, "https://x")
+	if len(got) > MaxNoteBytes+200 || strings.Count(got, "```")%2 != 0 || !strings.Contains(got, "truncated") {
+		t.Fatalf("truncate: %d bytes, fences %d", len(got), strings.Count(got, "```"))
+	}
+}
+
+func TestRunNotesFromFile(t *testing.T) {
+	path := filepath.Join("..", "..", "testdata", "changelog", "CHANGELOG.md")
+	var out bytes.Buffer
+	err := RunNotes(context.Background(), []string{"--from", "2.5.0", "--to", "v2.5.3", "--changelog-file", path}, &out, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"Release notes: 2.5.0 → 2.5.3", "<b>2.5.3</b>", "<b>2.5.2</b>", "<b>2.5.1</b>", "https://github.com/pachyderm/pachyderm/releases/tag/v2.5.3"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "<b>2.5.0</b>") {
+		t.Error("from version included")
+	}
+}
+
+func TestRunNotesFromGitHub(t *testing.T) {
+	s := githubtest.NewServer(githubtest.WithPathPrefix("/api/v3"))
+	t.Cleanup(s.Close)
+	s.SetFile("acme/pachyderm", "docs/CHANGES.md", []byte("## 2.5.1\n- mirrored fix\n"))
+	env := map[string]string{"GITHUB_API_URL": s.APIURL, "GITHUB_SERVER_URL": s.ServerURL, "GITHUB_TOKEN": "ghs_secret"}
+	var out bytes.Buffer
+	err := RunNotes(context.Background(), []string{"--from=2.5.0", "--to=2.5.1", "--changelog-repo=acme/pachyderm", "--changelog-path=docs/CHANGES.md"},
+		&out, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "mirrored fix") || !strings.Contains(out.String(), s.ServerURL+"/acme/pachyderm/releases/tag/v2.5.1") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "ghs_secret") {
+		t.Fatal("token printed")
+	}
+}
+
+func TestRunNotesUsageErrors(t *testing.T) {
+	cases := [][]string{
+		{},
+		{"--from", "2.5.0"},
+		{"--to", "2.5.0"},
+		{"--from", "2.5", "--to", "2.5.3"},
+		{"--from", "2.5.3", "--to", "2.5.0"},
+		{"--from", "2.5.3", "--to", "2.5.3"},
+		{"--from", "2.5.0", "--to", "latest"},
+		{"--from", "2.5.0", "--to", "2.5.3", "--changelog-repo", "pachyderm"},
+		{"--from", "2.5.0", "--to", "2.5.3", "extra"},
+		{"--bogus"},
+	}
+	for _, args := range cases {
+		err := RunNotes(context.Background(), args, &bytes.Buffer{}, func(string) string { return "" })
+		if !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: err = %v, want usage error", args, err)
+		}
+	}
+	err := RunNotes(context.Background(), []string{"--from", "2.5.0", "--to", "2.5.3", "--changelog-file", "does-not-exist.md"}, &bytes.Buffer{}, func(string) string { return "" })
+	if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "changelog-file") {
+		t.Errorf("missing file: %v", err)
+	}
+	var help bytes.Buffer
+	if err := RunNotes(context.Background(), []string{"--help"}, &help, func(string) string { return "" }); err != nil || !strings.Contains(help.String(), "--changelog-file") && !strings.Contains(help.String(), "-changelog-file") {
+		t.Errorf("help: %v\n%s", err, help.String())
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("## 2.5.1 \n- x\n## Logging\n- y\n# 2.5.0\n")
+	f.Add("```\n## 2.5.1\n```\n## [v2.5.2] - 2023\n")
+	f.Add("## 1.2.3-rc.1+b\n\r\n## 1.2.3\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		cl := Parse(in)
+		vs := cl.Versions()
+		for i, x := range vs {
+			if i > 0 && x.GreaterThan(vs[i-1]) {
+				t.Fatalf("versions not newest first: %v", vs)
+			}
+			s, ok := cl.Section(x)
+			if !ok {
+				t.Fatalf("listed version %s has no section", x)
+			}
+			if s.Body != strings.TrimSpace(s.Body) {
+				t.Fatalf("body of %s not trimmed", x)
+			}
+			if utf8.ValidString(in) && !utf8.ValidString(s.Body) {
+				t.Fatalf("body of %s is not valid UTF-8", x)
+			}
+		}
+		md := Markdown(Select(cl, semver.New(0, 0, 0, "", ""), semver.New(1<<20, 0, 0, "", ""), nil, ReleaseLink("https://github.com", "o/r")))
+		if strings.Count(md, "<details>") != strings.Count(md, "</details>") {
+			t.Fatal("unbalanced details")
+		}
+	})
+}

@@ -1,0 +1,186 @@
+package changelog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+)
+
+// Origin says where a version's notes came from.
+type Origin string
+
+const (
+	OriginChangelog Origin = "changelog"
+	OriginRelease   Origin = "release"
+	// OriginNone means neither the changelog nor a release body had notes.
+	OriginNone Origin = "none"
+)
+
+// Note is one version's notes, ready for the report.
+type Note struct {
+	Version *semver.Version
+	// Body is markdown; empty when Origin is OriginNone.
+	Body   string
+	Origin Origin
+	// URL is the version's GitHub release page.
+	URL string
+}
+
+// LinkFunc returns the release page of v.
+type LinkFunc func(v *semver.Version) string
+
+// ReleaseLink links to `<server>/<repo>/releases/tag/v<version>`, the tag
+// scheme Pachyderm uses.
+func ReleaseLink(serverURL, repo string) LinkFunc {
+	base := strings.TrimRight(serverURL, "/") + "/" + repo + "/releases/tag/"
+	return func(v *semver.Version) string { return base + Tag(v) }
+}
+
+// Tag is the git tag of a Pachyderm release.
+func Tag(v *semver.Version) string { return "v" + canonical(v) }
+
+// Range returns every version in (from, to] found in any of the candidate
+// lists, newest first, without duplicates. Pre-releases are left out unless
+// one is the target itself: an upgrade to 2.5.3 does not cross 2.5.3-rc.1 in
+// any sense a reader cares about.
+func Range(from, to *semver.Version, candidates ...[]*semver.Version) []*semver.Version {
+	seen := map[string]bool{}
+	var out []*semver.Version
+	for _, list := range candidates {
+		for _, v := range list {
+			if v == nil || !v.GreaterThan(from) || v.GreaterThan(to) {
+				continue
+			}
+			if v.Prerelease() != "" && !v.Equal(to) {
+				continue
+			}
+			k := canonical(v)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, v)
+		}
+	}
+	sortNewestFirst(out)
+	return out
+}
+
+// Select returns the notes of every version in (from, to] that is either in
+// released or has a heading in cl, newest first. Versions without a section,
+// or with an empty one, get OriginNone and only their link.
+func Select(cl *Changelog, from, to *semver.Version, released []*semver.Version, link LinkFunc) []Note {
+	var notes []Note
+	for _, v := range Range(from, to, released, cl.Versions()) {
+		n := Note{Version: v, Origin: OriginNone, URL: link(v)}
+		if s, ok := cl.Section(v); ok && s.Body != "" {
+			n.Body, n.Origin = s.Body, OriginChangelog
+		}
+		notes = append(notes, n)
+	}
+	return notes
+}
+
+// Source is what Collect needs from GitHub; *github.Client implements it.
+type Source interface {
+	FetchFile(ctx context.Context, repo, path string) ([]byte, error)
+	ListReleases(ctx context.Context, repo string) ([]github.Release, error)
+}
+
+// Request says which notes to collect.
+type Request struct {
+	From, To *semver.Version
+	// Released lists the versions known to exist, e.g. from the chart
+	// repository index; headings and releases found add to it.
+	Released []*semver.Version
+	// Repo and Path locate the changelog on GitHub.
+	Repo, Path string
+	// ServerURL is the web root for release links.
+	ServerURL string
+	// Changelog, when not nil, is used instead of fetching Path.
+	Changelog []byte
+}
+
+// Collect gathers the notes of every version in (From, To]: from the
+// changelog first, then, for versions it does not cover (Pachyderm's
+// CHANGELOG.md stops at 2.5.3) or when it is missing, from the release
+// bodies. src may be nil to work offline. Notes are always returned, with
+// links where no text was found; the error says what could not be read, for
+// a warning — missing notes must never stop an upgrade.
+func Collect(ctx context.Context, src Source, req Request) ([]Note, error) {
+	if req.From == nil || req.To == nil {
+		return nil, errors.New("release notes: from and to versions are required")
+	}
+	if req.Path == "" {
+		req.Path = DefaultPath
+	}
+	link := ReleaseLink(req.ServerURL, req.Repo)
+	var errs []error
+	content := req.Changelog
+	if content == nil && src != nil {
+		b, err := src.FetchFile(ctx, req.Repo, req.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Not an error worth a warning: release bodies are the
+			// documented fallback.
+		case err != nil:
+			errs = append(errs, fmt.Errorf("read %s of %s: %w", req.Path, req.Repo, err))
+		default:
+			content = b
+		}
+	}
+	cl := Parse(string(content))
+	notes := Select(cl, req.From, req.To, req.Released, link)
+	if src == nil || !needsReleases(notes, req) {
+		return notes, errors.Join(errs...)
+	}
+
+	releases, err := src.ListReleases(ctx, req.Repo)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list releases of %s: %w", req.Repo, err))
+	}
+	bodies := map[string]string{}
+	var versions []*semver.Version
+	for _, r := range releases {
+		if r.Draft {
+			continue
+		}
+		v, err := semver.NewVersion(r.Tag)
+		if err != nil {
+			continue
+		}
+		versions = append(versions, v)
+		bodies[canonical(v)] = strings.TrimSpace(r.Body)
+	}
+	notes = Select(cl, req.From, req.To, append(append([]*semver.Version(nil), req.Released...), versions...), link)
+	for i, n := range notes {
+		if n.Origin != OriginNone {
+			continue
+		}
+		if b := bodies[canonical(n.Version)]; b != "" {
+			notes[i].Body, notes[i].Origin = b, OriginRelease
+		}
+	}
+	return notes, errors.Join(errs...)
+}
+
+// needsReleases reports whether the release list could add anything: a
+// version in range without notes, or a range the caller gave no versions for
+// (CLI use, where only GitHub knows what was released).
+func needsReleases(notes []Note, req Request) bool {
+	if len(req.Released) == 0 {
+		return true
+	}
+	for _, n := range notes {
+		if n.Origin == OriginNone {
+			return true
+		}
+	}
+	return false
+}
