@@ -22,7 +22,9 @@ func Markdown(notes []Note) string {
 	for _, n := range notes {
 		v := html.EscapeString(canonical(n.Version))
 		if n.Origin == OriginNone {
-			fmt.Fprintf(&b, "- **%s** — no notes ([release](%s))\n", v, n.URL)
+			// A blank line after each entry: markdown after an HTML block
+			// renders only once a blank line ends the block.
+			fmt.Fprintf(&b, "- **%s** — no notes ([release](%s))\n\n", v, n.URL)
 			continue
 		}
 		from := "CHANGELOG"
@@ -31,7 +33,7 @@ func Markdown(notes []Note) string {
 		}
 		fmt.Fprintf(&b, "<details><summary><b>%s</b> — %s</summary>\n\n", v, from)
 		b.WriteString(Demote(truncate(n.Body, n.URL)))
-		fmt.Fprintf(&b, "\n\n[Release %s](%s)\n\n</details>\n", v, n.URL)
+		fmt.Fprintf(&b, "\n\n[Release %s](%s)\n\n</details>\n\n", v, n.URL)
 	}
 	return b.String()
 }

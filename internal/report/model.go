@@ -1,0 +1,177 @@
+// Package report holds the one model of a run's outcome and renders it twice:
+// the full job summary and the compact sticky PR comment. It also holds the
+// Actions-facing logger every step writes through.
+package report
+
+import (
+	"strings"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+)
+
+// Result is the run's outcome, also the `result` output.
+type Result string
+
+const (
+	ResultUpgraded   Result = "upgraded"
+	ResultNoOp       Result = "no-op"
+	ResultPlanned    Result = "planned"
+	ResultRolledBack Result = "rolled-back"
+	ResultFailed     Result = "failed"
+)
+
+// Icon is the emoji shown beside the result.
+func (r Result) Icon() string {
+	switch r {
+	case ResultUpgraded:
+		return "✅"
+	case ResultNoOp:
+		return "☑️"
+	case ResultPlanned:
+		return "📝"
+	case ResultRolledBack:
+		return "↩️"
+	case ResultFailed:
+		return "❌"
+	}
+	return "❔"
+}
+
+// Headline is the result in words.
+func (r Result) Headline() string {
+	switch r {
+	case ResultUpgraded:
+		return "Upgraded"
+	case ResultNoOp:
+		return "Already at the target version, nothing changed"
+	case ResultPlanned:
+		return "Planned (no change made)"
+	case ResultRolledBack:
+		return "Upgrade failed and was rolled back"
+	case ResultFailed:
+		return "Upgrade failed"
+	}
+	return string(r)
+}
+
+// Outcome is how one step ended.
+type Outcome string
+
+const (
+	OutcomeOK      Outcome = "ok"
+	OutcomeFailed  Outcome = "failed"
+	OutcomeSkipped Outcome = "skipped"
+	OutcomeWarning Outcome = "warning"
+)
+
+// Icon is the emoji shown beside the outcome.
+func (o Outcome) Icon() string {
+	switch o {
+	case OutcomeOK:
+		return "✅"
+	case OutcomeFailed:
+		return "❌"
+	case OutcomeSkipped:
+		return "⏭️"
+	case OutcomeWarning:
+		return "⚠️"
+	}
+	return "❔"
+}
+
+// Step is one step of the seed procedure as it ran.
+type Step struct {
+	Name     string
+	Duration time.Duration
+	Outcome  Outcome
+	// Detail is one line: what was done or why it failed.
+	Detail string
+}
+
+// Pod is one row of the pods table, as the readiness watch recorded it.
+type Pod struct {
+	Name     string
+	Ready    string // "1/1"
+	Status   string // Running, CrashLoopBackOff, ...
+	Restarts int32
+	ImageTag string
+	Age      time.Duration
+}
+
+// ComponentVersion is one row of the versions table: pachctl, pachd, or a
+// workload's image tag.
+type ComponentVersion struct {
+	Component string
+	Version   string
+	// Want is the expected version; a row whose Version differs is flagged.
+	Want string
+}
+
+// Plan is what plan mode would change, already redacted by the caller.
+type Plan struct {
+	ValuesDiff   string
+	ManifestDiff string
+}
+
+// Rollback says what was rolled back. Set it only once the rollback is done
+// and the old revision is Ready again, or with Err when it failed.
+type Rollback struct {
+	// Revision is the Helm revision rolled back to.
+	Revision int
+	// Version is the app version running again.
+	Version string
+	// Err is set when the rollback itself failed: the release needs a
+	// human.
+	Err string
+}
+
+// Report is everything the summary and the comment show.
+type Report struct {
+	Release   string
+	Namespace string
+	Result    Result
+	// Mode is "apply" or "plan".
+	Mode string
+
+	FromVersion, ToVersion string // Pachyderm (app) versions
+	FromChart, ToChart     string // chart versions
+
+	Steps    []Step
+	Pods     []Pod
+	Versions []ComponentVersion
+	Plan     *Plan
+	Notes    []changelog.Note
+	// NotesWarning says why notes are incomplete, if they are.
+	NotesWarning string
+
+	// Failure is what failed and why, for failed and rolled-back runs.
+	Failure    string
+	RolledBack *Rollback
+	BackupPath string
+	// Warnings are non-fatal problems to surface (e.g. a version
+	// disagreement between the Helm release and the pachd image).
+	Warnings []string
+	RunURL   string
+}
+
+// Marker is the hidden first line of the PR comment, which identifies the
+// sticky comment of this release on later runs.
+func (r *Report) Marker() string {
+	return github.Marker(r.Namespace, r.Release)
+}
+
+// RunURL builds the link to the workflow run from the runner's environment;
+// empty outside Actions.
+func RunURL(getenv func(string) string) string {
+	server, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID")
+	if server == "" || repo == "" || id == "" {
+		return ""
+	}
+	u := strings.TrimRight(server, "/") + "/" + repo + "/actions/runs/" + id
+	if a := getenv("GITHUB_RUN_ATTEMPT"); a != "" && a != "1" {
+		u += "/attempts/" + a
+	}
+	return u
+}
