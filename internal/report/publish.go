@@ -1,0 +1,80 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/config"
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+)
+
+// Commenter writes the sticky PR comment; *github.Client implements it.
+type Commenter interface {
+	UpsertComment(ctx context.Context, repo string, pr int, marker, body string) (github.CommentResult, error)
+}
+
+// CommentTarget says where the comment goes. A zero PR or nil Client means
+// no comment.
+type CommentTarget struct {
+	Client Commenter
+	// Repo is GITHUB_REPOSITORY, the repository of the pull request.
+	Repo string
+	PR   int
+}
+
+// Publish ends a run: outputs, the job summary and the sticky PR comment,
+// in that order so that a comment failure cannot cost the outputs. It never
+// changes r.Result and never returns an error for the comment: a
+// read-only token on a forked PR, a 404, a 5xx or a rate limit becomes a
+// warning annotation, because the upgrade has already happened (or not)
+// and that is the job's result.
+func Publish(ctx context.Context, log Logger, r *Report, target CommentTarget) {
+	log.SetOutput(config.OutputResult, string(r.Result))
+	log.SetOutput(config.OutputPreviousVersion, r.FromVersion)
+	log.SetOutput(config.OutputTargetVersion, r.ToVersion)
+	log.SetOutput(config.OutputChartVersion, r.ToChart)
+	log.SetOutput(config.OutputBackupPath, r.BackupPath)
+	log.AddSummary(Summary(r))
+
+	if target.Client == nil || target.PR <= 0 {
+		return
+	}
+	// The comment is public on the PR and no runner masks it.
+	body := log.Redact(Comment(r))
+	res, err := target.Client.UpsertComment(ctx, target.Repo, target.PR, r.Marker(), body)
+	if err != nil {
+		log.Warningf("PR comment not written", "%s%s", err, commentHint(err))
+		return
+	}
+	verb := "updated"
+	switch {
+	case res.Created:
+		verb = "created"
+	case res.Unchanged:
+		verb = "already up to date"
+	}
+	log.Infof("PR #%d comment %s: %s", target.PR, verb, res.URL)
+}
+
+// commentHint tells the user how to fix the usual causes.
+func commentHint(err error) string {
+	var ge *github.Error
+	if !errors.As(err, &ge) {
+		return ""
+	}
+	switch ge.Kind {
+	case github.KindForbidden:
+		return " (the token cannot write to the pull request: grant `pull-requests: write`; a pull request from a fork only gets a read-only token)"
+	case github.KindUnauthorized:
+		return " (check the `github-token` input)"
+	case github.KindRateLimited:
+		if ge.RetryAfter > 0 {
+			return fmt.Sprintf(" (rate limited; retry in %s)", ge.RetryAfter)
+		}
+		return " (rate limited)"
+	case github.KindNotFound:
+		return " (no such pull request, or the token cannot see the repository)"
+	}
+	return ""
+}

@@ -1,0 +1,117 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
+)
+
+const prRepo = "acme/platform"
+
+func ghClient(t *testing.T, s *githubtest.Server, token string) *github.Client {
+	t.Helper()
+	c, err := github.NewClient(github.Options{Token: token, APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPublishForbiddenCommentLeavesResult(t *testing.T) {
+	cases := map[string]githubtest.Failure{
+		"403 read-only":  {Status: 403},
+		"404":            {Status: 404},
+		"502":            {Status: 502},
+		"rate limit 403": {Status: 403, RateLimited: true},
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := githubtest.NewServer()
+			t.Cleanup(s.Close)
+			s.Fail(githubtest.OpCreateComment, f)
+			var out, log bytes.Buffer
+			l := NewCLILogger(&out, &log)
+			r := upgraded()
+			Publish(context.Background(), l, r, CommentTarget{Client: ghClient(t, s, "tok"), Repo: prRepo, PR: 5})
+			if r.Result != ResultUpgraded {
+				t.Fatalf("result changed to %s", r.Result)
+			}
+			if !strings.Contains(out.String(), "result=upgraded\n") {
+				t.Errorf("result output missing:\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), "## ✅ Pachyderm `staging/pachd`: Upgraded") {
+				t.Error("summary missing")
+			}
+			if !strings.Contains(log.String(), "warning: PR comment not written:") {
+				t.Errorf("no warning:\n%s", log.String())
+			}
+			if len(s.Comments(prRepo, 5)) != 0 {
+				t.Error("comment written despite the failure")
+			}
+		})
+	}
+}
+
+func TestPublishForbiddenHint(t *testing.T) {
+	s := githubtest.NewServer(githubtest.WithWriteTokens("write"))
+	t.Cleanup(s.Close)
+	var log bytes.Buffer
+	Publish(context.Background(), NewCLILogger(&bytes.Buffer{}, &log), upgraded(), CommentTarget{Client: ghClient(t, s, "fork"), Repo: prRepo, PR: 5})
+	if !strings.Contains(log.String(), "pull-requests: write") {
+		t.Errorf("no hint for a read-only token:\n%s", log.String())
+	}
+}
+
+func TestPublishStickyAcrossThreeRuns(t *testing.T) {
+	s := githubtest.NewServer(githubtest.WithMaxPerPage(2))
+	t.Cleanup(s.Close)
+	for i := 0; i < 3; i++ {
+		s.AddComment(prRepo, 9, "reviewer", fmt.Sprintf("LGTM %d", i))
+	}
+	const password = "pg-S3cr3t!pass"
+	c := ghClient(t, s, "tok")
+	for run := 1; run <= 3; run++ {
+		l := NewCLILogger(&bytes.Buffer{}, &bytes.Buffer{})
+		l.AddMask(password)
+		r := upgraded()
+		r.Steps[0].Duration = time.Duration(run) * time.Second
+		// A secret that slipped into a step detail must not reach the PR.
+		r.Steps[1].Detail = "backup with password " + password
+		Publish(context.Background(), l, r, CommentTarget{Client: c, Repo: prRepo, PR: 9})
+	}
+	var ours []githubtest.Comment
+	for _, cm := range s.Comments(prRepo, 9) {
+		if strings.HasPrefix(cm.Body, github.Marker("staging", "pachd")) {
+			ours = append(ours, cm)
+		}
+		if strings.Contains(cm.Body, password) {
+			t.Error("password in a PR comment")
+		}
+	}
+	if len(ours) != 1 {
+		t.Fatalf("%d sticky comments after three runs, want 1", len(ours))
+	}
+	if !strings.Contains(ours[0].Body, "| 3s |") {
+		t.Errorf("comment not the last run's:\n%s", ours[0].Body)
+	}
+	if s.Count(githubtest.OpCreateComment) != 1 || s.Count(githubtest.OpEditComment) != 2 {
+		t.Errorf("creates %d, edits %d; want 1 and 2", s.Count(githubtest.OpCreateComment), s.Count(githubtest.OpEditComment))
+	}
+}
+
+func TestPublishWithoutPR(t *testing.T) {
+	var out bytes.Buffer
+	r := rolledBack()
+	Publish(context.Background(), NewCLILogger(&out, &bytes.Buffer{}), r, CommentTarget{})
+	for _, want := range []string{"result=rolled-back", "previous-version=2.11.4", "target-version=2.11.6", "chart-version=2.11.6", "backup-path=pach-upgrade-backup/staging-pachd-rev3.yaml"} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("outputs lack %q", want)
+		}
+	}
+}
