@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
@@ -31,6 +32,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "notes" {
+		return notes(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	switch {
 	case errors.Is(err, config.ErrHelp):
@@ -54,4 +58,20 @@ func loadConfig(args []string, getenv config.Getenv, stderr io.Writer) (*config.
 		return config.FromActions(getenv)
 	}
 	return config.FromFlags(args, stderr)
+}
+
+// notes prints the release notes of a version range: the same extraction
+// the action writes into the job summary.
+func notes(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	err := changelog.RunNotes(ctx, args, stdout, getenv)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, changelog.ErrUsage):
+		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
+		return exitBadInput
+	default:
+		fmt.Fprintf(stderr, "pach-upgrade: notes: %v\n", err)
+		return exitFailed
+	}
 }
