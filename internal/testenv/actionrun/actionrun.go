@@ -1,0 +1,172 @@
+// Package actionrun runs the pach-upgrade binary the way the GitHub Actions
+// runner runs a container action: inputs as INPUT_* variables, an event
+// payload, and the file commands (step summary, outputs, path) as files the
+// step appends to. Tests and the demo use it to exercise the real binary.
+package actionrun
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Build compiles the pach-upgrade binary from the repository at root into
+// dir and returns its path.
+func Build(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "pach-upgrade")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build pach-upgrade: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Runner describes the workflow run the step belongs to.
+type Runner struct {
+	// Binary is the pach-upgrade executable.
+	Binary string
+	// Dir holds the event file, file commands and RUNNER_TEMP.
+	Dir string
+	// Repository is GITHUB_REPOSITORY (owner/name).
+	Repository string
+	// APIURL and ServerURL point at the GitHub API (a local one in tests).
+	APIURL, ServerURL string
+	// PullRequest, when non-zero, makes the event a pull_request event.
+	PullRequest int
+	// Env is added to the step's environment (e.g. KUBECONFIG, PATH).
+	Env []string
+}
+
+// Result is what one step run left behind.
+type Result struct {
+	ExitCode int
+	// Log is everything the step printed (stdout and stderr interleaved).
+	Log     string
+	Summary string
+	Outputs map[string]string
+	// Paths are the directories the step added to PATH for later steps.
+	Paths []string
+}
+
+// Run runs the binary once as a GitHub Actions step with the given inputs.
+func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, error) {
+	files := map[string]string{}
+	for _, name := range []string{"GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_ENV", "GITHUB_STATE"} {
+		f, err := os.CreateTemp(r.Dir, strings.ToLower(name)+"-*")
+		if err != nil {
+			return nil, fmt.Errorf("create %s file: %w", name, err)
+		}
+		f.Close()
+		files[name] = f.Name()
+	}
+	event, name, err := r.writeEvent()
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(r.Dir, "runner-temp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+
+	cmd := exec.CommandContext(ctx, r.Binary)
+	env := []string{
+		"GITHUB_ACTIONS=true",
+		"CI=true",
+		"GITHUB_EVENT_NAME=" + name,
+		"GITHUB_EVENT_PATH=" + event,
+		"GITHUB_REPOSITORY=" + r.Repository,
+		"GITHUB_API_URL=" + r.APIURL,
+		"GITHUB_SERVER_URL=" + r.ServerURL,
+		"GITHUB_RUN_ID=4242",
+		"GITHUB_RUN_ATTEMPT=1",
+		"RUNNER_TEMP=" + tmp,
+		"RUNNER_TOOL_CACHE=" + filepath.Join(r.Dir, "tool-cache"),
+		"HOME=" + os.Getenv("HOME"),
+		"PATH=" + os.Getenv("PATH"),
+	}
+	for k, v := range files {
+		env = append(env, k+"="+v)
+	}
+	for k, v := range inputs {
+		env = append(env, "INPUT_"+strings.ToUpper(strings.ReplaceAll(k, " ", "_"))+"="+v)
+	}
+	cmd.Env = append(env, r.Env...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	res := &Result{}
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		res.ExitCode = exit.ExitCode()
+	case err != nil:
+		return nil, fmt.Errorf("run %s: %w", r.Binary, err)
+	}
+	res.Log = log.String()
+	summary, err := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
+	if err != nil {
+		return nil, err
+	}
+	res.Summary = string(summary)
+	if res.Outputs, err = readOutputs(files["GITHUB_OUTPUT"]); err != nil {
+		return nil, err
+	}
+	paths, err := os.ReadFile(files["GITHUB_PATH"])
+	if err != nil {
+		return nil, err
+	}
+	res.Paths = strings.Fields(string(paths))
+	return res, nil
+}
+
+func (r Runner) writeEvent() (path, name string, err error) {
+	name = "workflow_dispatch"
+	payload := map[string]any{"repository": map[string]any{"full_name": r.Repository}}
+	if r.PullRequest > 0 {
+		name = "pull_request"
+		payload["action"] = "synchronize"
+		payload["number"] = r.PullRequest
+		payload["pull_request"] = map[string]any{"number": r.PullRequest, "state": "open"}
+	}
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(r.Dir, "event.json")
+	return path, name, os.WriteFile(path, data, 0o644)
+}
+
+// readOutputs parses the GITHUB_OUTPUT file: name=value lines and
+// name<<DELIMITER heredocs, as the runner does.
+func readOutputs(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(name, "=") {
+			var val []string
+			for sc.Scan() && sc.Text() != delim {
+				val = append(val, sc.Text())
+			}
+			out[name] = strings.Join(val, "\n")
+			continue
+		}
+		if name, val, ok := strings.Cut(line, "="); ok {
+			out[name] = val
+		}
+	}
+	return out, sc.Err()
+}

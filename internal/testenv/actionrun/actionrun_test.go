@@ -1,0 +1,56 @@
+package actionrun
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadOutputs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out")
+	content := "result=upgraded\nnotes<<ghadelimiter_1\nline one\nline=two\nghadelimiter_1\nbackup-path=/tmp/x=y\n"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readOutputs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"result": "upgraded", "notes": "line one\nline=two", "backup-path": "/tmp/x=y"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("output %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("outputs = %v", got)
+	}
+}
+
+// TestRunBadInput runs the real binary as an Actions step: a bad input must
+// exit 2 naming the input, with no summary written.
+func TestRunBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bin, err := Build(context.Background(), "../../..", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Runner{Binary: bin, Dir: dir, Repository: "org/repo", PullRequest: 7}.Run(context.Background(),
+		map[string]string{"target-version": "3.0", "namespace": "Bad_NS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 2 {
+		t.Errorf("exit code = %d, want 2; log:\n%s", res.ExitCode, res.Log)
+	}
+	for _, in := range []string{`"target-version"`, `"namespace"`} {
+		if !strings.Contains(res.Log, in) {
+			t.Errorf("log does not name input %s:\n%s", in, res.Log)
+		}
+	}
+	if res.Summary != "" || len(res.Outputs) != 0 {
+		t.Errorf("bad input wrote a summary %q or outputs %v", res.Summary, res.Outputs)
+	}
+}
