@@ -1,0 +1,109 @@
+package pachctl
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// maxBackoff caps the wait between download attempts.
+const maxBackoff = 30 * time.Second
+
+// retryableError marks a failure worth another attempt: a 5xx answer or a
+// timeout. Everything else (404, other 4xx, a refused connection to a wrong
+// host) would fail the same way again.
+type retryableError struct{ err error }
+
+func (e retryableError) Error() string { return e.err.Error() }
+func (e retryableError) Unwrap() error { return e.err }
+
+// fetch downloads url into a temporary file in dir, retrying with backoff,
+// and returns the file and its SHA-256 (hex).
+func fetch(ctx context.Context, opts *Options, url, dir string) (string, string, error) {
+	backoff := opts.Backoff
+	var lastErr error
+	for attempt := 1; attempt <= opts.Attempts; attempt++ {
+		path, sum, err := fetchOnce(ctx, opts, url, dir)
+		if err == nil {
+			return path, sum, nil
+		}
+		var retry retryableError
+		if !errors.As(err, &retry) {
+			return "", "", err
+		}
+		lastErr = err
+		if attempt == opts.Attempts {
+			break
+		}
+		opts.Logf("download of %s failed (attempt %d of %d): %v; retrying in %s", url, attempt, opts.Attempts, err, backoff)
+		select {
+		case <-ctx.Done():
+			return "", "", fmt.Errorf("download %s: %w (after: %v)", url, ctx.Err(), lastErr)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	return "", "", fmt.Errorf("download %s: giving up after %d attempts: %w", url, opts.Attempts, lastErr)
+}
+
+func fetchOnce(ctx context.Context, opts *Options, url, dir string) (string, string, error) {
+	actx, cancel := context.WithTimeout(ctx, opts.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", "", fmt.Errorf("download %s: %w", url, err)
+	}
+	resp, err := opts.HTTPClient.Do(req)
+	if err != nil {
+		return "", "", classify(ctx, actx, fmt.Errorf("download %s: %w", url, err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return "", "", fmt.Errorf("%w: %s answered 404 Not Found; check target-version and pachctl-download-url", ErrNotFound, url)
+	case resp.StatusCode >= 500:
+		return "", "", retryableError{fmt.Errorf("download %s: server answered %s", url, resp.Status)}
+	case resp.StatusCode != http.StatusOK:
+		return "", "", fmt.Errorf("download %s: server answered %s", url, resp.Status)
+	case resp.ContentLength > opts.MaxArchiveBytes:
+		return "", "", fmt.Errorf("download %s: archive is %d bytes, more than the %d allowed", url, resp.ContentLength, opts.MaxArchiveBytes)
+	}
+
+	f, err := os.CreateTemp(dir, ".download-*.tar.gz")
+	if err != nil {
+		return "", "", fmt.Errorf("download %s: %w", url, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, opts.MaxArchiveBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > opts.MaxArchiveBytes {
+		err = fmt.Errorf("archive is larger than the %d bytes allowed", opts.MaxArchiveBytes)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", "", classify(ctx, actx, fmt.Errorf("download %s: %w", url, err))
+	}
+	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// classify makes err retryable when it is a timeout of this attempt, not a
+// cancellation of the whole install.
+func classify(ctx, attemptCtx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	var nerr net.Error
+	if errors.Is(attemptCtx.Err(), context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()) {
+		return retryableError{err}
+	}
+	return err
+}

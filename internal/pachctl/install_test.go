@@ -1,0 +1,459 @@
+package pachctl_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin"
+)
+
+const (
+	target = "2.11.6"
+	old    = "2.11.5"
+)
+
+// arch is the running architecture, so the stand-in binaries can run here.
+var arch = runtime.GOARCH
+
+// binaries holds stand-in pachctl binaries built once for the package,
+// keyed by the client version they report.
+type binaries map[string][]byte
+
+var built binaries
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	dir, err := os.MkdirTemp("", "pachctl-test-")
+	if err == nil {
+		built, err = buildAll(ctx, dir, target, old)
+	}
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "build stand-in pachctl:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func buildAll(ctx context.Context, dir string, versions ...string) (binaries, error) {
+	b := binaries{}
+	for _, v := range versions {
+		path := filepath.Join(dir, "pachctl-"+v)
+		if err := pachstandin.BuildBinary(ctx, v, arch, path); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		b[v] = data
+	}
+	return b, nil
+}
+
+// release packs files as the release asset of version and publishes it.
+func release(t *testing.T, srv *pachstandin.ReleaseServer, version string, files ...pachstandin.File) pachstandin.Asset {
+	t.Helper()
+	a, err := pachstandin.PackAsset(version, arch, t.TempDir(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// goodRelease publishes a well-formed archive whose pachctl reports version.
+func goodRelease(t *testing.T, srv *pachstandin.ReleaseServer, version string) pachstandin.Asset {
+	return release(t, srv, version, pachstandin.File{
+		Name: pachstandin.ArchiveDir(version, arch) + "/pachctl", Data: built[version], Mode: 0o755,
+	})
+}
+
+func newServer(t *testing.T) *pachstandin.ReleaseServer {
+	srv := pachstandin.NewReleaseServer()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// digests answers like the GitHub releases API would for published assets.
+func digests(assets ...pachstandin.Asset) pachctl.DigestLookup {
+	return func(_ context.Context, version, asset string) (string, error) {
+		for _, a := range assets {
+			if a.Version == version && a.Name == asset {
+				return "sha256:" + a.SHA256, nil
+			}
+		}
+		return "", fmt.Errorf("%s of %s: %w", asset, version, pachctl.ErrNoDigest)
+	}
+}
+
+func options(t *testing.T, srv *pachstandin.ReleaseServer, lookup pachctl.DigestLookup) pachctl.Options {
+	return pachctl.Options{
+		Version:        target,
+		Arch:           arch,
+		URLTemplate:    srv.URLTemplate(),
+		Digest:         lookup,
+		CacheDir:       t.TempDir(),
+		Backoff:        10 * time.Millisecond,
+		AttemptTimeout: 10 * time.Second,
+		Logf:           t.Logf,
+	}
+}
+
+func TestInstallVerifiesAgainstReleaseDigestAndRuns(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	opts := options(t, srv, digests(a))
+	opts.Version = "v" + target
+
+	res, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != target || res.Verified != pachctl.VerifiedDigest || res.CacheHit || res.SHA256 != a.SHA256 {
+		t.Errorf("result = %+v, want version %s verified by release digest %s, not from cache", res, target, a.SHA256)
+	}
+	if res.Path != filepath.Join(res.Dir, "pachctl") || !strings.HasPrefix(res.Dir, opts.CacheDir) {
+		t.Errorf("installed at %s (dir %s), want pachctl inside the tool cache %s", res.Path, res.Dir, opts.CacheDir)
+	}
+	if res.URL != srv.AssetURL(a) || res.Asset != a.Name {
+		t.Errorf("asset %s from %s, want %s from %s", res.Asset, res.URL, a.Name, srv.AssetURL(a))
+	}
+	if fi, err := os.Stat(res.Path); err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("installed binary not executable: %v %v", fi, err)
+	}
+	if n := srv.Requests(a); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
+	}
+}
+
+func TestInstallReusesToolCache(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	opts := options(t, srv, digests(a))
+
+	first, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second run must not need the network at all, not even a digest.
+	opts.Digest = func(context.Context, string, string) (string, error) {
+		return "", errors.New("digest looked up on a cache hit")
+	}
+	second, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.CacheHit || second.Path != first.Path || second.Version != target {
+		t.Errorf("second install = %+v, want a cache hit at %s", second, first.Path)
+	}
+	if n := srv.TotalRequests(); n != 1 {
+		t.Errorf("server saw %d requests over two installs, want 1", n)
+	}
+
+	// A pinned digest other than the one recorded is not satisfied by the cache.
+	opts.SHA256 = strings.Repeat("0", 64)
+	if _, err := pachctl.Install(t.Context(), opts); !errors.Is(err, pachctl.ErrChecksumMismatch) {
+		t.Errorf("install with another pinned digest: err = %v, want checksum mismatch", err)
+	}
+	if n := srv.TotalRequests(); n != 2 {
+		t.Errorf("server saw %d requests, want 2 (the pinned digest forces a download)", n)
+	}
+}
+
+func TestInstallReplacesDamagedCacheEntry(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	opts := options(t, srv, digests(a))
+	res, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(res.Path, built[old], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err = pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CacheHit || res.Version != target || srv.Requests(a) != 2 {
+		t.Errorf("result %+v after %d requests, want a fresh download of %s", res, srv.Requests(a), target)
+	}
+}
+
+func TestInstallChecksumMismatch(t *testing.T) {
+	t.Run("corrupted download", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		srv.Corrupt(a, true)
+		opts := options(t, srv, digests(a))
+		_, err := pachctl.Install(t.Context(), opts)
+		if !errors.Is(err, pachctl.ErrChecksumMismatch) {
+			t.Fatalf("err = %v, want checksum mismatch", err)
+		}
+		for _, want := range []string{a.Name, a.SHA256, "release digest"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+		assertNoBinary(t, opts.CacheDir)
+	})
+	t.Run("pinned digest wins over release digest", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		opts := options(t, srv, digests(a))
+		opts.SHA256 = "sha256:" + strings.Repeat("ab", 32)
+		_, err := pachctl.Install(t.Context(), opts)
+		if !errors.Is(err, pachctl.ErrChecksumMismatch) || !strings.Contains(err.Error(), "pachctl-sha256") {
+			t.Fatalf("err = %v, want a mismatch against pachctl-sha256", err)
+		}
+		assertNoBinary(t, opts.CacheDir)
+	})
+	t.Run("pinned digest verifies without a lookup", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		opts := options(t, srv, nil)
+		opts.SHA256 = strings.ToUpper(a.SHA256)
+		res, err := pachctl.Install(t.Context(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verified != pachctl.VerifiedPinned {
+			t.Errorf("verified by %q, want %q", res.Verified, pachctl.VerifiedPinned)
+		}
+	})
+}
+
+func assertNoBinary(t *testing.T, root string) {
+	t.Helper()
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("tool cache holds %s after a failed install", path)
+		}
+		return nil
+	})
+}
+
+func TestInstallNoSuchRelease(t *testing.T) {
+	srv := newServer(t)
+	goodRelease(t, srv, old)
+	opts := options(t, srv, nil)
+	opts.SHA256 = strings.Repeat("1", 64)
+	_, err := pachctl.Install(t.Context(), opts)
+	if !errors.Is(err, pachctl.ErrNotFound) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("err = %v, want not found (404)", err)
+	}
+	if n := srv.TotalRequests(); n != 1 {
+		t.Errorf("server saw %d requests, want exactly 1 (no retry on 404)", n)
+	}
+}
+
+func TestInstallRetriesServerErrors(t *testing.T) {
+	t.Run("5xx then success", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		srv.FailNext(a, http.StatusServiceUnavailable, http.StatusBadGateway)
+		res, err := pachctl.Install(t.Context(), options(t, srv, digests(a)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Version != target || srv.Requests(a) != 3 {
+			t.Errorf("version %s after %d requests, want %s after 3", res.Version, srv.Requests(a), target)
+		}
+	})
+	t.Run("5xx until attempts run out", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		srv.FailNext(a, 500, 500, 500, 500, 500)
+		opts := options(t, srv, digests(a))
+		opts.Attempts = 3
+		_, err := pachctl.Install(t.Context(), opts)
+		if err == nil || !strings.Contains(err.Error(), "3 attempts") || !strings.Contains(err.Error(), "500") {
+			t.Fatalf("err = %v, want giving up after 3 attempts on 500", err)
+		}
+		if n := srv.Requests(a); n != 3 {
+			t.Errorf("server saw %d requests, want 3", n)
+		}
+	})
+	t.Run("timeout then success", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		srv.StallNext(a, 5*time.Second)
+		opts := options(t, srv, digests(a))
+		opts.AttemptTimeout = 300 * time.Millisecond
+		if _, err := pachctl.Install(t.Context(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if n := srv.Requests(a); n != 2 {
+			t.Errorf("server saw %d requests, want 2", n)
+		}
+	})
+	t.Run("no retry on 403", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		srv.FailNext(a, http.StatusForbidden)
+		_, err := pachctl.Install(t.Context(), options(t, srv, digests(a)))
+		if err == nil || !strings.Contains(err.Error(), "403") {
+			t.Fatalf("err = %v, want 403", err)
+		}
+		if n := srv.Requests(a); n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
+		}
+	})
+}
+
+func TestInstallRefusesBadArchives(t *testing.T) {
+	dir := pachstandin.ArchiveDir(target, arch)
+	tests := []struct {
+		name  string
+		files []pachstandin.File
+		want  error
+	}{
+		{"no pachctl", []pachstandin.File{{Name: dir + "/README.md", Data: []byte("hi"), Mode: 0o644}}, pachctl.ErrNoPachctl},
+		{"pachctl outside the wrapping directory", []pachstandin.File{{Name: "pachctl", Data: built[target], Mode: 0o755}}, pachctl.ErrNoPachctl},
+		{"empty archive", nil, pachctl.ErrNoPachctl},
+		{"path traversal", []pachstandin.File{{Name: "../../evil", Data: []byte("x"), Mode: 0o755}, {Name: dir + "/pachctl", Data: built[target], Mode: 0o755}}, pachctl.ErrUnsafeArchive},
+		{"absolute path", []pachstandin.File{{Name: "/tmp/evil", Data: []byte("x"), Mode: 0o755}}, pachctl.ErrUnsafeArchive},
+		{"symlink as pachctl", []pachstandin.File{{Name: dir + "/pachctl", Type: '2', Linkname: "/bin/sh", Mode: 0o777}}, pachctl.ErrUnsafeArchive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t)
+			a := release(t, srv, target, tt.files...)
+			opts := options(t, srv, digests(a))
+			_, err := pachctl.Install(t.Context(), opts)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), a.Name) {
+				t.Errorf("error %q does not name the asset", err)
+			}
+			assertNoBinary(t, opts.CacheDir)
+		})
+	}
+}
+
+func TestInstallWrongClientVersion(t *testing.T) {
+	srv := newServer(t)
+	// A release asset of the target whose binary is actually the old version.
+	a := release(t, srv, target, pachstandin.File{
+		Name: pachstandin.ArchiveDir(target, arch) + "/pachctl", Data: built[old], Mode: 0o755,
+	})
+	opts := options(t, srv, digests(a))
+	_, err := pachctl.Install(t.Context(), opts)
+	if !errors.Is(err, pachctl.ErrWrongVersion) {
+		t.Fatalf("err = %v, want wrong version", err)
+	}
+	if !strings.Contains(err.Error(), old) || !strings.Contains(err.Error(), target) {
+		t.Errorf("error %q does not name both %s and %s", err, old, target)
+	}
+	assertNoBinary(t, opts.CacheDir)
+}
+
+func TestInstallUnverified(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	opts := options(t, srv, digests()) // the API publishes no digest
+
+	_, err := pachctl.Install(t.Context(), opts)
+	if !errors.Is(err, pachctl.ErrUnverified) || !strings.Contains(err.Error(), "allow-unverified-pachctl") {
+		t.Fatalf("err = %v, want unverified, naming allow-unverified-pachctl", err)
+	}
+	if n := srv.TotalRequests(); n != 0 {
+		t.Errorf("server saw %d requests, want none before the digest is known", n)
+	}
+
+	opts.Digest = func(context.Context, string, string) (string, error) {
+		return "", errors.New("releases API: 502 Bad Gateway")
+	}
+	if _, err := pachctl.Install(t.Context(), opts); !errors.Is(err, pachctl.ErrUnverified) || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err = %v, want unverified with the lookup's failure", err)
+	}
+
+	opts.AllowUnverified = true
+	res, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified != pachctl.VerifiedNothing || res.SHA256 != a.SHA256 {
+		t.Errorf("result %+v, want unverified with SHA-256 %s recorded", res, a.SHA256)
+	}
+
+	// A run that does not allow unverified binaries must not trust that copy.
+	opts.AllowUnverified = false
+	if _, err := pachctl.Install(t.Context(), opts); !errors.Is(err, pachctl.ErrUnverified) {
+		t.Fatalf("err = %v, want the unverified cached copy refused", err)
+	}
+}
+
+func TestExpandURL(t *testing.T) {
+	tests := []struct {
+		tmpl, want, err string
+	}{
+		{pachctl.DefaultURLTemplate, "https://github.com/pachyderm/pachyderm/releases/download/v2.11.6/pachctl_2.11.6_linux_arm64.tar.gz", ""},
+		{"https://mirror.example/{{version}}/{{arch}}.tgz", "https://mirror.example/2.11.6/arm64.tgz", ""},
+		{"https://mirror.example/{version}/{os}.tgz", "", "{os}"},
+		{"ftp://mirror.example/{version}", "", "http(s)"},
+		{"", "", "http(s)"},
+	}
+	for _, tt := range tests {
+		got, err := pachctl.ExpandURL(tt.tmpl, "2.11.6", "arm64")
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "pachctl-download-url") {
+				t.Errorf("ExpandURL(%q) err = %v, want one naming pachctl-download-url and %q", tt.tmpl, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ExpandURL(%q) = %q, %v; want %q", tt.tmpl, got, err, tt.want)
+		}
+	}
+}
+
+func TestInstallRejectsBadInputs(t *testing.T) {
+	srv := newServer(t)
+	for name, mutate := range map[string]func(*pachctl.Options){
+		"bad pinned digest": func(o *pachctl.Options) { o.SHA256 = "abc" },
+		"md5 digest":        func(o *pachctl.Options) { o.SHA256 = "md5:" + strings.Repeat("a", 32) },
+		"no version":        func(o *pachctl.Options) { o.Version = "" },
+		"version with path": func(o *pachctl.Options) { o.Version = "../2.11.6" },
+	} {
+		opts := options(t, srv, nil)
+		mutate(&opts)
+		if _, err := pachctl.Install(t.Context(), opts); err == nil {
+			t.Errorf("%s: Install succeeded", name)
+		}
+	}
+	if n := srv.TotalRequests(); n != 0 {
+		t.Errorf("bad inputs caused %d downloads", n)
+	}
+}
+
+func TestDefaultCacheDir(t *testing.T) {
+	got, err := pachctl.DefaultCacheDir(func(k string) string {
+		if k == "RUNNER_TOOL_CACHE" {
+			return "/opt/hostedtoolcache"
+		}
+		return ""
+	})
+	if err != nil || got != "/opt/hostedtoolcache" {
+		t.Errorf("DefaultCacheDir = %q, %v; want RUNNER_TOOL_CACHE", got, err)
+	}
+	got, err = pachctl.DefaultCacheDir(func(string) string { return "" })
+	if err == nil && !strings.HasSuffix(got, filepath.Join("pach-upgrade", "tools")) {
+		t.Errorf("DefaultCacheDir without RUNNER_TOOL_CACHE = %q", got)
+	}
+}

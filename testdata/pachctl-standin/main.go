@@ -1,0 +1,128 @@
+// Command pachctl-standin behaves like pachctl for the `version` command only,
+// so the action's install and verification steps can be tested without the
+// real binary, which cannot be built here. It asks pachd's real version API
+// (gRPC /versionpb_v2.API/GetVersion) at PACHD_ADDRESS.
+//
+// Its own version is set at build time:
+//
+//	go build -ldflags "-X main.version=2.11.6" ./testdata/pachctl-standin
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin/versionpb"
+)
+
+// version is the client version this binary reports; set with -ldflags -X.
+var version = "0.0.0"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "version" {
+		return errors.New("this pachctl stand-in only implements `pachctl version`")
+	}
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	clientOnly := fs.Bool("client-only", false, "only print the pachctl version")
+	raw := fs.Bool("raw", false, "print raw version messages")
+	var output string
+	fs.StringVar(&output, "output", "json", "raw output format (json)")
+	fs.StringVar(&output, "o", "json", "raw output format (json)")
+	timeout := fs.Duration("timeout", time.Minute, "how long to wait for pachd")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *raw && output != "json" {
+		return fmt.Errorf("unsupported output format %q", output)
+	}
+	client, err := versionpb.Parse(version)
+	if err != nil {
+		return fmt.Errorf("client version: %w", err)
+	}
+	client.GoVersion, client.Platform = "go1.26", "linux"
+
+	if *clientOnly && !*raw {
+		fmt.Fprintln(out, client.String())
+		return nil
+	}
+	if *raw {
+		if err := printJSON(out, client); err != nil {
+			return err
+		}
+	}
+	var server versionpb.Version
+	if !*clientOnly {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		server, err = pachdVersion(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	if *raw {
+		if *clientOnly {
+			return nil
+		}
+		return printJSON(out, server)
+	}
+	w := tabwriter.NewWriter(out, 20, 1, 3, ' ', 0)
+	fmt.Fprintf(w, "COMPONENT\tVERSION\t\n")
+	fmt.Fprintf(w, "pachctl\t%s\t\n", client)
+	fmt.Fprintf(w, "pachd\t%s\t\n", server)
+	return w.Flush()
+}
+
+func printJSON(out io.Writer, v versionpb.Version) error {
+	m, err := v.Message()
+	if err != nil {
+		return err
+	}
+	b, err := versionpb.MarshalJSON(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "%s\n", b)
+	return err
+}
+
+func pachdVersion(ctx context.Context) (versionpb.Version, error) {
+	addr := os.Getenv("PACHD_ADDRESS")
+	if addr == "" {
+		return versionpb.Version{}, errors.New("no pachd address: set PACHD_ADDRESS")
+	}
+	target := addr
+	for _, scheme := range []string{"grpc://", "http://"} {
+		target = strings.TrimPrefix(target, scheme)
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return versionpb.Version{}, fmt.Errorf("connect to pachd at %s: %w", addr, err)
+	}
+	defer conn.Close()
+	reply, err := versionpb.NewMessage()
+	if err != nil {
+		return versionpb.Version{}, err
+	}
+	if err := conn.Invoke(ctx, versionpb.FullMethod, &emptypb.Empty{}, reply); err != nil {
+		return versionpb.Version{}, fmt.Errorf("could not get pachd version from %s: %w", addr, err)
+	}
+	return versionpb.FromMessage(reply), nil
+}
