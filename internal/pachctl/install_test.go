@@ -24,17 +24,22 @@ const (
 // arch is the running architecture, so the stand-in binaries can run here.
 var arch = runtime.GOARCH
 
-// binaries holds stand-in pachctl binaries built once for the package,
-// keyed by the client version they report.
-type binaries map[string][]byte
+// fixtures are built once for the package: stand-in binaries keyed by the
+// client version they report, and their well-formed release assets. Tests
+// only read them.
+type fixtures struct {
+	binaries map[string][]byte
+	assets   map[string]pachstandin.Asset
+	dir      string
+}
 
-var built binaries
+var fx fixtures
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	dir, err := os.MkdirTemp("", "pachctl-test-")
 	if err == nil {
-		built, err = buildAll(ctx, dir, target, old)
+		fx, err = buildFixtures(ctx, dir, target, old)
 	}
 	cancel()
 	if err != nil {
@@ -46,20 +51,31 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func buildAll(ctx context.Context, dir string, versions ...string) (binaries, error) {
-	b := binaries{}
+func buildFixtures(ctx context.Context, dir string, versions ...string) (fixtures, error) {
+	f := fixtures{binaries: map[string][]byte{}, assets: map[string]pachstandin.Asset{}, dir: dir}
 	for _, v := range versions {
 		path := filepath.Join(dir, "pachctl-"+v)
 		if err := pachstandin.BuildBinary(ctx, v, arch, path); err != nil {
-			return nil, err
+			return f, err
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, err
+			return f, err
 		}
-		b[v] = data
+		f.binaries[v] = data
+		adir := filepath.Join(dir, "release-"+v)
+		if err := os.Mkdir(adir, 0o755); err != nil {
+			return f, err
+		}
+		a, err := pachstandin.PackAsset(v, arch, adir, []pachstandin.File{{
+			Name: pachstandin.ArchiveDir(v, arch) + "/pachctl", Data: data, Mode: 0o755,
+		}})
+		if err != nil {
+			return f, err
+		}
+		f.assets[v] = a
 	}
-	return b, nil
+	return f, nil
 }
 
 // release packs files as the release asset of version and publishes it.
@@ -77,9 +93,12 @@ func release(t *testing.T, srv *pachstandin.ReleaseServer, version string, files
 
 // goodRelease publishes a well-formed archive whose pachctl reports version.
 func goodRelease(t *testing.T, srv *pachstandin.ReleaseServer, version string) pachstandin.Asset {
-	return release(t, srv, version, pachstandin.File{
-		Name: pachstandin.ArchiveDir(version, arch) + "/pachctl", Data: built[version], Mode: 0o755,
-	})
+	t.Helper()
+	a := fx.assets[version]
+	if err := srv.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func newServer(t *testing.T) *pachstandin.ReleaseServer {
@@ -182,7 +201,7 @@ func TestInstallReplacesDamagedCacheEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(res.Path, built[old], 0o755); err != nil {
+	if err := os.WriteFile(res.Path, fx.binaries[old], 0o755); err != nil {
 		t.Fatal(err)
 	}
 	res, err = pachctl.Install(t.Context(), opts)
@@ -323,9 +342,9 @@ func TestInstallRefusesBadArchives(t *testing.T) {
 		want  error
 	}{
 		{"no pachctl", []pachstandin.File{{Name: dir + "/README.md", Data: []byte("hi"), Mode: 0o644}}, pachctl.ErrNoPachctl},
-		{"pachctl outside the wrapping directory", []pachstandin.File{{Name: "pachctl", Data: built[target], Mode: 0o755}}, pachctl.ErrNoPachctl},
+		{"pachctl outside the wrapping directory", []pachstandin.File{{Name: "pachctl", Data: fx.binaries[target], Mode: 0o755}}, pachctl.ErrNoPachctl},
 		{"empty archive", nil, pachctl.ErrNoPachctl},
-		{"path traversal", []pachstandin.File{{Name: "../../evil", Data: []byte("x"), Mode: 0o755}, {Name: dir + "/pachctl", Data: built[target], Mode: 0o755}}, pachctl.ErrUnsafeArchive},
+		{"path traversal", []pachstandin.File{{Name: "../../evil", Data: []byte("x"), Mode: 0o755}, {Name: dir + "/pachctl", Data: fx.binaries[target], Mode: 0o755}}, pachctl.ErrUnsafeArchive},
 		{"absolute path", []pachstandin.File{{Name: "/tmp/evil", Data: []byte("x"), Mode: 0o755}}, pachctl.ErrUnsafeArchive},
 		{"symlink as pachctl", []pachstandin.File{{Name: dir + "/pachctl", Type: '2', Linkname: "/bin/sh", Mode: 0o777}}, pachctl.ErrUnsafeArchive},
 	}
@@ -350,7 +369,7 @@ func TestInstallWrongClientVersion(t *testing.T) {
 	srv := newServer(t)
 	// A release asset of the target whose binary is actually the old version.
 	a := release(t, srv, target, pachstandin.File{
-		Name: pachstandin.ArchiveDir(target, arch) + "/pachctl", Data: built[old], Mode: 0o755,
+		Name: pachstandin.ArchiveDir(target, arch) + "/pachctl", Data: fx.binaries[old], Mode: 0o755,
 	})
 	opts := options(t, srv, digests(a))
 	_, err := pachctl.Install(t.Context(), opts)

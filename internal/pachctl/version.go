@@ -87,25 +87,26 @@ func (e permanentError) Unwrap() error { return e.err }
 // output is not JSON (e.g. a pachctl without -o).
 func queryVersions(ctx context.Context, pachctl string, env []string) (Versions, error) {
 	out, err := run(ctx, pachctl, env, "version", "--raw", "-o", "json")
-	msgs, perr := parseRawJSON(out)
-	if perr == nil && len(msgs) == 2 {
-		return Versions{Pachctl: msgs[0], Pachd: msgs[1]}, nil
-	}
-	if err != nil {
-		v := Versions{}
-		if len(msgs) == 1 {
-			v.Pachctl = msgs[0]
+	if msgs, perr := parseRawJSON(out); perr == nil {
+		switch {
+		case len(msgs) == 2:
+			return Versions{Pachctl: msgs[0], Pachd: msgs[1]}, nil
+		case err != nil:
+			// The client's message alone: pachd did not answer (yet).
+			return Versions{Pachctl: msgs[0]}, err
+		default:
+			return Versions{}, permanentError{fmt.Errorf("`pachctl version --raw -o json` printed %d version messages, want 2", len(msgs))}
 		}
-		return v, err
-	}
-	if perr == nil {
-		return Versions{}, fmt.Errorf("`pachctl version --raw -o json` printed %d version messages, want 2", len(msgs))
 	}
 	out, err = run(ctx, pachctl, env, "version")
 	if err != nil {
 		return Versions{}, err
 	}
-	return parseTable(out)
+	v, err := parseTable(out)
+	if err != nil {
+		return v, permanentError{err}
+	}
+	return v, nil
 }
 
 // rawVersion is the part of pachd's versionpb_v2.Version that makes up the
