@@ -75,6 +75,9 @@ type Options struct {
 	MaxArchiveBytes int64
 	// Logf reports progress (one line a call); default silent.
 	Logf func(format string, args ...any)
+	// Warnf reports what the user should act on (an unverified install, a
+	// damaged cache entry); default Logf.
+	Warnf func(format string, args ...any)
 }
 
 // Verification says what the installed archive was checked against.
@@ -152,6 +155,11 @@ func (o *Options) setDefaults() error {
 	if o.Arch == "" {
 		o.Arch = runtime.GOARCH
 	}
+	// Pachyderm publishes tar.gz archives for Linux only; elsewhere the
+	// binary could not run to prove its version.
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("install pachctl: only Linux is supported, this is %s", runtime.GOOS)
+	}
 	if o.URLTemplate == "" {
 		o.URLTemplate = DefaultURLTemplate
 	}
@@ -179,6 +187,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.Warnf == nil {
+		o.Warnf = o.Logf
 	}
 	return nil
 }
@@ -211,7 +222,7 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 		}
 		// A cached copy that does not run or reports another version is
 		// damaged; replace it rather than fail the upgrade on it.
-		opts.Logf("cached pachctl at %s is unusable (reports %q, %v); downloading again", res.Dir, v, err)
+		opts.Warnf("cached pachctl at %s is unusable (reports %q, %v); downloading again", res.Dir, v, err)
 		if err := c.remove(); err != nil {
 			return Result{}, err
 		}
@@ -253,7 +264,7 @@ func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinne
 	defer os.Remove(archive)
 	switch {
 	case want == "":
-		opts.Logf("::warning::installing pachctl %s without checksum verification (allow-unverified-pachctl); its SHA-256 is %s", opts.Version, got)
+		opts.Warnf("installing pachctl %s without checksum verification (allow-unverified-pachctl); its SHA-256 is %s", opts.Version, got)
 	case want != got:
 		return Result{}, fmt.Errorf("%w: %s from %s has SHA-256 %s, but %s says %s", ErrChecksumMismatch, asset, url, got, source, want)
 	default:
@@ -297,7 +308,7 @@ func expectedDigest(ctx context.Context, opts *Options, asset, pinned string) (s
 		lookupErr = errors.New("no pachctl-sha256 given and no release digest source configured")
 	}
 	if opts.AllowUnverified {
-		opts.Logf("::warning::%v", lookupErr)
+		opts.Warnf("%v", lookupErr)
 		return "", VerifiedNothing, nil
 	}
 	return "", "", fmt.Errorf("%w: %v; set pachctl-sha256 to the archive's SHA-256, or allow-unverified-pachctl: true to install it unchecked",

@@ -403,9 +403,14 @@ func TestInstallUnverified(t *testing.T) {
 	}
 
 	opts.AllowUnverified = true
+	var warnings []string
+	opts.Warnf = func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 	res, err := pachctl.Install(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), "without checksum verification") {
+		t.Errorf("warnings %q do not say the install is unverified", warnings)
 	}
 	if res.Verified != pachctl.VerifiedNothing || res.SHA256 != a.SHA256 {
 		t.Errorf("result %+v, want unverified with SHA-256 %s recorded", res, a.SHA256)
