@@ -237,3 +237,20 @@ func cloneChart(c Chart) Chart {
 	c.URLs = slices.Clone(c.URLs)
 	return c
 }
+
+// ArchiveURLs returns the chart archive's URLs resolved against the
+// repository URL, since an index may list them relative to itself.
+func (c Chart) ArchiveURLs(repoURL string) ([]string, error) {
+	if len(c.URLs) == 0 {
+		return nil, fmt.Errorf("chart %s: the index lists no archive URL", c.ChartVersion)
+	}
+	out := make([]string, 0, len(c.URLs))
+	for _, u := range c.URLs {
+		abs, err := repo.ResolveReferenceURL(repoURL, u)
+		if err != nil {
+			return nil, fmt.Errorf("chart %s: resolve archive URL %q against %q: %w", c.ChartVersion, u, repoURL, err)
+		}
+		out = append(out, abs)
+	}
+	return out, nil
+}

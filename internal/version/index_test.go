@@ -243,3 +243,24 @@ func repoRoot(t *testing.T) string {
 		dir = parent
 	}
 }
+
+func TestArchiveURLs(t *testing.T) {
+	ix := loadTestIndex(t)
+	c, err := ix.ByAppVersion(semver.MustParse("2.11.5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, repoURL := range []string{"http://127.0.0.1:8080/helm", "http://127.0.0.1:8080/helm/"} {
+		got, err := c.ArchiveURLs(repoURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "http://127.0.0.1:8080/helm/charts/pachyderm-8.2.0.tgz https://mirror.example/pachyderm-8.2.0.tgz"
+		if strings.Join(got, " ") != want {
+			t.Errorf("ArchiveURLs(%s) = %v, want %s", repoURL, got, want)
+		}
+	}
+	if _, err := (Chart{ChartVersion: "1.0.0"}).ArchiveURLs("http://127.0.0.1/"); err == nil {
+		t.Error("ArchiveURLs without URLs succeeded")
+	}
+}
