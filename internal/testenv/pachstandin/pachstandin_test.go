@@ -203,6 +203,12 @@ func TestReleaseServer(t *testing.T) {
 	if code, _ := get(srv.URL() + "/pachyderm/pachyderm/releases/download/v2.11.6/../../../../etc/passwd"); code != http.StatusNotFound {
 		t.Errorf("path outside the releases: %d, want 404", code)
 	}
+	if d, err := srv.Digest(t.Context(), "2.11.6", a.Name); err != nil || d != "sha256:"+a.SHA256 {
+		t.Errorf("Digest = %q, %v; want sha256:%s", d, err, a.SHA256)
+	}
+	if _, err := srv.Digest(t.Context(), "2.11.7", a.Name); err == nil {
+		t.Error("Digest of an unpublished release succeeded")
+	}
 	if srv.Requests(a) != 6 || srv.TotalRequests() != 7 {
 		t.Errorf("counted %d requests for the asset, %d in all; want 6 and 7", srv.Requests(a), srv.TotalRequests())
 	}
@@ -222,5 +228,29 @@ func TestImageTag(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("ImageTag(%q) = %q, %v; want %q", image, got, ok, want)
 		}
+	}
+}
+
+func TestPublishServesBuiltAssets(t *testing.T) {
+	srv := pachstandin.NewReleaseServer()
+	defer srv.Close()
+	assets, err := srv.Publish(t.Context(), t.TempDir(), "arm64", "2.11.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(assets) != 1 || assets[0].Name != "pachctl_2.11.4_linux_arm64.tar.gz" {
+		t.Fatalf("published %+v", assets)
+	}
+	resp, err := http.Get(srv.AssetURL(assets[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v", srv.AssetURL(assets[0]), resp.StatusCode, err)
+	}
+	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != assets[0].SHA256 {
+		t.Errorf("served bytes hash to %x, asset says %s", sum, assets[0].SHA256)
 	}
 }

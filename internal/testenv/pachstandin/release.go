@@ -1,6 +1,9 @@
 package pachstandin
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -153,4 +156,36 @@ func (s *ReleaseServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 		_, _ = w.Write(data)
 	}
+}
+
+// Publish builds the stand-in pachctl for each version on linux/goarch,
+// packs it into dir as the real release asset and serves it. The demo and
+// end-to-end tests use it to stand up a pachctl "release" in one call.
+func (s *ReleaseServer) Publish(ctx context.Context, dir, goarch string, versions ...string) ([]Asset, error) {
+	assets := make([]Asset, 0, len(versions))
+	for _, v := range versions {
+		a, err := BuildPachctl(ctx, v, goarch, dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Add(a); err != nil {
+			return nil, err
+		}
+		assets = append(assets, a)
+	}
+	return assets, nil
+}
+
+// Digest answers like the GitHub releases API's asset digest for the assets
+// this server publishes ("sha256:<hex>"), for wiring a pachctl digest lookup
+// in the demo without a GitHub API.
+func (s *ReleaseServer) Digest(_ context.Context, version, asset string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, ok := s.assets["v"+version+"/"+asset]
+	if !ok {
+		return "", fmt.Errorf("release v%s has no asset %s", version, asset)
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
