@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,7 @@ func (e retryableError) Unwrap() error { return e.err }
 // fetch downloads url into a temporary file in dir, retrying with backoff,
 // and returns the file and its SHA-256 (hex).
 func fetch(ctx context.Context, opts *Options, url, dir string) (string, string, error) {
+	shown := redactURL(url)
 	backoff := opts.Backoff
 	var lastErr error
 	for attempt := 1; attempt <= opts.Attempts; attempt++ {
@@ -42,43 +45,50 @@ func fetch(ctx context.Context, opts *Options, url, dir string) (string, string,
 		if attempt == opts.Attempts {
 			break
 		}
-		opts.Logf("download of %s failed (attempt %d of %d): %v; retrying in %s", url, attempt, opts.Attempts, err, backoff)
+		opts.Logf("download of %s failed (attempt %d of %d): %v; retrying in %s", shown, attempt, opts.Attempts, err, backoff)
 		select {
 		case <-ctx.Done():
-			return "", "", fmt.Errorf("download %s: %w (after: %v)", url, ctx.Err(), lastErr)
+			return "", "", fmt.Errorf("download %s: %w (after: %v)", shown, ctx.Err(), lastErr)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
-	return "", "", fmt.Errorf("download %s: giving up after %d attempts: %w", url, opts.Attempts, lastErr)
+	return "", "", fmt.Errorf("download %s: giving up after %d attempts: %w", shown, opts.Attempts, lastErr)
 }
 
 func fetchOnce(ctx context.Context, opts *Options, url, dir string) (string, string, error) {
+	shown := redactURL(url)
 	actx, cancel := context.WithTimeout(ctx, opts.AttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", "", fmt.Errorf("download %s: %w", url, err)
+		return "", "", fmt.Errorf("download %s: invalid URL", shown)
 	}
 	resp, err := opts.HTTPClient.Do(req)
 	if err != nil {
-		return "", "", classify(ctx, actx, fmt.Errorf("download %s: %w", url, err))
+		// *url.Error repeats the full URL, query included; name the
+		// redacted one instead.
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", "", classify(ctx, actx, fmt.Errorf("download %s: %w", shown, err))
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return "", "", fmt.Errorf("%w: %s answered 404 Not Found; check target-version and pachctl-download-url", ErrNotFound, url)
+		return "", "", fmt.Errorf("%w: %s answered 404 Not Found; check target-version and pachctl-download-url", ErrNotFound, shown)
 	case resp.StatusCode >= 500:
-		return "", "", retryableError{fmt.Errorf("download %s: server answered %s", url, resp.Status)}
+		return "", "", retryableError{fmt.Errorf("download %s: server answered %s", shown, resp.Status)}
 	case resp.StatusCode != http.StatusOK:
-		return "", "", fmt.Errorf("download %s: server answered %s", url, resp.Status)
+		return "", "", fmt.Errorf("download %s: server answered %s", shown, resp.Status)
 	case resp.ContentLength > opts.MaxArchiveBytes:
-		return "", "", fmt.Errorf("download %s: archive is %d bytes, more than the %d allowed", url, resp.ContentLength, opts.MaxArchiveBytes)
+		return "", "", fmt.Errorf("download %s: archive is %d bytes, more than the %d allowed", shown, resp.ContentLength, opts.MaxArchiveBytes)
 	}
 
 	f, err := os.CreateTemp(dir, ".download-*.tar.gz")
 	if err != nil {
-		return "", "", fmt.Errorf("download %s: %w", url, err)
+		return "", "", fmt.Errorf("download %s: %w", shown, err)
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, opts.MaxArchiveBytes+1))
@@ -90,7 +100,7 @@ func fetchOnce(ctx context.Context, opts *Options, url, dir string) (string, str
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", "", classify(ctx, actx, fmt.Errorf("download %s: %w", url, err))
+		return "", "", classify(ctx, actx, fmt.Errorf("download %s: %w", shown, err))
 	}
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -106,4 +116,28 @@ func classify(ctx, attemptCtx context.Context, err error) error {
 		return retryableError{err}
 	}
 	return err
+}
+
+// redactURL is how a download URL appears in logs, errors and the report:
+// a user's mirror may carry credentials in its user info or query string.
+// It works on the string so that template placeholders stay readable.
+func redactURL(raw string) string {
+	s, query, hasQuery := strings.Cut(raw, "?")
+	if hasQuery && query != "" {
+		query = "REDACTED"
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		host, path, hasPath := strings.Cut(rest, "/")
+		if i := strings.LastIndex(host, "@"); i >= 0 {
+			host = "REDACTED" + host[i:]
+		}
+		s = scheme + "://" + host
+		if hasPath {
+			s += "/" + path
+		}
+	}
+	if hasQuery {
+		s += "?" + query
+	}
+	return s
 }

@@ -101,7 +101,8 @@ type Result struct {
 	Dir string
 	// Version is what `pachctl version --client-only` reported.
 	Version string
-	// Asset is the release asset name, URL where it was (or would be) fetched.
+	// Asset is the release asset name, URL where it was (or would be)
+	// fetched, with any credentials in it redacted.
 	Asset, URL string
 	// SHA256 is the archive's digest (hex) as recorded when it was downloaded.
 	SHA256 string
@@ -136,10 +137,14 @@ func ExpandURL(template, version, arch string) (string, error) {
 		"{version}", version, "{arch}", arch,
 	).Replace(template)
 	if i := strings.IndexAny(s, "{}"); i >= 0 {
-		return "", fmt.Errorf("pachctl-download-url %q: unknown placeholder near %q; use {version} and {arch}", template, s[i:])
+		near := s[i:]
+		if j := strings.IndexAny(near[1:], "{}"); j >= 0 {
+			near = near[:j+2]
+		}
+		return "", fmt.Errorf("pachctl-download-url %q: unknown placeholder %q; use {version} and {arch}", redactURL(template), near)
 	}
 	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
-		return "", fmt.Errorf("pachctl-download-url %q: want an http(s) URL", template)
+		return "", fmt.Errorf("pachctl-download-url %q: want an http(s) URL", redactURL(template))
 	}
 	return s, nil
 }
@@ -213,7 +218,7 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 	c := toolCache{root: opts.CacheDir, version: opts.Version, arch: opts.Arch}
 
 	if res, ok := c.lookup(pinned, opts.AllowUnverified); ok {
-		res.Asset, res.URL = asset, url
+		res.Asset, res.URL = asset, redactURL(url)
 		v, err := clientVersion(ctx, res.Path)
 		if err == nil && v == opts.Version {
 			res.Version = v
@@ -234,11 +239,11 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 	}
 	v, err := clientVersion(ctx, res.Path)
 	if err != nil {
-		return Result{}, errors.Join(err, c.remove())
+		return Result{}, errors.Join(fmt.Errorf("run pachctl from %s: %w", asset, err), c.remove())
 	}
 	if v != opts.Version {
 		err := fmt.Errorf("%w: %s from %s reports %q on `pachctl version --client-only`, want %q",
-			ErrWrongVersion, asset, url, v, opts.Version)
+			ErrWrongVersion, asset, redactURL(url), v, opts.Version)
 		return Result{}, errors.Join(err, c.remove())
 	}
 	res.Version = v
@@ -247,7 +252,7 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 
 // download fetches, verifies and installs the archive into the cache.
 func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinned string) (Result, error) {
-	opts.Logf("downloading %s", url)
+	shown := redactURL(url)
 	if err := os.MkdirAll(c.versionDir(), 0o755); err != nil {
 		return Result{}, fmt.Errorf("create tool cache %s: %w", c.versionDir(), err)
 	}
@@ -257,6 +262,7 @@ func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinne
 	if err != nil {
 		return Result{}, err
 	}
+	opts.Logf("downloading %s", shown)
 	archive, got, err := fetch(ctx, opts, url, c.versionDir())
 	if err != nil {
 		return Result{}, err
@@ -266,20 +272,20 @@ func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinne
 	case want == "":
 		opts.Warnf("installing pachctl %s without checksum verification (allow-unverified-pachctl); its SHA-256 is %s", opts.Version, got)
 	case want != got:
-		return Result{}, fmt.Errorf("%w: %s from %s has SHA-256 %s, but %s says %s", ErrChecksumMismatch, asset, url, got, source, want)
+		return Result{}, fmt.Errorf("%w: %s from %s has SHA-256 %s, but %s says %s", ErrChecksumMismatch, asset, shown, got, source, want)
 	default:
 		opts.Logf("pachctl archive %s verified against %s", asset, source)
 	}
 
 	bin, err := extract(archive, opts.Version, opts.Arch, c.versionDir(), opts.MaxArchiveBytes)
 	if err != nil {
-		return Result{}, fmt.Errorf("extract %s from %s: %w", asset, url, err)
+		return Result{}, fmt.Errorf("extract %s from %s: %w", asset, shown, err)
 	}
 	res, err := c.commit(bin, got, source)
 	if err != nil {
 		return Result{}, err
 	}
-	res.Asset, res.URL = asset, url
+	res.Asset, res.URL = asset, shown
 	return res, nil
 }
 

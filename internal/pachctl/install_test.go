@@ -481,3 +481,41 @@ func TestDefaultCacheDir(t *testing.T) {
 		t.Errorf("DefaultCacheDir without RUNNER_TOOL_CACHE = %q", got)
 	}
 }
+
+func TestInstallNeverShowsURLCredentials(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	var logs []string
+	logf := func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+
+	opts := options(t, srv, digests(a))
+	opts.Logf, opts.Warnf = logf, logf
+	opts.URLTemplate = strings.Replace(srv.URLTemplate(), "http://", "http://deploy:s3cr3t-pass@", 1) + "?token=s3cr3t-token"
+	srv.FailNext(a, http.StatusBadGateway)
+	res, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A mirror that is down, and a bad template, put the URL in errors.
+	opts.CacheDir = t.TempDir()
+	opts.Attempts = 1
+	srv.FailNext(a, http.StatusServiceUnavailable)
+	_, err1 := pachctl.Install(t.Context(), opts)
+	opts.URLTemplate += "&arch={os}"
+	_, err2 := pachctl.Install(t.Context(), opts)
+	lis := strings.Replace(srv.URLTemplate(), srv.URL(), "http://user:s3cr3t-pass@127.0.0.1:1", 1) + "?token=s3cr3t-token"
+	opts.URLTemplate = lis
+	_, err3 := pachctl.Install(t.Context(), opts)
+
+	all := strings.Join(append(logs, res.URL, fmt.Sprint(err1), fmt.Sprint(err2), fmt.Sprint(err3)), "\n")
+	if err1 == nil || err2 == nil || err3 == nil {
+		t.Fatalf("expected failures, got %v / %v / %v", err1, err2, err3)
+	}
+	if strings.Contains(all, "s3cr3t") {
+		t.Errorf("a credential leaked into logs, result or errors:\n%s", all)
+	}
+	if !strings.Contains(all, "REDACTED") {
+		t.Errorf("no redacted URL shown:\n%s", all)
+	}
+}
