@@ -29,6 +29,8 @@ type Logger interface {
 	SetOutput(name, value string)
 	// AddSummary appends markdown to the job summary.
 	AddSummary(markdown string)
+	// AddPath puts dir on PATH for the job's later steps.
+	AddPath(dir string)
 	// Redact replaces every masked value in s, for text that leaves
 	// through another door (the PR comment).
 	Redact(s string) string
@@ -145,6 +147,10 @@ func (l *ActionsLogger) AddSummary(markdown string) {
 	l.fileCommand("GITHUB_STEP_SUMMARY", "job summary", func() { l.a.AddStepSummary(l.red.Redact(markdown)) })
 }
 
+func (l *ActionsLogger) AddPath(dir string) {
+	l.fileCommand("GITHUB_PATH", "PATH entry", func() { l.a.AddPath(dir) })
+}
+
 func (l *ActionsLogger) Redact(s string) string { return l.red.Redact(s) }
 
 // fileCommand runs a go-githubactions file command, which panics when the
@@ -240,6 +246,10 @@ func (l *CLILogger) SetOutput(name, value string) {
 }
 
 func (l *CLILogger) AddSummary(markdown string) { l.print(l.out, markdown) }
+
+// AddPath has no later steps to serve on a terminal: it says where the
+// tool is instead.
+func (l *CLILogger) AddPath(dir string) { l.print(l.log, "add to PATH: "+dir) }
 
 func (l *CLILogger) Redact(s string) string { return l.red.Redact(s) }
 

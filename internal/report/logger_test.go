@@ -149,3 +149,21 @@ func TestRedactorIgnoresBlankAndPrefersLongest(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestAddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "path")
+	var stdout bytes.Buffer
+	NewActionsLogger(&stdout, func(k string) string { return map[string]string{"GITHUB_PATH": path}[k] }).AddPath("/tools/pachctl/2.11.6")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(b)) != "/tools/pachctl/2.11.6" {
+		t.Errorf("GITHUB_PATH = %q", b)
+	}
+	var out, log bytes.Buffer
+	NewCLILogger(&out, &log).AddPath("/tools/pachctl/2.11.6")
+	if !strings.Contains(log.String(), "/tools/pachctl/2.11.6") {
+		t.Errorf("CLI logger does not say where pachctl is: %q", log.String())
+	}
+}
