@@ -1,0 +1,428 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Helm marks every object it manages with this label and annotation; that is
+// how a release's workloads are found without asking Helm.
+const (
+	ManagedByLabel        = "app.kubernetes.io/managed-by"
+	ReleaseNameAnnotation = "meta.helm.sh/release-name"
+)
+
+// Selection says which workloads belong to the rollout being watched.
+// Workloads (Deployments, StatefulSets, DaemonSets, Jobs) are chosen by
+// Release — objects labelled managed-by=Helm and annotated with that release
+// name — or, for non-Helm callers, by LabelSelector. Pods carry neither mark,
+// so a pod belongs to the rollout when a chosen workload's selector matches it.
+type Selection struct {
+	Release       string
+	LabelSelector string
+}
+
+func (s Selection) String() string {
+	if s.Release != "" {
+		return "release " + s.Release
+	}
+	return "selector " + s.LabelSelector
+}
+
+// Progress receives one line per change in rollout state, e.g.
+// "deployment/pachd 0/1 ready; statefulset/etcd 1/1 ready".
+type Progress func(line string)
+
+// PodFailureError is a pod that will not become Ready without intervention.
+type PodFailureError struct {
+	Namespace, Pod, Container, Reason, Message string
+}
+
+func (e *PodFailureError) Error() string {
+	msg := fmt.Sprintf("pod %s/%s container %s: %s", e.Namespace, e.Pod, e.Container, e.Reason)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// WorkloadFailureError is a workload whose controller gave up (a failed Job, a
+// Deployment past its progress deadline).
+type WorkloadFailureError struct {
+	Namespace, Kind, Name, Reason, Message string
+}
+
+func (e *WorkloadFailureError) Error() string {
+	msg := fmt.Sprintf("%s %s/%s failed: %s", e.Kind, e.Namespace, e.Name, e.Reason)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// NotReadyError is the timeout: what was still not updated or not Ready.
+type NotReadyError struct {
+	Timeout time.Duration
+	Pending []string // "deployment/pachd: 0 of 1 updated replicas available", "pod pachd-x: not ready (Running)"
+}
+
+func (e *NotReadyError) Error() string {
+	return fmt.Sprintf("not ready after %s: %s", e.Timeout, strings.Join(e.Pending, "; "))
+}
+
+// waitingFailures are container waiting reasons that do not resolve by
+// themselves; waiting out the timeout on them only delays the rollback.
+var waitingFailures = map[string]bool{
+	"CrashLoopBackOff":           true,
+	"ImagePullBackOff":           true,
+	"ErrImagePull":               true,
+	"InvalidImageName":           true,
+	"ErrImageNeverPull":          true,
+	"CreateContainerConfigError": true,
+	"CreateContainerError":       true,
+	"RunContainerError":          true,
+}
+
+// WaitReady watches the selected workloads and their pods until every one is
+// updated to its latest spec and Ready, or fails fast when a pod is stuck in
+// CrashLoopBackOff/ImagePullBackOff-like states or a Job fails.
+//
+// It uses informers (list, then watch from that resourceVersion; the reflector
+// re-lists when the watch expires or the API server restarts), so nothing is
+// polled. Finding no workload at all is an error: it means the selection is
+// wrong, and "all zero of them are ready" would hide that.
+func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeout time.Duration, progress Progress) error {
+	if sel.Release == "" && sel.LabelSelector == "" {
+		return errors.New("wait ready: empty selection (need a release or a label selector)")
+	}
+	workloadSel := sel.LabelSelector
+	if sel.Release != "" {
+		workloadSel = ManagedByLabel + "=Helm"
+	}
+	if _, err := labels.Parse(workloadSel); err != nil {
+		return fmt.Errorf("wait ready: label selector %q: %w", workloadSel, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// Two factories: workloads narrowed server-side by label; pods by namespace
+	// only, because their labels come from the workloads' selectors.
+	wf := informers.NewSharedInformerFactoryWithOptions(c.cs, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = workloadSel }))
+	pf := informers.NewSharedInformerFactoryWithOptions(c.cs, 0, informers.WithNamespace(ns))
+	deps := wf.Apps().V1().Deployments()
+	stss := wf.Apps().V1().StatefulSets()
+	dss := wf.Apps().V1().DaemonSets()
+	jobs := wf.Batch().V1().Jobs()
+	pods := pf.Core().V1().Pods()
+
+	changed := make(chan struct{}, 1)
+	notify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke(changed) },
+		UpdateFunc: func(any, any) { poke(changed) },
+		DeleteFunc: func(any) { poke(changed) },
+	}
+	for _, inf := range []cache.SharedIndexInformer{deps.Informer(), stss.Informer(), dss.Informer(), jobs.Informer(), pods.Informer()} {
+		if _, err := inf.AddEventHandler(notify); err != nil {
+			return fmt.Errorf("wait ready: %w", err)
+		}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	defer wf.Shutdown()
+	defer pf.Shutdown()
+	wf.Start(stop)
+	pf.Start(stop)
+	for typ, ok := range wf.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("wait ready: %s in %s: cache of %v not synced: %w", sel, ns, typ, context.Cause(ctx))
+		}
+	}
+	for typ, ok := range pf.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("wait ready: %s in %s: cache of %v not synced: %w", sel, ns, typ, context.Cause(ctx))
+		}
+	}
+
+	var last snapshot
+	lastLine := ""
+	for {
+		snap, err := evaluate(ns, sel, deps.Lister(), stss.Lister(), dss.Lister(), jobs.Lister(), pods.Lister())
+		if err != nil {
+			return err
+		}
+		last = snap
+		if line := snap.line(); line != lastLine && progress != nil {
+			progress(line)
+			lastLine = line
+		}
+		if snap.total == 0 {
+			// Give the watch a moment: objects created just before this call may
+			// still be on their way into the cache.
+		} else if len(snap.pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if snap.total == 0 {
+				return fmt.Errorf("wait ready: no Deployment, StatefulSet, DaemonSet or Job of %s in namespace %s", sel, ns)
+			}
+			return &NotReadyError{Timeout: timeout, Pending: last.pending}
+		case <-changed:
+		}
+	}
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+type snapshot struct {
+	total   int
+	summary []string // "deployment/pachd 0/1 ready"
+	pending []string
+}
+
+func (s snapshot) line() string {
+	if s.total == 0 {
+		return "no workloads found yet"
+	}
+	return strings.Join(s.summary, "; ")
+}
+
+func evaluate(ns string, sel Selection, dl interface {
+	List(labels.Selector) ([]*appsv1.Deployment, error)
+}, sl interface {
+	List(labels.Selector) ([]*appsv1.StatefulSet, error)
+}, dsl interface {
+	List(labels.Selector) ([]*appsv1.DaemonSet, error)
+}, jl interface {
+	List(labels.Selector) ([]*batchv1.Job, error)
+}, pl interface {
+	List(labels.Selector) ([]*corev1.Pod, error)
+}) (snapshot, error) {
+	var snap snapshot
+	var podSelectors []labels.Selector
+	mine := func(m metav1.Object) bool {
+		return sel.Release == "" || m.GetAnnotations()[ReleaseNameAnnotation] == sel.Release
+	}
+	add := func(kind, name string, ready, want int32, why string, sl *metav1.LabelSelector) {
+		snap.total++
+		snap.summary = append(snap.summary, fmt.Sprintf("%s/%s %d/%d ready", kind, name, ready, want))
+		if why != "" {
+			snap.pending = append(snap.pending, fmt.Sprintf("%s/%s: %s", kind, name, why))
+		}
+		if s, err := metav1.LabelSelectorAsSelector(sl); err == nil && !s.Empty() {
+			podSelectors = append(podSelectors, s)
+		}
+	}
+	all := labels.Everything()
+	ds, err := dl.List(all)
+	if err != nil {
+		return snap, fmt.Errorf("list deployments: %w", err)
+	}
+	for _, d := range ds {
+		if !mine(d) {
+			continue
+		}
+		why, fail := deploymentPending(d)
+		if fail != nil {
+			return snap, fail
+		}
+		add("deployment", d.Name, d.Status.ReadyReplicas, replicas(d.Spec.Replicas), why, d.Spec.Selector)
+	}
+	ss, err := sl.List(all)
+	if err != nil {
+		return snap, fmt.Errorf("list statefulsets: %w", err)
+	}
+	for _, s := range ss {
+		if mine(s) {
+			add("statefulset", s.Name, s.Status.ReadyReplicas, replicas(s.Spec.Replicas), statefulSetPending(s), s.Spec.Selector)
+		}
+	}
+	dss, err := dsl.List(all)
+	if err != nil {
+		return snap, fmt.Errorf("list daemonsets: %w", err)
+	}
+	for _, d := range dss {
+		if mine(d) {
+			add("daemonset", d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, daemonSetPending(d), d.Spec.Selector)
+		}
+	}
+	js, err := jl.List(all)
+	if err != nil {
+		return snap, fmt.Errorf("list jobs: %w", err)
+	}
+	for _, j := range js {
+		if !mine(j) {
+			continue
+		}
+		why, fail := jobPending(j)
+		if fail != nil {
+			return snap, fail
+		}
+		done := int32(0)
+		if why == "" {
+			done = 1
+		}
+		add("job", j.Name, done, 1, why, j.Spec.Selector)
+	}
+	sort.Strings(snap.summary)
+	sort.Strings(snap.pending)
+
+	ps, err := pl.List(all)
+	if err != nil {
+		return snap, fmt.Errorf("list pods: %w", err)
+	}
+	sort.Slice(ps, func(i, k int) bool { return ps[i].Name < ps[k].Name })
+	for _, p := range ps {
+		if !matchesAny(podSelectors, p.Labels) || p.DeletionTimestamp != nil {
+			continue
+		}
+		if err := podFailure(p); err != nil {
+			return snap, err
+		}
+		if p.Status.Phase == corev1.PodSucceeded || isOwnedBy(p, "Job") {
+			continue
+		}
+		if !podReady(p) && len(snap.pending) > 0 {
+			snap.pending = append(snap.pending, fmt.Sprintf("pod %s: not ready (%s)", p.Name, podStatus(p)))
+		}
+	}
+	return snap, nil
+}
+
+func matchesAny(sels []labels.Selector, l map[string]string) bool {
+	for _, s := range sels {
+		if s.Matches(labels.Set(l)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isOwnedBy(p *corev1.Pod, kind string) bool {
+	for _, o := range p.OwnerReferences {
+		if o.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func replicas(r *int32) int32 {
+	if r == nil {
+		return 1
+	}
+	return *r
+}
+
+// deploymentPending follows `kubectl rollout status`: the controller has seen
+// the latest spec, every replica runs it, no old replica is left, all available.
+func deploymentPending(d *appsv1.Deployment) (string, error) {
+	if d.Generation > d.Status.ObservedGeneration {
+		return "controller has not observed the latest spec yet", nil
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			return "", &WorkloadFailureError{Namespace: d.Namespace, Kind: "deployment", Name: d.Name, Reason: c.Reason, Message: c.Message}
+		}
+	}
+	want := replicas(d.Spec.Replicas)
+	s := d.Status
+	switch {
+	case s.UpdatedReplicas < want:
+		return fmt.Sprintf("%d of %d replicas updated", s.UpdatedReplicas, want), nil
+	case s.Replicas > s.UpdatedReplicas:
+		return fmt.Sprintf("%d old replicas pending termination", s.Replicas-s.UpdatedReplicas), nil
+	case s.AvailableReplicas < s.UpdatedReplicas || s.ReadyReplicas < want:
+		return fmt.Sprintf("%d of %d updated replicas available", s.AvailableReplicas, s.UpdatedReplicas), nil
+	}
+	return "", nil
+}
+
+func statefulSetPending(s *appsv1.StatefulSet) string {
+	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
+		return "controller has not observed the latest spec yet"
+	}
+	want := replicas(s.Spec.Replicas)
+	if s.Status.ReadyReplicas < want {
+		return fmt.Sprintf("%d of %d replicas ready", s.Status.ReadyReplicas, want)
+	}
+	if s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return "" // pods are replaced only when deleted: nothing to wait for
+	}
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+		if s.Status.UpdatedReplicas < want-*ru.Partition {
+			return fmt.Sprintf("%d of %d partitioned replicas updated", s.Status.UpdatedReplicas, want-*ru.Partition)
+		}
+		return ""
+	}
+	if s.Status.UpdateRevision != s.Status.CurrentRevision {
+		return fmt.Sprintf("%d of %d replicas updated to revision %s", s.Status.UpdatedReplicas, want, s.Status.UpdateRevision)
+	}
+	return ""
+}
+
+func daemonSetPending(d *appsv1.DaemonSet) string {
+	if d.Generation > d.Status.ObservedGeneration {
+		return "controller has not observed the latest spec yet"
+	}
+	s := d.Status
+	if s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
+		return fmt.Sprintf("%d of %d pods updated", s.UpdatedNumberScheduled, s.DesiredNumberScheduled)
+	}
+	if s.NumberAvailable < s.DesiredNumberScheduled {
+		return fmt.Sprintf("%d of %d updated pods available", s.NumberAvailable, s.DesiredNumberScheduled)
+	}
+	return ""
+}
+
+func jobPending(j *batchv1.Job) (string, error) {
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobFailed:
+			return "", &WorkloadFailureError{Namespace: j.Namespace, Kind: "job", Name: j.Name, Reason: c.Reason, Message: c.Message}
+		case batchv1.JobComplete:
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("not complete (%d active, %d succeeded, %d failed)", j.Status.Active, j.Status.Succeeded, j.Status.Failed), nil
+}
+
+func podFailure(p *corev1.Pod) error {
+	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		if w := cs.State.Waiting; w != nil && waitingFailures[w.Reason] {
+			return &PodFailureError{Namespace: p.Namespace, Pod: p.Name, Container: cs.Name, Reason: w.Reason, Message: w.Message}
+		}
+	}
+	return nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
