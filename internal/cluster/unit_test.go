@@ -1,0 +1,174 @@
+package cluster
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestImageTag(t *testing.T) {
+	for in, want := range map[string]string{
+		"pachyderm/pachd:2.11.6":                     "2.11.6",
+		"localhost:5000/pachyderm/pachd:2.11.6-rc.1": "2.11.6-rc.1",
+		"localhost:5000/pachd":                       "latest",
+		"pachd":                                      "latest",
+		"pachd@sha256:abc":                           "sha256:abc",
+		"pachd:2.11.5@sha256:abc":                    "2.11.5",
+	} {
+		if got := ImageTag(in); got != want {
+			t.Errorf("ImageTag(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRESTConfigFromContent(t *testing.T) {
+	kc := `apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster: {server: "https://127.0.0.1:1111"}
+- name: b
+  cluster: {server: "https://127.0.0.1:2222"}
+users:
+- name: u
+  user: {token: "s3cr3t-token"}
+contexts:
+- name: ctx-a
+  context: {cluster: a, user: u}
+- name: ctx-b
+  context: {cluster: b, user: u}
+current-context: ctx-a
+`
+	for ctxName, host := range map[string]string{"": "https://127.0.0.1:1111", "ctx-b": "https://127.0.0.1:2222"} {
+		cfg, err := RESTConfig([]byte(kc), ctxName)
+		if err != nil {
+			t.Fatalf("context %q: %v", ctxName, err)
+		}
+		if cfg.Host != host {
+			t.Errorf("context %q: host %q, want %q", ctxName, cfg.Host, host)
+		}
+	}
+	if _, err := RESTConfig([]byte(kc), "nope"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown context: err = %v, want one naming it", err)
+	}
+	bad := "token: s3cr3t-token\n\tnot: [yaml"
+	_, err := RESTConfig([]byte(bad), "")
+	if err == nil {
+		t.Fatal("garbage kubeconfig accepted")
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("error leaks the kubeconfig content: %v", err)
+	}
+}
+
+func i32(v int32) *int32 { return &v }
+
+func TestDeploymentPending(t *testing.T) {
+	base := func() *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "pachd", Generation: 2},
+			Spec:       appsv1.DeploymentSpec{Replicas: i32(2)},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 2,
+				ReadyReplicas: 2, AvailableReplicas: 2},
+		}
+	}
+	if why, err := deploymentPending(base()); why != "" || err != nil {
+		t.Fatalf("rolled-out deployment pending: %q %v", why, err)
+	}
+	cases := map[string]func(d *appsv1.Deployment){
+		"not observed":  func(d *appsv1.Deployment) { d.Status.ObservedGeneration = 1 },
+		"not updated":   func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 },
+		"old replicas":  func(d *appsv1.Deployment) { d.Status.Replicas = 3 },
+		"not available": func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1; d.Status.ReadyReplicas = 1 },
+	}
+	for name, mutate := range cases {
+		d := base()
+		mutate(d)
+		if why, err := deploymentPending(d); why == "" || err != nil {
+			t.Errorf("%s: pending = %q, err = %v; want a reason", name, why, err)
+		}
+	}
+	d := base()
+	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded"}}
+	var wf *WorkloadFailureError
+	if _, err := deploymentPending(d); !errors.As(err, &wf) || wf.Name != "pachd" {
+		t.Errorf("progress deadline: err = %v", err)
+	}
+}
+
+func TestStatefulSetPending(t *testing.T) {
+	base := func() *appsv1.StatefulSet {
+		return &appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "etcd", Generation: 3},
+			Spec:       appsv1.StatefulSetSpec{Replicas: i32(1)},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 3, ReadyReplicas: 1, UpdatedReplicas: 1,
+				CurrentRevision: "etcd-2", UpdateRevision: "etcd-2"},
+		}
+	}
+	if why := statefulSetPending(base()); why != "" {
+		t.Fatalf("rolled-out statefulset pending: %q", why)
+	}
+	s := base()
+	s.Status.UpdateRevision = "etcd-3"
+	if why := statefulSetPending(s); !strings.Contains(why, "etcd-3") {
+		t.Errorf("revision mismatch: %q", why)
+	}
+	s = base()
+	s.Status.ReadyReplicas = 0
+	if statefulSetPending(s) == "" {
+		t.Error("unready statefulset not pending")
+	}
+	s = base()
+	s.Status.ObservedGeneration = 2
+	if statefulSetPending(s) == "" {
+		t.Error("unobserved statefulset not pending")
+	}
+}
+
+func TestPodFailureAndStatus(t *testing.T) {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pachd-1", Namespace: "ns"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "pachd", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 10s"}},
+		}}}}
+	var pf *PodFailureError
+	if err := podFailure(p); !errors.As(err, &pf) || pf.Pod != "pachd-1" || pf.Reason != "CrashLoopBackOff" {
+		t.Fatalf("crash loop: %v", err)
+	}
+	if got := podStatus(p); got != "CrashLoopBackOff" {
+		t.Errorf("status = %q", got)
+	}
+	p.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	if err := podFailure(p); err != nil {
+		t.Errorf("ContainerCreating is not a failure: %v", err)
+	}
+}
+
+func TestLeaseFree(t *testing.T) {
+	now := time.Now()
+	mk := func(holder string, renewed time.Time) *coordv1.Lease {
+		r := metav1.NewMicroTime(renewed)
+		return &coordv1.Lease{Spec: coordv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &r, LeaseDurationSeconds: i32(30)}}
+	}
+	if free(mk("other", now.Add(-10*time.Second)), "me", now) {
+		t.Error("a lease renewed 10s ago with a 30s term is not free")
+	}
+	if !free(mk("other", now.Add(-31*time.Second)), "me", now) {
+		t.Error("an expired lease is free")
+	}
+	if !free(mk("me", now), "me", now) {
+		t.Error("our own lease is free to us")
+	}
+	if !free(mk("", now), "me", now) {
+		t.Error("a released lease is free")
+	}
+	e := &LeaseHeldError{Namespace: "ns", Name: "pach-upgrade-pachd", Holder: "run-1", RenewTime: now, Waited: 2 * time.Second}
+	if msg := e.Error(); !strings.Contains(msg, `"run-1"`) || !strings.Contains(msg, "last renewed") {
+		t.Errorf("LeaseHeldError = %q", msg)
+	}
+}
