@@ -1,0 +1,115 @@
+// Package helmrelease reads, plans, upgrades and rolls back one Helm release through the Helm 4
+// SDK, storing releases in Secrets exactly as the Helm CLI does, so releases stay readable by
+// the Helm 3 and Helm 4 CLIs. It never waits for workloads itself: the caller watches the
+// rollout (internal/cluster) and decides whether to roll back.
+package helmrelease
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"helm.sh/helm/v4/pkg/action"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// storageDriver is Helm's default release storage; the CLIs only see releases stored there.
+const storageDriver = "secret"
+
+// Client runs Helm actions for releases in one namespace.
+type Client struct {
+	cfg       *action.Configuration
+	namespace string
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	logger *slog.Logger
+}
+
+// WithLogger sends the Helm SDK's own logs to l. By default they are discarded, because the
+// SDK logs at debug level with values that the caller may not want in a job log.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// New returns a Client for namespace using restConfig.
+func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, error) {
+	if restConfig == nil {
+		return nil, fmt.Errorf("helm client: no Kubernetes REST config")
+	}
+	if namespace == "" {
+		return nil, fmt.Errorf("helm client: empty namespace")
+	}
+	o := options{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(o.logger.Handler()))
+	getter := &restGetter{config: rest.CopyConfig(restConfig), namespace: namespace}
+	if err := cfg.Init(getter, namespace, storageDriver); err != nil {
+		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
+	}
+	return &Client{cfg: cfg, namespace: namespace}, nil
+}
+
+// NewFromKubeconfig returns a Client from kubeconfig file content; kubeContext may be empty
+// for the kubeconfig's current context.
+func NewFromKubeconfig(kubeconfig []byte, kubeContext, namespace string, opts ...Option) (*Client, error) {
+	raw, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("parse kubeconfig: %w", err)
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
+	rc, err := clientcmd.NewDefaultClientConfig(*raw, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig context %q: %w", kubeContext, err)
+	}
+	return New(rc, namespace, opts...)
+}
+
+// Namespace is the namespace the client works in.
+func (c *Client) Namespace() string { return c.namespace }
+
+// restGetter adapts a rest.Config to the getter Helm's kube client expects.
+type restGetter struct {
+	config    *rest.Config
+	namespace string
+}
+
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
+
+func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(g.config)
+	if err != nil {
+		return nil, fmt.Errorf("discovery client: %w", err)
+	}
+	return memory.NewMemCacheClient(dc), nil
+}
+
+func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
+	dc, err := g.ToDiscoveryClient()
+	if err != nil {
+		return nil, err
+	}
+	return restmapper.NewDeferredDiscoveryRESTMapper(dc), nil
+}
+
+// ToRawKubeConfigLoader only needs to answer the namespace: Helm's kube client takes its
+// default namespace from it, and everything else comes from ToRESTConfig.
+func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: g.config.Host}
+	cfg.AuthInfos["c"] = &clientcmdapi.AuthInfo{}
+	cfg.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "c", Namespace: g.namespace}
+	cfg.CurrentContext = "c"
+	return clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{})
+}

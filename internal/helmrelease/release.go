@@ -1,0 +1,201 @@
+package helmrelease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+	ri "helm.sh/helm/v4/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+)
+
+// ErrNotFound is returned when the release does not exist in the namespace.
+var ErrNotFound = errors.New("release not found")
+
+// Release is one revision of a Helm release, as stored by Helm.
+type Release struct {
+	Name         string
+	Namespace    string
+	Revision     int
+	Status       string // deployed, superseded, failed, pending-upgrade, ...
+	Description  string
+	ChartName    string
+	ChartVersion string
+	AppVersion   string
+	// Values are the user-supplied values of this revision (not merged with chart defaults).
+	// They may hold credentials: redact before printing.
+	Values   map[string]any
+	Manifest string
+	Updated  time.Time
+	// ApplyMethod is "ssa" (server-side apply) or "csa"/"" (client-side, as Helm 3 writes).
+	ApplyMethod string
+}
+
+// PendingError reports a release stuck in a pending state, which Helm refuses to upgrade.
+type PendingError struct {
+	Release  string
+	Revision int
+	Status   string
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("release %s is %s at revision %d: another operation is in progress or was interrupted; "+
+		"set recover-pending to roll it back to its last deployed revision", e.Release, e.Status, e.Revision)
+}
+
+// Get returns the latest revision of the release.
+func (c *Client) Get(ctx context.Context, name string) (*Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := action.NewGet(c.cfg).Run(name)
+	if err != nil {
+		return nil, c.wrapNotFound(name, "get", err)
+	}
+	return fromReleaser(r)
+}
+
+// History returns every stored revision of the release, oldest first.
+func (c *Client) History(ctx context.Context, name string) ([]*Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h := action.NewHistory(c.cfg)
+	h.Max = 1 << 20
+	rs, err := h.Run(name)
+	if err != nil {
+		return nil, c.wrapNotFound(name, "history of", err)
+	}
+	out := make([]*Release, 0, len(rs))
+	for _, r := range rs {
+		rel, err := fromReleaser(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rel)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
+	return out, nil
+}
+
+// CheckPending returns a *PendingError when the latest revision is pending-install,
+// pending-upgrade or pending-rollback, and nil otherwise.
+func (c *Client) CheckPending(ctx context.Context, name string) error {
+	r, err := c.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if rcommon.Status(r.Status).IsPending() {
+		return &PendingError{Release: name, Revision: r.Revision, Status: r.Status}
+	}
+	return nil
+}
+
+// RecoverPending rolls a pending release back to its last deployed revision (a pending
+// revision is never "deployed", so that is the one before the interrupted operation) and
+// returns that revision. It does nothing and returns 0 when the release is not pending.
+func (c *Client) RecoverPending(ctx context.Context, name string, timeout time.Duration) (int, error) {
+	err := c.CheckPending(ctx, name)
+	var pending *PendingError
+	if !errors.As(err, &pending) {
+		return 0, err
+	}
+	history, err := c.History(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	target := 0
+	for _, r := range history {
+		if r.Revision < pending.Revision && (r.Status == string(rcommon.StatusDeployed) || r.Status == string(rcommon.StatusSuperseded)) {
+			target = r.Revision
+		}
+	}
+	if target == 0 {
+		return 0, fmt.Errorf("recover %w: no earlier deployed revision to roll back to", pending)
+	}
+	// Helm refuses to roll back while the latest record is pending, so mark the interrupted
+	// revision failed first, as `helm upgrade` itself does when it is interrupted.
+	if err := c.markFailed(name, pending.Revision, "interrupted while "+pending.Status+"; recovered by pach-upgrade"); err != nil {
+		return 0, err
+	}
+	if err := c.Rollback(ctx, name, target, timeout); err != nil {
+		return 0, fmt.Errorf("recover pending release %s: %w", name, err)
+	}
+	return target, nil
+}
+
+func (c *Client) markFailed(name string, revision int, description string) error {
+	ri, err := c.cfg.Releases.Get(name, revision)
+	if err != nil {
+		return fmt.Errorf("read release %s revision %d: %w", name, revision, err)
+	}
+	rel, ok := ri.(*release.Release)
+	if !ok {
+		return fmt.Errorf("release %s revision %d: unsupported release type %T", name, revision, ri)
+	}
+	rel.SetStatus(rcommon.StatusFailed, description)
+	if err := c.cfg.Releases.Update(rel); err != nil {
+		return fmt.Errorf("mark release %s revision %d failed: %w", name, revision, err)
+	}
+	return nil
+}
+
+// Rollback rolls the release back to toRevision (0 means the previous revision). Like
+// Upgrade it waits only for hooks; the caller watches the rollout.
+func (c *Client) Rollback(ctx context.Context, name string, toRevision int, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rb := action.NewRollback(c.cfg)
+	rb.Version = toRevision
+	rb.Timeout = timeout
+	rb.WaitStrategy = kube.HookOnlyStrategy
+	rb.Description = fmt.Sprintf("Rollback to %d by pach-upgrade", toRevision)
+	if err := rb.Run(name); err != nil {
+		return fmt.Errorf("roll back release %s/%s to revision %d: %w", c.namespace, name, toRevision, err)
+	}
+	return nil
+}
+
+func (c *Client) wrapNotFound(name, what string, err error) error {
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("%s release %s/%s: %w", what, c.namespace, name, ErrNotFound)
+	}
+	return fmt.Errorf("%s release %s/%s: %w", what, c.namespace, name, err)
+}
+
+func fromReleaser(r ri.Releaser) (*Release, error) {
+	rel, ok := r.(*release.Release)
+	if !ok {
+		return nil, fmt.Errorf("unsupported Helm release type %T", r)
+	}
+	return fromRelease(rel), nil
+}
+
+func fromRelease(rel *release.Release) *Release {
+	out := &Release{
+		Name:        rel.Name,
+		Namespace:   rel.Namespace,
+		Revision:    rel.Version,
+		Values:      rel.Config,
+		Manifest:    rel.Manifest,
+		ApplyMethod: rel.ApplyMethod,
+	}
+	if rel.Info != nil {
+		out.Status = rel.Info.Status.String()
+		out.Description = rel.Info.Description
+		out.Updated = rel.Info.LastDeployed
+	}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		out.ChartName = rel.Chart.Metadata.Name
+		out.ChartVersion = rel.Chart.Metadata.Version
+		out.AppVersion = rel.Chart.Metadata.AppVersion
+	}
+	return out
+}

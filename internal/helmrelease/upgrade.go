@@ -1,0 +1,109 @@
+package helmrelease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+)
+
+// UpgradeOptions tune Upgrade and Install.
+type UpgradeOptions struct {
+	// Timeout bounds the whole operation, hooks included. Zero means five minutes.
+	Timeout time.Duration
+	// Description is stored with the new revision (shown by `helm history`).
+	Description string
+	// MaxHistory limits stored revisions (0: unlimited, as the Helm CLI's default).
+	MaxHistory int
+	// ServerSideApply is "auto" (default: as the release was last applied; server-side for
+	// releases installed by Helm 4), "true" or "false".
+	ServerSideApply string
+	// ForceConflicts takes over fields another manager owns under server-side apply.
+	ForceConflicts bool
+}
+
+func (o UpgradeOptions) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return 5 * time.Minute
+	}
+	return o.Timeout
+}
+
+func (o UpgradeOptions) serverSideApply() string {
+	if o.ServerSideApply == "" {
+		return "auto"
+	}
+	return o.ServerSideApply
+}
+
+// Upgrade upgrades the release to ch with exactly values as the user-supplied values (the
+// caller has already merged the release's current values with its own; Helm's implicit
+// reuse of the previous values is turned off so an empty map means chart defaults).
+//
+// It applies the manifests and runs hooks, waiting only for the hooks: the caller watches the
+// rollout and decides about rollback, so Helm's own wait and atomic rollback stay off. On
+// error the new revision is marked failed (never left pending) and returned when known.
+func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map[string]any, opts UpgradeOptions) (*Release, error) {
+	if ch == nil || ch.Chart == nil {
+		return nil, errors.New("upgrade: no chart")
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	defer cancel()
+
+	up := action.NewUpgrade(c.cfg)
+	up.Namespace = c.namespace
+	up.Timeout = opts.timeout()
+	up.WaitStrategy = kube.HookOnlyStrategy
+	up.RollbackOnFailure = false
+	up.ResetValues = true
+	up.MaxHistory = opts.MaxHistory
+	up.ServerSideApply = opts.serverSideApply()
+	up.ForceConflicts = opts.ForceConflicts
+	up.Description = opts.Description
+	if values == nil {
+		values = map[string]any{}
+	}
+	r, err := up.RunWithContext(ctx, name, ch.Chart, values)
+	var rel *Release
+	if r != nil {
+		if converted, cerr := fromReleaser(r); cerr == nil {
+			rel = converted
+		}
+	}
+	if err != nil {
+		return rel, fmt.Errorf("helm upgrade %s/%s to chart %s %s: %w", c.namespace, name, ch.Name(), ch.Version(), err)
+	}
+	return rel, nil
+}
+
+// Install installs ch as a new release. The action itself only upgrades; tests and the demo
+// use this to create the release it upgrades. It waits only for hooks, like Upgrade.
+func (c *Client) Install(ctx context.Context, name string, ch *Chart, values map[string]any, opts UpgradeOptions) (*Release, error) {
+	if ch == nil || ch.Chart == nil {
+		return nil, errors.New("install: no chart")
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout())
+	defer cancel()
+
+	in := action.NewInstall(c.cfg)
+	in.ReleaseName = name
+	in.Namespace = c.namespace
+	in.Timeout = opts.timeout()
+	in.WaitStrategy = kube.HookOnlyStrategy
+	in.Description = opts.Description
+	in.ForceConflicts = opts.ForceConflicts
+	if ssa := opts.serverSideApply(); ssa != "auto" {
+		in.ServerSideApply = ssa == "true"
+	}
+	if values == nil {
+		values = map[string]any{}
+	}
+	r, err := in.RunWithContext(ctx, ch.Chart, values)
+	if err != nil {
+		return nil, fmt.Errorf("helm install %s/%s chart %s %s: %w", c.namespace, name, ch.Name(), ch.Version(), err)
+	}
+	return fromReleaser(r)
+}
