@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
