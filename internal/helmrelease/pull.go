@@ -57,6 +57,13 @@ type PullOptions struct {
 	HTTPClient *http.Client
 }
 
+func (o PullOptions) httpClient() *http.Client {
+	if o.HTTPClient == nil {
+		return http.DefaultClient
+	}
+	return o.HTTPClient
+}
+
 // PullChart loads chart chartName at version from repoURL. repoURL is either an http(s)
 // chart repository (index.yaml, then the archive, whose SHA-256 must equal the index's
 // digest), or a local path: a folder holding index.yaml and archives (checked the same way),
@@ -65,10 +72,7 @@ func PullChart(ctx context.Context, repoURL, chartName, version string, opts Pul
 	if chartName == "" {
 		return nil, errors.New("pull chart: empty chart name")
 	}
-	client := opts.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
+	client := opts.httpClient()
 	if u, err := url.Parse(repoURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		return pullFromRepo(ctx, repoURL, chartName, version, func(ctx context.Context, ref string) ([]byte, error) {
 			return httpGet(ctx, client, ref)

@@ -1,0 +1,37 @@
+package helmrelease
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+
+	repo "helm.sh/helm/v4/pkg/repo/v1"
+)
+
+// FetchIndex returns the raw index.yaml of a chart repository: an http(s)
+// URL or a local folder, as PullChart accepts. Target resolution reads it
+// before any chart is pulled.
+func FetchIndex(ctx context.Context, repoURL string, opts PullOptions) ([]byte, error) {
+	if u, err := url.Parse(repoURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		client := opts.httpClient()
+		idxURL, err := repo.ResolveReferenceURL(repoURL, "index.yaml")
+		if err != nil {
+			return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
+		}
+		data, err := httpGet(ctx, client, idxURL)
+		if err != nil {
+			return nil, fmt.Errorf("fetch chart repository index: %w", err)
+		}
+		return data, nil
+	}
+	base, err := filepath.Abs(repoURL)
+	if err != nil {
+		return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
+	}
+	data, err := readLocal(base, "index.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("read chart repository index: %w", err)
+	}
+	return data, nil
+}
