@@ -13,7 +13,11 @@ import (
 	"syscall"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
 
@@ -35,26 +39,97 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	if len(args) > 0 && args[0] == "notes" {
 		return notes(ctx, args[1:], getenv, stdout, stderr)
 	}
-	cfg, err := loadConfig(args, getenv, stderr)
+	inActions := config.InActions(getenv) && len(args) == 0
+	cfg, err := loadConfig(inActions, args, getenv, stderr)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return exitOK
 	case config.IsInputError(err):
 		fmt.Fprintf(stderr, "pach-upgrade: bad input:\n%v\n", err)
+		if inActions {
+			// An annotation names the input on the run page too.
+			report.NewActionsLogger(stdout, getenv).Errorf("Bad input", "%v", err)
+		}
 		return exitBadInput
 	case err != nil:
 		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
 		return exitFailed
 	}
-	if err := upgrade.Run(ctx, cfg); err != nil {
-		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
+
+	var log report.Logger = report.NewCLILogger(stdout, stderr)
+	if inActions {
+		log = report.NewActionsLogger(stdout, getenv)
+	}
+	for _, s := range cfg.SecretValues() {
+		log.AddMask(s)
+	}
+	gh, err := github.NewClient(github.OptionsFromEnv(cfg.GitHubToken, getenv))
+	if err != nil {
+		log.Warningf("GitHub API unavailable", "%v", err)
+		gh = nil
+	}
+	rep := upgradeCluster(ctx, cfg, gh, log, getenv)
+	rep.RunURL = report.RunURL(getenv)
+	report.Publish(ctx, log, rep, commentTarget(cfg, gh, log, getenv))
+	if rep.Result == report.ResultFailed || rep.Result == report.ResultRolledBack {
 		return exitFailed
 	}
 	return exitOK
 }
 
-func loadConfig(args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
-	if config.InActions(getenv) && len(args) == 0 {
+// upgradeCluster connects to the cluster and runs the upgrade; a failure to
+// connect is reported like any other failure.
+func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) *report.Report {
+	restConfig, err := cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	var kube *cluster.Client
+	var helm *helmrelease.Client
+	if err == nil {
+		kube, err = cluster.New(restConfig)
+	}
+	if err == nil {
+		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+	}
+	if err != nil {
+		log.Errorf("Cannot reach the cluster", "%v", err)
+		return &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode),
+			Result: report.ResultFailed, Failure: log.Redact(err.Error())}
+	}
+	return upgrade.Run(ctx, cfg, upgrade.Deps{
+		Log: log, Cluster: kube, Helm: helm, GitHub: gh,
+		Holder:    holder(getenv),
+		ToolCache: getenv("RUNNER_TOOL_CACHE"),
+		TempDir:   getenv("RUNNER_TEMP"),
+	})
+}
+
+// holder names this run in the upgrade Lease, so a blocked run can say who
+// holds it.
+func holder(getenv config.Getenv) string {
+	if id := getenv("GITHUB_RUN_ID"); id != "" {
+		return fmt.Sprintf("%s run %s attempt %s", getenv("GITHUB_REPOSITORY"), id, getenv("GITHUB_RUN_ATTEMPT"))
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("pach-upgrade on %s pid %d", host, os.Getpid())
+}
+
+// commentTarget finds the pull request to comment on; without one, or with
+// commenting off, there is no comment.
+func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) report.CommentTarget {
+	if !cfg.Comment || gh == nil {
+		return report.CommentTarget{}
+	}
+	pr, err := github.PullRequestNumber(getenv, cfg.PRNumber)
+	if err != nil {
+		if !errors.Is(err, github.ErrNoPullRequest) {
+			log.Warningf("No PR comment", "%v", err)
+		}
+		return report.CommentTarget{}
+	}
+	return report.CommentTarget{Client: gh, Repo: getenv("GITHUB_REPOSITORY"), PR: pr}
+}
+
+func loadConfig(inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
+	if inActions {
 		return config.FromActions(getenv)
 	}
 	return config.FromFlags(args, stderr)

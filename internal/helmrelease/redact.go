@@ -204,3 +204,13 @@ func sensitiveKey(k string) bool {
 	}
 	return false
 }
+
+// RedactManifest returns manifest with the values of every Secret's data and
+// stringData replaced by a marker, for snapshots and reports.
+func RedactManifest(manifest string) (string, error) {
+	docs, err := splitManifest(manifest)
+	if err != nil {
+		return "", err
+	}
+	return renderRedacted(docs, nil)
+}

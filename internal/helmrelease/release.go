@@ -91,8 +91,14 @@ func (c *Client) CheckPending(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	return r.Pending()
+}
+
+// Pending returns a *PendingError when this revision is pending-install,
+// pending-upgrade or pending-rollback, and nil otherwise.
+func (r *Release) Pending() error {
 	if rcommon.Status(r.Status).IsPending() {
-		return &PendingError{Release: name, Revision: r.Revision, Status: r.Status}
+		return &PendingError{Release: r.Name, Revision: r.Revision, Status: r.Status}
 	}
 	return nil
 }

@@ -1,0 +1,496 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
+	"github.com/pach-upgrade/pach-upgrade/internal/config"
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/values"
+	"github.com/pach-upgrade/pach-upgrade/internal/version"
+)
+
+// Deps connect a run to the outside world.
+type Deps struct {
+	Log     report.Logger
+	Cluster *cluster.Client
+	Helm    *helmrelease.Client
+	// GitHub fetches release notes and pachctl digests; nil leaves both
+	// out (notes become a warning, pachctl needs pachctl-sha256).
+	GitHub *github.Client
+	// HTTP fetches the chart repository and pachctl; nil means a default.
+	HTTP *http.Client
+	// Holder identifies this run in the upgrade Lease.
+	Holder string
+	// ToolCache is where pachctl is installed; empty means the default.
+	ToolCache string
+	// TempDir is the default backup dir (RUNNER_TEMP in Actions).
+	TempDir string
+	Now     func() time.Time
+}
+
+// pachdPort is pachd's gRPC port on the pachd Service.
+const pachdPort = 30650
+
+// leaseTTL is how long a crashed run keeps others out: long enough to
+// survive clock skew between runners, short enough not to block the next
+// scheduled run for long.
+const leaseTTL = 2 * time.Minute
+
+// runner carries one run's state from step to step.
+type runner struct {
+	cfg *config.Config
+	d   Deps
+	log report.Logger
+	rep *report.Report
+	now func() time.Time
+
+	release *helmrelease.Release
+	from    *semver.Version
+	index   *version.Index
+	target  version.Chart
+	values  *values.Result
+	pachctl pachctl.Result
+}
+
+// Run carries out the upgrade that cfg describes and returns its report.
+// It never returns a nil report: failures are in the report's Result and
+// Failure, so the caller can always publish it.
+func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.HTTP == nil {
+		d.HTTP = &http.Client{Timeout: 2 * time.Minute}
+	}
+	r := &runner{
+		cfg: cfg, d: d, log: d.Log, now: d.Now,
+		rep: &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode)},
+	}
+	for _, s := range cfg.SecretValues() {
+		r.log.AddMask(s)
+	}
+	r.rep.Result = r.run(ctx)
+	return r.rep
+}
+
+func (r *runner) run(ctx context.Context) report.Result {
+	if r.cfg.Mode == config.ModeApply {
+		lock, err := r.lock(ctx)
+		if err != nil {
+			return r.fail(err)
+		}
+		// Released on every exit path, even when ctx is already cancelled.
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := lock.Release(rctx); err != nil {
+				r.log.Warningf("Lease not released", "%v", err)
+			}
+		}()
+		ctx = lock.Context()
+	}
+
+	if err := r.step(ctx, "Check the release", r.checkRelease); err != nil {
+		return r.fail(err)
+	}
+	if err := r.step(ctx, "Resolve the target version", r.resolveTarget); err != nil {
+		return r.fail(err)
+	}
+	if r.target.AppVersion.Equal(r.from) {
+		return report.ResultNoOp
+	}
+	_ = r.step(ctx, "Release notes", r.releaseNotes)
+
+	if r.cfg.Mode == config.ModePlan {
+		if err := r.step(ctx, "Helm values", r.prepareValues); err != nil {
+			return r.fail(err)
+		}
+		if err := r.step(ctx, "Plan the upgrade", r.plan); err != nil {
+			return r.fail(err)
+		}
+		return report.ResultPlanned
+	}
+
+	for _, s := range []struct {
+		name string
+		f    stepFunc
+	}{
+		{"Back up", r.backup},
+		{"Helm values", r.prepareValues},
+		{"Install pachctl", r.installPachctl},
+	} {
+		if err := r.step(ctx, s.name, s.f); err != nil {
+			return r.fail(err)
+		}
+	}
+
+	// Everything from here on changes the cluster: the timeout bounds it,
+	// and a failure rolls back.
+	uctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	err := r.step(uctx, "Helm upgrade", r.upgrade)
+	if err == nil {
+		err = r.step(uctx, "Verify versions", r.verify)
+	}
+	if err != nil {
+		return r.recover(ctx, err)
+	}
+	r.recordPods(ctx)
+	return report.ResultUpgraded
+}
+
+// fail records err as the run's failure.
+func (r *runner) fail(err error) report.Result {
+	r.rep.Failure = r.log.Redact(err.Error())
+	return report.ResultFailed
+}
+
+func (r *runner) lock(ctx context.Context) (*cluster.Lock, error) {
+	var lock *cluster.Lock
+	err := r.step(ctx, "Lock the release", func(ctx context.Context) (string, error) {
+		name := cluster.LeaseName(r.cfg.Release)
+		var err error
+		lock, err = r.d.Cluster.Acquire(ctx, r.cfg.Namespace, name, r.d.Holder, leaseTTL, r.cfg.Timeout)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("holding Lease %s/%s as %s", r.cfg.Namespace, name, r.d.Holder), nil
+	})
+	return lock, err
+}
+
+// checkRelease reads the release, refuses (or recovers) a pending one, and
+// finds the version it runs.
+func (r *runner) checkRelease(ctx context.Context) (string, error) {
+	rel, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		return "", err
+	}
+	detail := ""
+	if err := rel.Pending(); err != nil {
+		if !r.cfg.RecoverPending || r.cfg.Mode != config.ModeApply {
+			return "", err
+		}
+		to, err := r.d.Helm.RecoverPending(ctx, r.cfg.Release, r.cfg.Timeout)
+		if err != nil {
+			return "", err
+		}
+		detail = fmt.Sprintf("recovered from %s by rolling back to revision %d; ", rel.Status, to)
+		if rel, err = r.d.Helm.Get(ctx, r.cfg.Release); err != nil {
+			return "", err
+		}
+	}
+	r.release = rel
+	tag, err := r.d.Cluster.DeploymentImageTag(ctx, r.cfg.Namespace, "pachd", "pachd")
+	if err != nil {
+		r.log.Warningf("pachd image not read", "%v", err)
+	}
+	cur, err := version.CurrentVersion(rel.AppVersion, tag)
+	if err != nil {
+		return "", err
+	}
+	if cur.Warning != "" {
+		r.rep.Warnings = append(r.rep.Warnings, cur.Warning)
+		r.log.Warningf("Version disagreement", "%s", cur.Warning)
+	}
+	r.from = cur.Version
+	r.rep.FromVersion, r.rep.FromChart = cur.Version.String(), rel.ChartVersion
+	return detail + fmt.Sprintf("release %s/%s revision %d (%s): chart %s, Pachyderm %s",
+		r.cfg.Namespace, r.cfg.Release, rel.Revision, rel.Status, rel.ChartVersion, cur.Version), nil
+}
+
+// resolveTarget maps the target input to a chart release of the repository
+// and applies the version policy, before anything changes.
+func (r *runner) resolveTarget(ctx context.Context) (string, error) {
+	raw, err := helmrelease.FetchIndex(ctx, r.cfg.ChartRepo, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
+	if err != nil {
+		return "", err
+	}
+	ix, err := version.ParseIndex(raw, r.cfg.Chart)
+	if err != nil {
+		return "", err
+	}
+	r.index = ix
+	req := version.Request{Selector: version.Selector(r.cfg.Target.Kind), Version: r.cfg.Target.Version}
+	if r.cfg.ChartVersion != nil {
+		req.ChartVersion = r.cfg.ChartVersion.Original()
+	}
+	target, err := ix.Resolve(r.from, req)
+	if err != nil {
+		return "", err
+	}
+	policy := version.Policy{
+		AllowMinor:      r.cfg.AllowMinor,
+		AllowPrerelease: r.cfg.AllowPrerelease && r.cfg.Target.Kind == config.TargetExact,
+	}
+	decision, err := policy.Check(r.from, target.AppVersion)
+	if err != nil {
+		return "", err
+	}
+	r.target = target
+	r.rep.ToVersion, r.rep.ToChart = target.AppVersion.String(), target.ChartVersion
+	if decision.Kind == version.NoOp {
+		r.rep.ToChart = r.release.ChartVersion
+		return fmt.Sprintf("already at %s: nothing to do", r.from), nil
+	}
+	return fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
+		r.release.ChartVersion, target.ChartVersion), nil
+}
+
+func (r *runner) backup(ctx context.Context) (string, error) {
+	dir := r.cfg.BackupDir
+	if dir == "" {
+		dir = r.d.TempDir
+	}
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	manifest, err := helmrelease.RedactManifest(r.release.Manifest)
+	if err != nil {
+		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
+	}
+	path, err := writeSnapshot(dir, Snapshot{
+		Release: r.cfg.Release, Namespace: r.cfg.Namespace, Revision: r.release.Revision,
+		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
+		AppVersion: r.release.AppVersion, Values: values.Redact(r.release.Values),
+		Manifest: manifest, TakenAt: r.now().UTC(),
+	})
+	if err != nil {
+		return "", err
+	}
+	r.rep.BackupPath = path
+	detail := "release snapshot at " + path
+	if r.cfg.BackupCommand == "" {
+		return detail + "; no backup-command given", nil
+	}
+	env := BackupEnv{Release: r.cfg.Release, Namespace: r.cfg.Namespace,
+		FromVersion: r.from.String(), ToVersion: r.target.AppVersion.String(), SnapshotPath: path}
+	if err := runBackupCommand(ctx, r.cfg.BackupCommand, env, logWriter{r.log}); err != nil {
+		return "", err
+	}
+	return detail + "; backup-command succeeded", nil
+}
+
+func (r *runner) prepareValues(ctx context.Context) (string, error) {
+	res, err := values.Prepare(ctx, r.d.Cluster, values.Input{
+		Namespace:           r.cfg.Namespace,
+		ReleaseValues:       r.release.Values,
+		ValuesFile:          r.cfg.ValuesFromFile,
+		Inline:              r.cfg.Values,
+		SecretNames:         r.cfg.SecretNames,
+		PostgresqlSecretKey: r.cfg.PostgresqlSecretKey,
+		Builtin:             values.BuiltinMode(r.cfg.BuiltinPostgreSQL),
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, s := range res.Secrets {
+		r.log.AddMask(s)
+	}
+	r.values = res
+	detail := fmt.Sprintf("%d secret setting(s) checked", len(res.Applied))
+	if res.BuiltinPostgreSQL {
+		detail += "; built-in PostgreSQL password carried over from Secret postgres"
+	} else if res.BuiltinReason != "" {
+		detail += "; " + res.BuiltinReason
+	}
+	return detail, nil
+}
+
+func (r *runner) installPachctl(ctx context.Context) (string, error) {
+	if !r.cfg.PachctlVersionCheck {
+		return "", skip("pachctl-version-check is false")
+	}
+	opts := pachctl.Options{
+		Version:         r.target.AppVersion.String(),
+		URLTemplate:     r.cfg.PachctlDownloadURL,
+		SHA256:          r.cfg.PachctlSHA256,
+		AllowUnverified: r.cfg.AllowUnverifiedPachctl,
+		CacheDir:        r.d.ToolCache,
+		HTTPClient:      r.d.HTTP,
+		Logf:            r.log.Infof,
+		Warnf:           func(f string, a ...any) { r.log.Warningf("pachctl", f, a...) },
+	}
+	if r.d.GitHub != nil {
+		repo := r.cfg.ChangelogRepo
+		opts.Digest = func(ctx context.Context, v, asset string) (string, error) {
+			return r.d.GitHub.ReleaseAssetDigest(ctx, repo, "v"+v, asset)
+		}
+	}
+	res, err := pachctl.Install(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	r.pachctl = res
+	r.log.AddPath(res.Dir)
+	how := "downloaded, verified against " + string(res.Verified)
+	if res.CacheHit {
+		how = "from the tool cache"
+	}
+	return fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how), nil
+}
+
+func (r *runner) plan(ctx context.Context) (string, error) {
+	ch, err := r.pullChart(ctx)
+	if err != nil {
+		return "", err
+	}
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{RedactValues: values.Redact})
+	if err != nil {
+		return "", err
+	}
+	r.rep.Plan = &report.Plan{ValuesDiff: r.log.Redact(p.ValuesDiff), ManifestDiff: r.log.Redact(p.ManifestDiff)}
+	return fmt.Sprintf("rendered chart %s against the cluster; nothing changed", r.target.ChartVersion), nil
+}
+
+func (r *runner) upgrade(ctx context.Context) (string, error) {
+	ch, err := r.pullChart(ctx)
+	if err != nil {
+		return "", err
+	}
+	rel, err := r.d.Helm.Upgrade(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.UpgradeOptions{
+		Timeout:     r.remaining(ctx),
+		Description: fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := r.waitReady(ctx); err != nil {
+		return "", fmt.Errorf("revision %d did not become Ready: %w", rel.Revision, err)
+	}
+	return fmt.Sprintf("revision %d deployed; every workload and pod Ready", rel.Revision), nil
+}
+
+func (r *runner) verify(ctx context.Context) (string, error) {
+	if !r.cfg.PachctlVersionCheck {
+		return "", skip("pachctl-version-check is false")
+	}
+	addr := r.cfg.PachdAddress
+	if addr == "" {
+		fwd, stop, err := r.d.Cluster.PortForward(ctx, r.cfg.Namespace, "pachd", pachdPort)
+		if err != nil {
+			return "", fmt.Errorf("reach pachd: %w; set pachd-address when the runner can reach pachd directly", err)
+		}
+		defer stop()
+		addr = "grpc://" + fwd
+	}
+	want := r.target.AppVersion.String()
+	v, err := pachctl.Verify(ctx, r.pachctl.Path, addr, want, r.remaining(ctx))
+	r.rep.Versions = append(r.rep.Versions,
+		report.ComponentVersion{Component: "pachctl", Version: v.Pachctl, Want: want},
+		report.ComponentVersion{Component: "pachd", Version: v.Pachd, Want: want})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("pachctl %s and pachd %s", v.Pachctl, v.Pachd), nil
+}
+
+// pullChart loads the target chart: from the repository, digest checked.
+func (r *runner) pullChart(ctx context.Context) (*helmrelease.Chart, error) {
+	return helmrelease.PullChart(ctx, r.cfg.ChartRepo, r.cfg.Chart, r.target.ChartVersion, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
+}
+
+// waitReady watches every workload and pod of the release to Ready within
+// what is left of ctx's time.
+func (r *runner) waitReady(ctx context.Context) error {
+	return r.d.Cluster.WaitReady(ctx, r.cfg.Namespace, cluster.Selection{Release: r.cfg.Release}, r.remaining(ctx),
+		func(line string) { r.log.Infof("%s", line) })
+}
+
+// remaining is the time left before ctx's deadline.
+func (r *runner) remaining(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl)
+	}
+	return r.cfg.Timeout
+}
+
+// recover handles a failed upgrade or verification: it rolls back when
+// allowed, so nothing is left half-upgraded.
+func (r *runner) recover(ctx context.Context, cause error) report.Result {
+	r.fail(cause)
+	if !r.cfg.RollbackOnFailure {
+		r.recordPods(ctx)
+		return report.ResultFailed
+	}
+	// The rollback must run even when the run was cancelled or timed out.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
+	defer cancel()
+	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
+	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
+		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx)); err != nil {
+			return "", err
+		}
+		if err := r.waitReady(ctx); err != nil {
+			return "", fmt.Errorf("revision %d did not become Ready after the rollback: %w", r.release.Revision, err)
+		}
+		return fmt.Sprintf("rolled back to revision %d (Pachyderm %s); every pod Ready", r.release.Revision, r.from), nil
+	})
+	r.recordPods(rctx)
+	if err != nil {
+		rb.Err = r.log.Redact(err.Error())
+		r.rep.RolledBack = rb
+		return report.ResultFailed
+	}
+	r.rep.RolledBack = rb
+	return report.ResultRolledBack
+}
+
+// recordPods fills the report's pods table and the image tags of the
+// workloads; a failure to read them is only a warning.
+func (r *runner) recordPods(ctx context.Context) {
+	pods, err := r.d.Cluster.ReleasePodTable(ctx, r.cfg.Namespace, r.cfg.Release)
+	if err != nil {
+		r.log.Warningf("Pods not listed", "%v", err)
+		return
+	}
+	for _, p := range pods {
+		r.rep.Pods = append(r.rep.Pods, report.Pod{Name: p.Name, Ready: p.Ready, Status: p.Status,
+			Restarts: p.Restarts, ImageTag: strings.Join(p.Images, ", "), Age: p.Age})
+	}
+}
+
+// logWriter sends a command's output to the log line by line, through the
+// logger so that masked values stay masked.
+type logWriter struct{ log report.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Infof("%s", string(p))
+	return len(p), nil
+}
+
+func asError[T error](err error, target *T) bool { return errors.As(err, target) }
+
+// releaseNotes collects the notes of every version in (current, target].
+// Missing notes never stop an upgrade: they become a warning.
+func (r *runner) releaseNotes(ctx context.Context) (string, error) {
+	if r.d.GitHub == nil {
+		return "", warned{"no GitHub API client: release notes left out"}
+	}
+	notes, err := changelog.Collect(ctx, r.d.GitHub, changelog.Request{
+		From: r.from, To: r.target.AppVersion,
+		Released:  r.index.AppVersionsBetween(r.from, r.target.AppVersion),
+		Repo:      r.cfg.ChangelogRepo,
+		Path:      r.cfg.ChangelogPath,
+		ServerURL: r.d.GitHub.ServerURL(),
+	})
+	r.rep.Notes = notes
+	if err != nil {
+		r.rep.NotesWarning = err.Error()
+		return "", warned{fmt.Sprintf("release notes incomplete: %v", err)}
+	}
+	return fmt.Sprintf("notes of %d version(s) from %s", len(notes), r.cfg.ChangelogRepo), nil
+}
