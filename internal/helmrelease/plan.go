@@ -33,8 +33,8 @@ func (p *Plan) Changed() bool {
 
 // PlanOptions tune Plan.
 type PlanOptions struct {
-	// RedactValues replaces credentials in values before they are diffed. RedactValues (this
-	// package's) is used when nil.
+	// RedactValues replaces credentials in values before they are diffed. When nil, this
+	// package's RedactValues rules apply and markers also say which credentials change.
 	RedactValues func(map[string]any) map[string]any
 	// SkipServerDryRun skips the server-side dry-run apply of the rendered objects.
 	SkipServerDryRun bool
@@ -88,23 +88,22 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 	if err != nil {
 		return nil, err
 	}
-	label := func(r *Release, chart, app string) string {
-		return fmt.Sprintf("%s (chart %s, app %s)", name, chart, app)
+	label := func(chart, app string) string {
+		return fmt.Sprintf("manifest %s (chart %s, app %s)", name, chart, app)
 	}
 	if p.ManifestDiff, err = unifiedDiff(curManifest, newManifest,
-		"manifest "+label(current, current.ChartVersion, current.AppVersion),
-		"manifest "+label(proposed, ch.Version(), ch.AppVersion())); err != nil {
+		label(current.ChartVersion, current.AppVersion), label(ch.Version(), ch.AppVersion())); err != nil {
 		return nil, err
 	}
-	redact := opts.RedactValues
-	if redact == nil {
-		redact = RedactValues
+	redactCur, redactNew := RedactValues(current.Values), redactValuesAgainst(values, current.Values, true)
+	if opts.RedactValues != nil {
+		redactCur, redactNew = opts.RedactValues(current.Values), opts.RedactValues(values)
 	}
-	curValues, err := yaml.Marshal(redact(current.Values))
+	curValues, err := yaml.Marshal(redactCur)
 	if err != nil {
 		return nil, fmt.Errorf("write current values: %w", err)
 	}
-	newValues, err := yaml.Marshal(redact(values))
+	newValues, err := yaml.Marshal(redactNew)
 	if err != nil {
 		return nil, fmt.Errorf("write proposed values: %w", err)
 	}

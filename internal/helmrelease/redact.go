@@ -161,32 +161,58 @@ func sourceComment(doc string) string {
 // a credential replaced by a marker. Keys naming a Secret (…SecretName, …SecretKey) are kept,
 // since they name where a credential lives, not the credential.
 func RedactValues(values map[string]any) map[string]any {
-	out, _ := redactAny(values, false).(map[string]any)
+	return redactValuesAgainst(values, nil, false)
+}
+
+// redactValuesAgainst redacts values; with compare set, each marker also says whether the
+// value differs from the same path in previous, so a plan shows a changed password as
+// changed without showing it.
+func redactValuesAgainst(values, previous map[string]any, compare bool) map[string]any {
+	out, _ := redactAny(values, previous, compare, false).(map[string]any)
 	if out == nil {
 		out = map[string]any{}
 	}
 	return out
 }
 
-func redactAny(v any, sensitive bool) any {
+func redactAny(v, prev any, compare, sensitive bool) any {
 	switch t := v.(type) {
 	case map[string]any:
+		pm, _ := prev.(map[string]any)
 		m := make(map[string]any, len(t))
 		for k, val := range t {
-			m[k] = redactAny(val, sensitive || sensitiveKey(k))
+			var pv any
+			if pm != nil {
+				pv = pm[k]
+			}
+			m[k] = redactAny(val, pv, compare, sensitive || sensitiveKey(k))
 		}
 		return m
 	case []any:
+		pl, _ := prev.([]any)
 		l := make([]any, len(t))
 		for i, val := range t {
-			l[i] = redactAny(val, sensitive)
+			var pv any
+			if i < len(pl) {
+				pv = pl[i]
+			}
+			l[i] = redactAny(val, pv, compare, sensitive)
 		}
 		return l
 	case string:
-		if sensitive && t != "" {
+		if !sensitive || t == "" {
+			return t
+		}
+		switch {
+		case !compare:
+			return redacted
+		case prev == nil:
+			return redactedAdded
+		case fmt.Sprint(prev) != t:
+			return redactedChanged
+		default:
 			return redacted
 		}
-		return t
 	default:
 		return v
 	}

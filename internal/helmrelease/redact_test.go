@@ -112,3 +112,12 @@ func TestRedactValues(t *testing.T) {
 		t.Error("RedactValues changed its input")
 	}
 }
+
+func TestRedactValuesAgainstMarksChanges(t *testing.T) {
+	prev := map[string]any{"a": map[string]any{"password": "one", "token": "same"}}
+	next := map[string]any{"a": map[string]any{"password": "two", "token": "same", "rootToken": "new"}, "plain": "x"}
+	a := redactValuesAgainst(next, prev, true)["a"].(map[string]any)
+	if a["password"] != redactedChanged || a["token"] != redacted || a["rootToken"] != redactedAdded {
+		t.Errorf("markers: %v", a)
+	}
+}
