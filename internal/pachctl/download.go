@@ -105,6 +105,26 @@ func fetchOnce(ctx context.Context, opts *Options, url, dir string) (string, str
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// probeNotFound asks for the archive's headers only, and returns ErrNotFound
+// when the server answers 404; any other answer, or none, returns nil.
+func probeNotFound(ctx context.Context, opts *Options, url string) error {
+	actx, cancel := context.WithTimeout(ctx, opts.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodHead, url, nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w: %s answered 404 Not Found; check target-version and pachctl-download-url", ErrNotFound, redactURL(url))
+	}
+	return nil
+}
+
 // classify makes err retryable when it is a timeout of this attempt, not a
 // cancellation of the whole install.
 func classify(ctx, attemptCtx context.Context, err error) error {

@@ -260,6 +260,14 @@ func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinne
 	// before a large download.
 	want, source, err := expectedDigest(ctx, opts, asset, pinned)
 	if err != nil {
+		var lookup lookupError
+		if errors.As(err, &lookup) {
+			// A failed lookup often means there is no such release; the
+			// download URL says so more plainly than the releases API.
+			if perr := probeNotFound(ctx, opts, url); perr != nil {
+				return Result{}, perr
+			}
+		}
 		return Result{}, err
 	}
 	opts.Logf("downloading %s", shown)
@@ -306,7 +314,7 @@ func expectedDigest(ctx context.Context, opts *Options, asset, pinned string) (s
 			}
 			return want, VerifiedDigest, nil
 		case err != nil && !errors.Is(err, ErrNoDigest):
-			lookupErr = fmt.Errorf("look up the digest of %s: %w", asset, err)
+			lookupErr = lookupError{fmt.Errorf("look up the digest of %s: %w", asset, err)}
 		default:
 			lookupErr = fmt.Errorf("no digest is published for %s", asset)
 		}
@@ -317,7 +325,7 @@ func expectedDigest(ctx context.Context, opts *Options, asset, pinned string) (s
 		opts.Warnf("%v", lookupErr)
 		return "", VerifiedNothing, nil
 	}
-	return "", "", fmt.Errorf("%w: %v; set pachctl-sha256 to the archive's SHA-256, or allow-unverified-pachctl: true to install it unchecked",
+	return "", "", fmt.Errorf("%w: %w; set pachctl-sha256 to the archive's SHA-256, or allow-unverified-pachctl: true to install it unchecked",
 		ErrUnverified, lookupErr)
 }
 
@@ -338,3 +346,10 @@ func normalizeDigest(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// lookupError is a DigestLookup that failed, rather than one that found no
+// digest.
+type lookupError struct{ err error }
+
+func (e lookupError) Error() string { return e.err.Error() }
+func (e lookupError) Unwrap() error { return e.err }

@@ -401,6 +401,16 @@ func TestInstallUnverified(t *testing.T) {
 	if _, err := pachctl.Install(t.Context(), opts); !errors.Is(err, pachctl.ErrUnverified) || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v, want unverified with the lookup's failure", err)
 	}
+	if n := srv.TotalRequests(); n != 1 {
+		t.Errorf("server saw %d requests, want only the probe for a missing release", n)
+	}
+
+	// The lookup fails because there is no such release: say 404, not "unverified".
+	missing := opts
+	missing.Version = "2.11.99"
+	if _, err := pachctl.Install(t.Context(), missing); !errors.Is(err, pachctl.ErrNotFound) {
+		t.Fatalf("err = %v, want not found", err)
+	}
 
 	opts.AllowUnverified = true
 	var warnings []string
