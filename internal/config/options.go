@@ -6,6 +6,8 @@
 // tests compare action.yml and the README against this table.
 package config
 
+import "github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+
 // Option describes one input of the action (and the CLI flag of the same name).
 type Option struct {
 	Name        string
@@ -76,7 +78,7 @@ const (
 
 // DefaultPachctlDownloadURL is where Pachyderm publishes pachctl release
 // archives; {version} and {arch} are filled in at install time.
-const DefaultPachctlDownloadURL = "https://github.com/pachyderm/pachyderm/releases/download/v{version}/pachctl_{version}_linux_{arch}.tar.gz"
+const DefaultPachctlDownloadURL = pachctl.DefaultURLTemplate
 
 // SecretInputs are the inputs that name a Kubernetes Secret from the seed's
 // secrets table (column A), in the table's order.

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 )
 
 // InputError is a bad input: it names the input, says what was given and
@@ -423,8 +425,13 @@ func (p *parser) pachdAddress() string {
 
 func (p *parser) downloadURL() string {
 	s := p.raw[InputPachctlDownloadURL]
-	u, err := url.Parse(strings.NewReplacer("{version}", "0.0.0", "{arch}", "amd64").Replace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	// The installer's own expansion, so that a template accepted here expands there.
+	expanded, err := pachctl.ExpandURL(s, "0.0.0", "amd64")
+	var u *url.URL
+	if err == nil {
+		u, err = url.Parse(expanded)
+	}
+	if err != nil || u.Host == "" {
 		p.fail(InputPachctlDownloadURL, s, "is not a URL template", "an http(s) URL with {version} (and optionally {arch}) placeholders")
 		return s
 	}

@@ -62,21 +62,6 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	return &Client{cfg: cfg, namespace: namespace}, nil
 }
 
-// NewFromKubeconfig returns a Client from kubeconfig file content; kubeContext may be empty
-// for the kubeconfig's current context.
-func NewFromKubeconfig(kubeconfig []byte, kubeContext, namespace string, opts ...Option) (*Client, error) {
-	raw, err := clientcmd.Load(kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("parse kubeconfig: %w", err)
-	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
-	rc, err := clientcmd.NewDefaultClientConfig(*raw, overrides).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig context %q: %w", kubeContext, err)
-	}
-	return New(rc, namespace, opts...)
-}
-
 // Namespace is the namespace the client works in.
 func (c *Client) Namespace() string { return c.namespace }
 
