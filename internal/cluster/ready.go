@@ -140,9 +140,12 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 		}
 	}
 	stop := make(chan struct{})
-	defer close(stop)
-	defer wf.Shutdown()
-	defer pf.Shutdown()
+	// Shutdown waits for the informers, which only stop once stop is closed.
+	defer func() {
+		close(stop)
+		wf.Shutdown()
+		pf.Shutdown()
+	}()
 	wf.Start(stop)
 	pf.Start(stop)
 	for typ, ok := range wf.WaitForCacheSync(ctx.Done()) {
