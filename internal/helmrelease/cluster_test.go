@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -40,7 +41,7 @@ func localValues() map[string]any {
 
 func newClient(t *testing.T, ns string) *Client {
 	t.Helper()
-	c, err := New(restConfig(t), ns)
+	c, err := New(testenv.RESTConfig(t), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,8 +313,8 @@ func TestRealPachydermChart(t *testing.T) {
 // SDK reads what Helm 3 wrote back.
 func TestHelm3CanReadAndRollBack(t *testing.T) {
 	ctx := context.Background()
-	helm := helm3(t)
-	kubeconfig := kubeconfigPath(t)
+	helm := testenv.Helm3(t)
+	kubeconfig := testenv.Kubeconfig(t)
 	ns := namespace(t)
 	c := newClient(t, ns)
 	old, next := oldAndNew(t)

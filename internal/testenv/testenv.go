@@ -120,6 +120,16 @@ func Start(ctx context.Context, logw io.Writer) (*Cluster, error) {
 	return c, nil
 }
 
+// Use returns the cluster named by PACH_UPGRADE_TEST_KUBECONFIG when it is set, and otherwise
+// starts a private one as Start does. Stop leaves a cluster found through the environment
+// running.
+func Use(ctx context.Context, logw io.Writer) (*Cluster, error) {
+	if c := fromEnv(); c != nil {
+		return c, nil
+	}
+	return Start(ctx, logw)
+}
+
 // Stop stops a cluster that Start started and removes its state.
 func (c *Cluster) Stop(ctx context.Context) error {
 	if c.tmp == "" {
