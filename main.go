@@ -104,12 +104,16 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 
 // holder names this run in the upgrade Lease, so a blocked run can say who
 // holds it.
+// holder names this process in the upgrade Lease. It says which workflow run holds the
+// Lease, for the error another run shows, and is unique per process: two matrix jobs of one
+// run must not both take the Lease as "the same holder".
 func holder(getenv config.Getenv) string {
-	if id := getenv("GITHUB_RUN_ID"); id != "" {
-		return fmt.Sprintf("%s run %s attempt %s", getenv("GITHUB_REPOSITORY"), id, getenv("GITHUB_RUN_ATTEMPT"))
-	}
 	host, _ := os.Hostname()
-	return fmt.Sprintf("pach-upgrade on %s pid %d", host, os.Getpid())
+	self := fmt.Sprintf("on %s pid %d", host, os.Getpid())
+	if id := getenv("GITHUB_RUN_ID"); id != "" {
+		return fmt.Sprintf("%s run %s attempt %s job %s %s", getenv("GITHUB_REPOSITORY"), id, getenv("GITHUB_RUN_ATTEMPT"), getenv("GITHUB_JOB"), self)
+	}
+	return "pach-upgrade " + self
 }
 
 // commentTarget finds the pull request to comment on; without one, or with

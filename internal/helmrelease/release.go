@@ -178,7 +178,7 @@ func (c *Client) wrapNotFound(name, what string, err error) error {
 
 func fromReleaser(r ri.Releaser) (*Release, error) {
 	rel, ok := r.(*release.Release)
-	if !ok {
+	if !ok || rel == nil {
 		return nil, fmt.Errorf("unsupported Helm release type %T", r)
 	}
 	return fromRelease(rel), nil
