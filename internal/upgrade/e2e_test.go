@@ -1,0 +1,598 @@
+package upgrade
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	helmrel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
+	"github.com/pach-upgrade/pach-upgrade/internal/config"
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/world"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// The test repository's charts: chart versions deliberately differ from
+// the Pachyderm versions they install.
+var testCharts = []chartrepo.Chart{
+	{Version: "7.10.0", AppVersion: "2.10.7"},
+	{Version: "7.11.5", AppVersion: "2.11.5"},
+	{Version: "7.11.6", AppVersion: "2.11.6"},
+	{Version: "8.0.0", AppVersion: "3.0.0"},
+}
+
+const testChangelog = `# Changelog
+
+## 2.11.6
+* Fix pg-bouncer readiness.
+
+## v2.11.5
+* Older fix.
+`
+
+const releaseName = "pachd"
+
+// runSeq makes each run's Lease holder identity unique, as main does per process.
+var runSeq atomic.Int64
+
+// scenario is one cluster namespace with a release, the world around it,
+// and the runs made against it.
+type scenario struct {
+	t     *testing.T
+	ns    string
+	rc    *rest.Config
+	w     *world.World
+	kube  *cluster.Client
+	out   bytes.Buffer // everything the runs logged and printed
+	mu    sync.Mutex
+	files []string // files the runs wrote (backups)
+}
+
+func newScenario(t *testing.T, rc *rest.Config, opts world.Options) *scenario {
+	t.Helper()
+	ns := testenv.Namespace(t)
+	if rc == nil {
+		rc = testenv.RESTConfig(t)
+	}
+	opts.RESTConfig, opts.Namespace, opts.Dir = rc, ns, t.TempDir()
+	if opts.ChartDir == "" && opts.Charts == nil {
+		opts.Charts = testCharts
+	}
+	if opts.Changelog == "" {
+		opts.Changelog = testChangelog
+	}
+	w, err := world.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	kube, err := cluster.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &scenario{t: t, ns: ns, rc: rc, w: w, kube: kube}
+}
+
+// install installs chartVersion and waits until it is Ready, as a user's
+// running cluster would be.
+func (s *scenario) install(chartVersion string, values map[string]any) {
+	s.t.Helper()
+	ctx := context.Background()
+	if _, err := s.w.Install(ctx, releaseName, chartVersion, values); err != nil {
+		s.t.Fatalf("install %s: %v", chartVersion, err)
+	}
+	if err := s.kube.WaitReady(ctx, s.ns, cluster.Selection{Release: releaseName}, time.Minute, nil); err != nil {
+		s.t.Fatalf("installed release not Ready: %v", err)
+	}
+}
+
+// run runs the upgrade in-process with the world's inputs plus inputs.
+func (s *scenario) run(inputs map[string]string) *report.Report {
+	s.t.Helper()
+	raw := s.w.Inputs()
+	raw[config.InputRelease] = releaseName
+	backups := s.t.TempDir()
+	raw[config.InputBackupDir] = backups
+	for k, v := range inputs {
+		raw[k] = v
+	}
+	cfg, err := config.Parse(raw)
+	if err != nil {
+		s.t.Fatalf("inputs: %v", err)
+	}
+	var out bytes.Buffer
+	log := report.NewCLILogger(&out, &out)
+	gh, err := github.NewClient(github.Options{APIURL: s.w.GitHub.APIURL, ServerURL: s.w.GitHub.ServerURL})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	helm, err := helmrelease.New(s.rc, s.ns)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rep := Run(context.Background(), cfg, Deps{
+		Log: log, Cluster: s.kube, Helm: helm, GitHub: gh,
+		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
+	})
+	log.AddSummary(report.Summary(rep))
+	log.AddSummary(report.Comment(rep))
+	s.mu.Lock()
+	s.out.Write(out.Bytes())
+	s.files = append(s.files, rep.BackupPath)
+	s.mu.Unlock()
+	if testing.Verbose() {
+		s.t.Logf("run output:\n%s", out.String())
+	}
+	return rep
+}
+
+func (s *scenario) latest() *helmrelease.Release {
+	s.t.Helper()
+	h, err := helmrelease.New(s.rc, s.ns)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rel, err := h.Get(context.Background(), releaseName)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return rel
+}
+
+// wantRelease checks the release's latest revision.
+func (s *scenario) wantRelease(revision int, status, app string) {
+	s.t.Helper()
+	rel := s.latest()
+	if rel.Revision != revision || rel.Status != status || rel.AppVersion != app {
+		s.t.Errorf("release is revision %d %s (app %s), want revision %d %s (app %s)",
+			rel.Revision, rel.Status, rel.AppVersion, revision, status, app)
+	}
+}
+
+// setPostgresPassword changes the built-in PostgreSQL password the way the
+// seed describes it: generated at install, living only in Secret postgres.
+func (s *scenario) setPostgresPassword(pw string) {
+	s.t.Helper()
+	ctx := context.Background()
+	secrets := s.w.Kube.CoreV1().Secrets(s.ns)
+	sec, err := secrets.Get(ctx, "postgres", metav1.GetOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	sec.Data["postgresql-password"] = []byte(pw)
+	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *scenario) postgresPassword() string {
+	s.t.Helper()
+	sec, err := s.w.Kube.CoreV1().Secrets(s.ns).Get(context.Background(), "postgres", metav1.GetOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(sec.Data["postgresql-password"])
+}
+
+// assertNeverLeaked scans everything the runs printed, reported and wrote
+// for secret, in plain and base64 form.
+func (s *scenario) assertNeverLeaked(secret string) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	texts := map[string]string{"output": s.out.String()}
+	for _, f := range s.files {
+		if f == "" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		texts[f] = string(b)
+	}
+	for _, c := range s.w.GitHub.Comments(world.Repo, 1) {
+		texts["comment"] += c.Body
+	}
+	for name, text := range texts {
+		for _, form := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret))} {
+			if strings.Contains(text, form) {
+				s.t.Errorf("%s leaks the secret %q", name, form)
+			}
+		}
+	}
+}
+
+func baseValues() map[string]any {
+	return map[string]any{"deployTarget": "LOCAL"}
+}
+
+func TestPatchUpgradeCarriesPasswordAndVerifies(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	const password = "generated-Pw-7f3a9c"
+	s.setPostgresPassword(password)
+
+	rep := s.run(map[string]string{config.InputTargetVersion: "latest-patch", config.InputAllowMinor: "false"})
+	if rep.Result != report.ResultUpgraded {
+		t.Fatalf("result = %s (%s), want upgraded", rep.Result, rep.Failure)
+	}
+	if rep.FromVersion != "2.11.5" || rep.ToVersion != "2.11.6" || rep.FromChart != "7.11.5" || rep.ToChart != "7.11.6" {
+		t.Errorf("report versions: %s (%s) → %s (%s)", rep.FromVersion, rep.FromChart, rep.ToVersion, rep.ToChart)
+	}
+	s.wantRelease(2, "deployed", "2.11.6")
+	if got := s.postgresPassword(); got != password {
+		t.Errorf("postgres password after upgrade = %q, want the generated one carried over", got)
+	}
+	versions := map[string]string{}
+	for _, v := range rep.Versions {
+		versions[v.Component] = v.Version
+	}
+	if versions["pachctl"] != "2.11.6" || versions["pachd"] != "2.11.6" {
+		t.Errorf("versions table = %v, want pachctl and pachd 2.11.6", rep.Versions)
+	}
+	var pachd bool
+	for _, p := range rep.Pods {
+		if p.Ready == "" || strings.HasPrefix(p.Ready, "0/") {
+			t.Errorf("pod %s not Ready in the report: %+v", p.Name, p)
+		}
+		if strings.HasPrefix(p.Name, "pachd-") {
+			pachd = true
+			if p.ImageTag != "2.11.6" {
+				t.Errorf("pachd pod %s runs %s", p.Name, p.ImageTag)
+			}
+		}
+	}
+	if !pachd {
+		t.Errorf("pods table has no pachd pod: %+v", rep.Pods)
+	}
+	if len(rep.Notes) != 1 || rep.Notes[0].Version.String() != "2.11.6" || !strings.Contains(rep.Notes[0].Body, "pg-bouncer") {
+		t.Errorf("notes = %+v, want the CHANGELOG section of 2.11.6 only", rep.Notes)
+	}
+	if _, err := os.Stat(rep.BackupPath); err != nil {
+		t.Errorf("backup snapshot: %v", err)
+	}
+	s.assertNeverLeaked(password)
+}
+
+func TestSameVersionIsNoOp(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.6", baseValues())
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6"})
+	if rep.Result != report.ResultNoOp {
+		t.Fatalf("result = %s (%s), want no-op", rep.Result, rep.Failure)
+	}
+	s.wantRelease(1, "deployed", "2.11.6")
+}
+
+func TestPolicyRefusesBeforeAnyChange(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	cases := []struct {
+		inputs map[string]string
+		want   string
+	}{
+		{map[string]string{config.InputTargetVersion: "3.0.0"}, "major"},
+		{map[string]string{config.InputTargetVersion: "latest-minor", config.InputChartVersion: "8.0.0"}, "major"},
+		{map[string]string{config.InputTargetVersion: "2.10.7"}, "downgrade"},
+		{map[string]string{config.InputTargetVersion: "2.11.6", config.InputChartVersion: "7.10.0"}, "2.10.7"},
+	}
+	for _, c := range cases {
+		rep := s.run(c.inputs)
+		if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, c.want) {
+			t.Errorf("%v: result %s, failure %q; want failed mentioning %q", c.inputs, rep.Result, rep.Failure, c.want)
+		}
+		if rep.BackupPath != "" {
+			t.Errorf("%v: a refused upgrade took a backup", c.inputs)
+		}
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+}
+
+func TestMinorUpgradeNeedsAllowMinor(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.10.0", baseValues())
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputAllowMinor: "false"})
+	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "minor") {
+		t.Fatalf("result %s (%s), want refused minor upgrade", rep.Result, rep.Failure)
+	}
+	s.wantRelease(1, "deployed", "2.10.7")
+	rep = s.run(map[string]string{config.InputTargetVersion: "latest-minor"})
+	if rep.Result != report.ResultUpgraded || rep.ToVersion != "2.11.6" {
+		t.Fatalf("latest-minor: result %s to %s (%s)", rep.Result, rep.ToVersion, rep.Failure)
+	}
+	s.wantRelease(2, "deployed", "2.11.6")
+}
+
+func TestPodNeverReadyRollsBack(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	rep := s.run(map[string]string{
+		config.InputTargetVersion: "2.11.6",
+		config.InputTimeout:       "15s",
+		config.InputValues:        "pachd:\n  podAnnotations:\n    " + testenv.AnnotationNeverReady + ": \"true\"\n",
+	})
+	if rep.Result != report.ResultRolledBack {
+		t.Fatalf("result = %s (%s), want rolled-back", rep.Result, rep.Failure)
+	}
+	if !strings.Contains(rep.Failure, "pachd") {
+		t.Errorf("failure %q does not name the pod that never became Ready", rep.Failure)
+	}
+	if rep.RolledBack == nil || rep.RolledBack.Revision != 1 || rep.RolledBack.Err != "" {
+		t.Errorf("rollback = %+v, want back to revision 1", rep.RolledBack)
+	}
+	s.wantRelease(3, "deployed", "2.11.5")
+	if err := s.kube.WaitReady(context.Background(), s.ns, cluster.Selection{Release: releaseName}, 30*time.Second, nil); err != nil {
+		t.Errorf("rolled-back release is not Ready: %v", err)
+	}
+}
+
+func TestCrashLoopFailsFastAndRollsBack(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	start := time.Now()
+	rep := s.run(map[string]string{
+		config.InputTargetVersion: "2.11.6",
+		config.InputTimeout:       "90s",
+		config.InputValues:        "pachd:\n  podAnnotations:\n    " + testenv.AnnotationCrashLoop + ": \"true\"\n",
+	})
+	if rep.Result != report.ResultRolledBack || !strings.Contains(rep.Failure, "CrashLoopBackOff") {
+		t.Fatalf("result = %s (%s), want rolled-back naming CrashLoopBackOff", rep.Result, rep.Failure)
+	}
+	if time.Since(start) > 80*time.Second {
+		t.Errorf("a crash loop was not detected before the timeout")
+	}
+	s.wantRelease(3, "deployed", "2.11.5")
+}
+
+func TestPachdOnOldVersionFailsVerificationAndRollsBack(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	// The chart upgrades, but pachd stays pinned to the old image: the
+	// rollout succeeds and only the version check can catch it.
+	rep := s.run(map[string]string{
+		config.InputTargetVersion: "2.11.6",
+		config.InputTimeout:       "20s",
+		config.InputValues:        "pachd:\n  image:\n    tag: \"2.11.5\"\n",
+	})
+	if rep.Result != report.ResultRolledBack {
+		t.Fatalf("result = %s (%s), want rolled-back", rep.Result, rep.Failure)
+	}
+	if !strings.Contains(rep.Failure, "2.11.5") || !strings.Contains(rep.Failure, "2.11.6") {
+		t.Errorf("failure %q should name both versions", rep.Failure)
+	}
+	s.wantRelease(3, "deployed", "2.11.5")
+}
+
+func TestNoRollbackWhenDisabled(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	rep := s.run(map[string]string{
+		config.InputTargetVersion:     "2.11.6",
+		config.InputTimeout:           "10s",
+		config.InputRollbackOnFailure: "false",
+		config.InputValues:            "pachd:\n  podAnnotations:\n    " + testenv.AnnotationNeverReady + ": \"true\"\n",
+	})
+	if rep.Result != report.ResultFailed || rep.RolledBack != nil {
+		t.Fatalf("result = %s, rollback %+v; want failed without rollback", rep.Result, rep.RolledBack)
+	}
+	s.wantRelease(2, "deployed", "2.11.6")
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	const password = "plan-Pw-91b2"
+	s.setPostgresPassword(password)
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputMode: "plan"})
+	if rep.Result != report.ResultPlanned {
+		t.Fatalf("result = %s (%s), want planned", rep.Result, rep.Failure)
+	}
+	if rep.Plan == nil || !strings.Contains(rep.Plan.ManifestDiff, "pachyderm/pachd:2.11.6") {
+		t.Errorf("plan diff does not show the pachd image change:\n%v", rep.Plan)
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+	if got := s.postgresPassword(); got != password {
+		t.Errorf("plan changed the postgres password")
+	}
+	s.assertNeverLeaked(password)
+}
+
+func TestMissingPostgresSecret(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	if err := s.w.Kube.CoreV1().Secrets(s.ns).Delete(context.Background(), "postgres", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6"})
+	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "postgres") || !strings.Contains(rep.Failure, "postgresql-password") {
+		t.Fatalf("result = %s (%s), want failed naming secret postgres and key postgresql-password", rep.Result, rep.Failure)
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+}
+
+func TestMissingUserSecret(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputRootTokenSecret: "my-root-token"})
+	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "my-root-token") || !strings.Contains(rep.Failure, config.InputRootTokenSecret) {
+		t.Fatalf("result = %s (%s), want failed naming the input and the Secret", rep.Result, rep.Failure)
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+}
+
+func TestBackupCommandFailureAborts(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6",
+		config.InputBackupCommand: `test "$PACH_UPGRADE_TO_VERSION" = 2.11.6 && echo "backing up $PACH_UPGRADE_RELEASE" && exit 4`})
+	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "exit status 4") {
+		t.Fatalf("result = %s (%s), want failed by the backup command", rep.Result, rep.Failure)
+	}
+	if !strings.Contains(s.out.String(), "backing up pachd") {
+		t.Errorf("backup command output not in the log")
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+}
+
+func TestPendingUpgradeRefusedThenRecovered(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	s.makePending()
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6"})
+	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "pending-upgrade") {
+		t.Fatalf("result = %s (%s), want refused naming pending-upgrade", rep.Result, rep.Failure)
+	}
+	s.wantRelease(2, "pending-upgrade", "2.11.5")
+
+	rep = s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputRecoverPending: "true"})
+	if rep.Result != report.ResultUpgraded {
+		t.Fatalf("with recover-pending: result = %s (%s)", rep.Result, rep.Failure)
+	}
+	s.wantRelease(4, "deployed", "2.11.6")
+}
+
+// makePending stores a copy of the latest revision as a pending-upgrade
+// one, as an upgrade killed mid-way leaves it.
+func (s *scenario) makePending() {
+	s.t.Helper()
+	store := storage.Init(driver.NewSecrets(s.w.Kube.CoreV1().Secrets(s.ns)))
+	last, err := store.Last(releaseName)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rel := *last.(*helmrel.Release)
+	info := *rel.Info
+	info.Status = rcommon.StatusPendingUpgrade
+	rel.Info = &info
+	rel.Version++
+	if err := store.Create(&rel); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func TestConcurrentRunIsRefusedNamingTheHolder(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	lock, err := s.kube.Acquire(context.Background(), s.ns, cluster.LeaseName(releaseName), "other run 17", time.Minute, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "3s"})
+	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "other run 17") {
+		t.Fatalf("result = %s (%s), want failed naming the holder", rep.Result, rep.Failure)
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+	if err := lock.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6"}); rep.Result != report.ResultUpgraded {
+		t.Fatalf("after the holder released: %s (%s)", rep.Result, rep.Failure)
+	}
+}
+
+func TestTwoRunsAtOnceUpgradeOnce(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	var wg sync.WaitGroup
+	reps := make([]*report.Report, 2)
+	for i := range reps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i] = s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s"})
+		}()
+	}
+	wg.Wait()
+	got := map[report.Result]int{}
+	for _, r := range reps {
+		got[r.Result]++
+	}
+	// One run upgrades; the other waits for the Lease, then finds the
+	// release already at the target.
+	if got[report.ResultUpgraded] != 1 || got[report.ResultNoOp] != 1 {
+		t.Fatalf("results = %v, want one upgraded and one no-op", got)
+	}
+	s.wantRelease(2, "deployed", "2.11.6")
+}
+
+// TestUpgradeAsLeastPrivilegeServiceAccount runs the whole upgrade, and a rollback, with only
+// the permissions deploy/rbac.yaml grants in the namespace.
+func TestUpgradeAsLeastPrivilegeServiceAccount(t *testing.T) {
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	sa := testenv.ApplyRBAC(t, filepath.Join("..", "..", "deploy", "rbac.yaml"), s.ns)
+	kube, err := cluster.New(sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rc, s.kube = sa, kube
+
+	rep := s.run(map[string]string{
+		config.InputTargetVersion: "2.11.6", config.InputTimeout: "15s",
+		config.InputValues: "pachd:\n  podAnnotations:\n    " + testenv.AnnotationNeverReady + ": \"true\"\n",
+	})
+	if rep.Result != report.ResultRolledBack {
+		t.Fatalf("failed upgrade as the ServiceAccount: %s (%s), want rolled-back", rep.Result, rep.Failure)
+	}
+	s.wantRelease(3, "deployed", "2.11.5")
+
+	rep = s.run(map[string]string{config.InputTargetVersion: "2.11.6"})
+	if rep.Result != report.ResultUpgraded {
+		t.Fatalf("upgrade as the ServiceAccount: %s (%s)", rep.Result, rep.Failure)
+	}
+	s.wantRelease(4, "deployed", "2.11.6")
+}
+
+func TestRealPachydermChart(t *testing.T) {
+	fixtures := testenv.SharedFixtures(t)
+	for _, tc := range []struct{ from, to, kind string }{
+		{"2.11.5", "2.11.6", "patch"},
+		{"2.10.7", "2.11.6", "minor"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			s := newScenario(t, nil, world.Options{ChartDir: fixtures})
+			values := map[string]any{"deployTarget": "LOCAL", "pachd": map[string]any{"lokiDeploy": false}}
+			if _, err := s.w.Install(context.Background(), releaseName, tc.from, values); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.kube.WaitReady(context.Background(), s.ns, cluster.Selection{Release: releaseName}, 2*time.Minute, nil); err != nil {
+				t.Fatalf("real chart %s not Ready: %v", tc.from, err)
+			}
+			const password = "real-chart-Pw-55e1"
+			s.setPostgresPassword(password)
+			rep := s.run(map[string]string{config.InputTargetVersion: tc.to})
+			if rep.Result != report.ResultUpgraded {
+				t.Fatalf("result = %s (%s)", rep.Result, rep.Failure)
+			}
+			s.wantRelease(2, "deployed", tc.to)
+			if got := s.postgresPassword(); got != password {
+				t.Errorf("postgres password after the upgrade = %q, want it carried over", got)
+			}
+			s.assertNeverLeaked(password)
+			if testing.Verbose() {
+				fmt.Println(report.Summary(rep))
+			}
+		})
+	}
+}
