@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -22,6 +23,15 @@ import (
 
 // storageDriver is Helm's default release storage; the CLIs only see releases stored there.
 const storageDriver = "secret"
+
+// FieldManager is the server-side apply field manager of every change this package makes:
+// the Helm CLIs' own. Under server-side apply, fields owned by another manager conflict, so
+// with the SDK's default (the binary's name) a release installed or last upgraded with the
+// Helm CLI could not be upgraded here, nor one upgraded here be rolled back with the CLI.
+const FieldManager = "helm"
+
+// setFieldManager sets Helm's package-level manager name, the only way the SDK offers.
+var setFieldManager = sync.OnceFunc(func() { kube.ManagedFieldsManager = FieldManager })
 
 // Client runs Helm actions for releases in one namespace.
 type Client struct {
@@ -50,6 +60,7 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if namespace == "" {
 		return nil, fmt.Errorf("helm client: empty namespace")
 	}
+	setFieldManager()
 	o := options{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, opt := range opts {
 		opt(&o)

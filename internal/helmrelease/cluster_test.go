@@ -361,3 +361,35 @@ func TestHelm3CanReadAndRollBack(t *testing.T) {
 	}
 	wantRelease(t, up, 4, "deployed", "1.0.1", "2.11.6")
 }
+
+// TestFieldsOwnedAsTheHelmCLI: every object field the SDK writes is owned by manager "helm",
+// as with the Helm CLIs, so a release the CLI installed upgrades here without server-side
+// apply conflicts, and the CLI can roll back what this package upgraded.
+func TestFieldsOwnedAsTheHelmCLI(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	c := newClient(t, ns)
+	old, next := oldAndNew(t)
+	install(t, c, old, localValues())
+	if _, err := c.Upgrade(ctx, testRelease, next, localValues(), UpgradeOptions{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := clientset(t).AppsV1().Deployments(ns).Get(ctx, "pachd", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	managers := map[string]bool{}
+	for _, f := range d.ManagedFields {
+		if f.Operation == metav1.ManagedFieldsOperationApply || f.Operation == metav1.ManagedFieldsOperationUpdate && f.Subresource == "" {
+			managers[f.Manager] = true
+		}
+	}
+	if !managers[FieldManager] {
+		t.Errorf("pachd Deployment fields are not owned by %q: managers %v", FieldManager, managers)
+	}
+	for m := range managers {
+		if m != FieldManager && m != "kube-controller-manager" {
+			t.Errorf("pachd Deployment has fields owned by %q: a Helm CLI upgrade would conflict with them", m)
+		}
+	}
+}
