@@ -111,7 +111,11 @@ func holder(getenv config.Getenv) string {
 	host, _ := os.Hostname()
 	self := fmt.Sprintf("on %s pid %d", host, os.Getpid())
 	if id := getenv("GITHUB_RUN_ID"); id != "" {
-		return fmt.Sprintf("%s run %s attempt %s job %s %s", getenv("GITHUB_REPOSITORY"), id, getenv("GITHUB_RUN_ATTEMPT"), getenv("GITHUB_JOB"), self)
+		run := fmt.Sprintf("%s run %s attempt %s", getenv("GITHUB_REPOSITORY"), id, getenv("GITHUB_RUN_ATTEMPT"))
+		if job := getenv("GITHUB_JOB"); job != "" {
+			run += " job " + job
+		}
+		return run + " " + self
 	}
 	return "pach-upgrade " + self
 }

@@ -87,6 +87,7 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		"GITHUB_SERVER_URL=" + r.ServerURL,
 		"GITHUB_RUN_ID=4242",
 		"GITHUB_RUN_ATTEMPT=1",
+		"GITHUB_JOB=upgrade",
 		"RUNNER_TEMP=" + tmp,
 		"RUNNER_TOOL_CACHE=" + filepath.Join(r.Dir, "tool-cache"),
 		"HOME=" + os.Getenv("HOME"),
