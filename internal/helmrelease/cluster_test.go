@@ -313,8 +313,6 @@ func TestRealPachydermChart(t *testing.T) {
 // SDK reads what Helm 3 wrote back.
 func TestHelm3CanReadAndRollBack(t *testing.T) {
 	ctx := context.Background()
-	helm := testenv.Helm3(t)
-	kubeconfig := testenv.Kubeconfig(t)
 	ns := namespace(t)
 	c := newClient(t, ns)
 	old, next := oldAndNew(t)
@@ -323,16 +321,7 @@ func TestHelm3CanReadAndRollBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(ctx, helm, append(args, "--kubeconfig", kubeconfig, "--namespace", ns)...)
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("helm3 %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := func(args ...string) string { t.Helper(); return helm3(t, ns, args...) }
 	if v := run("version", "--short"); !strings.HasPrefix(v, "v3.") {
 		t.Fatalf("not a Helm 3 CLI: %s", v)
 	}
@@ -391,5 +380,72 @@ func TestFieldsOwnedAsTheHelmCLI(t *testing.T) {
 		if m != FieldManager && m != "kube-controller-manager" {
 			t.Errorf("pachd Deployment has fields owned by %q: a Helm CLI upgrade would conflict with them", m)
 		}
+	}
+}
+
+// helm3 runs the Helm 3 CLI built with the cluster against namespace ns.
+func helm3(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), testenv.Helm3(t), append(args, "--kubeconfig", testenv.Kubeconfig(t), "--namespace", ns)...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm3 %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestUpgradeReleaseInstalledByHelm3 is the common case in production: a release the Helm 3
+// CLI installed (client-side apply, Helm 3 release records) upgraded and rolled back here.
+func TestUpgradeReleaseInstalledByHelm3(t *testing.T) {
+	cases := []struct {
+		name     string
+		repo     func(t *testing.T) *chartrepo.Repo
+		from, to string
+		app      string
+		values   []string
+	}{
+		{"test chart", func(t *testing.T) *chartrepo.Repo {
+			return chartrepo.Serve(t, chartrepo.Chart{Version: "1.0.0", AppVersion: "2.11.5"}, chartrepo.Chart{Version: "1.0.1", AppVersion: "2.11.6"})
+		}, "1.0.0", "1.0.1", "2.11.6", []string{"--set", "deployTarget=LOCAL"}},
+		{"real chart", func(t *testing.T) *chartrepo.Repo {
+			return chartrepo.ServeDir(t, filepath.Join(sharedFixtures(t), "pachyderm"))
+		}, "2.11.5", "2.11.6", "2.11.6", []string{"--set", "deployTarget=LOCAL", "--set", "pachd.lokiDeploy=false"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			repo := tc.repo(t)
+			ns := namespace(t)
+			archive := filepath.Join(repo.Dir, "pachyderm-"+tc.from+".tgz")
+			helm3(t, ns, append([]string{"install", testRelease, archive}, tc.values...)...)
+
+			c := newClient(t, ns)
+			before, err := c.Get(ctx, testRelease)
+			if err != nil {
+				t.Fatalf("SDK cannot read the Helm 3 release: %v", err)
+			}
+			next, err := PullChart(ctx, repo.URL, "pachyderm", tc.to, PullOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, err := c.Upgrade(ctx, testRelease, next, before.Values, UpgradeOptions{Timeout: 2 * time.Minute})
+			if err != nil {
+				t.Fatalf("SDK upgrade of a Helm 3 release: %v", err)
+			}
+			wantRelease(t, up, 2, "deployed", tc.to, tc.app)
+			if img := pachdImage(t, ns); !strings.HasSuffix(img, ":"+tc.app) {
+				t.Errorf("pachd image after the upgrade: %s", img)
+			}
+			if err := c.Rollback(ctx, testRelease, 1, time.Minute); err != nil {
+				t.Fatalf("SDK rollback to the Helm 3 revision: %v", err)
+			}
+			if img := pachdImage(t, ns); strings.HasSuffix(img, ":"+tc.app) {
+				t.Errorf("pachd image after the rollback: %s", img)
+			}
+			if h := helm3(t, ns, "history", testRelease, "--output", "json"); !strings.Contains(h, `"revision":3`) {
+				t.Errorf("helm3 history after the SDK's upgrade and rollback lacks revision 3:\n%s", h)
+			}
+		})
 	}
 }
