@@ -544,13 +544,8 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request, repo stri
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	body, ok := decodeBody(r)
+	body, ok := commentBody(w, r)
 	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "Invalid request.\n\n\"body\" wasn't supplied.")
-		return
-	}
-	if len([]rune(body)) > maxCommentBody {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed: body is too long (maximum is 65536 characters)")
 		return
 	}
 	s.mu.Lock()
@@ -560,19 +555,29 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request, repo stri
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// commentBody reads a comment's body, answering 422 as GitHub does when it is missing or
+// too long.
+func commentBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	body, ok := decodeBody(r)
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "Invalid request.\n\n\"body\" wasn't supplied.")
+		return "", false
+	}
+	if len([]rune(body)) > maxCommentBody {
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed: body is too long (maximum is 65536 characters)")
+		return "", false
+	}
+	return body, true
+}
+
 func (s *Server) editComment(w http.ResponseWriter, r *http.Request, repo string) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	body, ok := decodeBody(r)
+	body, ok := commentBody(w, r)
 	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "Invalid request.\n\n\"body\" wasn't supplied.")
-		return
-	}
-	if len([]rune(body)) > maxCommentBody {
-		writeError(w, http.StatusUnprocessableEntity, "Validation Failed: body is too long (maximum is 65536 characters)")
 		return
 	}
 	s.mu.Lock()
