@@ -228,6 +228,7 @@ func baseValues() map[string]any {
 }
 
 func TestPatchUpgradeCarriesPasswordAndVerifies(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	const password = "generated-Pw-7f3a9c"
@@ -276,6 +277,7 @@ func TestPatchUpgradeCarriesPasswordAndVerifies(t *testing.T) {
 }
 
 func TestSameVersionIsNoOp(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.6", baseValues())
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6"})
@@ -286,6 +288,7 @@ func TestSameVersionIsNoOp(t *testing.T) {
 }
 
 func TestPolicyRefusesBeforeAnyChange(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	cases := []struct {
@@ -310,6 +313,7 @@ func TestPolicyRefusesBeforeAnyChange(t *testing.T) {
 }
 
 func TestMinorUpgradeNeedsAllowMinor(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.10.0", baseValues())
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputAllowMinor: "false"})
@@ -325,6 +329,7 @@ func TestMinorUpgradeNeedsAllowMinor(t *testing.T) {
 }
 
 func TestPodNeverReadyRollsBack(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	rep := s.run(map[string]string{
@@ -348,6 +353,7 @@ func TestPodNeverReadyRollsBack(t *testing.T) {
 }
 
 func TestCrashLoopFailsFastAndRollsBack(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	start := time.Now()
@@ -366,6 +372,7 @@ func TestCrashLoopFailsFastAndRollsBack(t *testing.T) {
 }
 
 func TestPachdOnOldVersionFailsVerificationAndRollsBack(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	// The chart upgrades, but pachd stays pinned to the old image: the
@@ -385,6 +392,7 @@ func TestPachdOnOldVersionFailsVerificationAndRollsBack(t *testing.T) {
 }
 
 func TestNoRollbackWhenDisabled(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	rep := s.run(map[string]string{
@@ -400,6 +408,7 @@ func TestNoRollbackWhenDisabled(t *testing.T) {
 }
 
 func TestPlanChangesNothing(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	const password = "plan-Pw-91b2"
@@ -419,6 +428,7 @@ func TestPlanChangesNothing(t *testing.T) {
 }
 
 func TestMissingPostgresSecret(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	if err := s.w.Kube.CoreV1().Secrets(s.ns).Delete(context.Background(), "postgres", metav1.DeleteOptions{}); err != nil {
@@ -432,6 +442,7 @@ func TestMissingPostgresSecret(t *testing.T) {
 }
 
 func TestMissingUserSecret(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputRootTokenSecret: "my-root-token"})
@@ -442,6 +453,7 @@ func TestMissingUserSecret(t *testing.T) {
 }
 
 func TestBackupCommandFailureAborts(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6",
@@ -456,6 +468,7 @@ func TestBackupCommandFailureAborts(t *testing.T) {
 }
 
 func TestPendingUpgradeRefusedThenRecovered(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	s.makePending()
@@ -492,6 +505,7 @@ func (s *scenario) makePending() {
 }
 
 func TestConcurrentRunIsRefusedNamingTheHolder(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	lock, err := s.kube.Acquire(context.Background(), s.ns, cluster.LeaseName(releaseName), "other run 17", time.Minute, time.Second)
@@ -512,6 +526,7 @@ func TestConcurrentRunIsRefusedNamingTheHolder(t *testing.T) {
 }
 
 func TestTwoRunsAtOnceUpgradeOnce(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	var wg sync.WaitGroup
@@ -539,6 +554,7 @@ func TestTwoRunsAtOnceUpgradeOnce(t *testing.T) {
 // TestUpgradeAsLeastPrivilegeServiceAccount runs the whole upgrade, and a rollback, with only
 // the permissions deploy/rbac.yaml grants in the namespace.
 func TestUpgradeAsLeastPrivilegeServiceAccount(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
 	sa := testenv.ApplyRBAC(t, filepath.Join("..", "..", "deploy", "rbac.yaml"), s.ns)
@@ -565,6 +581,7 @@ func TestUpgradeAsLeastPrivilegeServiceAccount(t *testing.T) {
 }
 
 func TestRealPachydermChart(t *testing.T) {
+	t.Parallel()
 	fixtures := testenv.SharedFixtures(t)
 	for _, tc := range []struct{ from, to, kind string }{
 		{"2.11.5", "2.11.6", "patch"},

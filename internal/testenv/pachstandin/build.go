@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // modulePath identifies this repository's go.mod when looking for the source
@@ -55,16 +56,33 @@ func ArchiveDir(version, arch string) string {
 // BuildPachctl builds the stand-in pachctl reporting version for linux/goarch
 // and packs it into outDir as the real release asset would be.
 func BuildPachctl(ctx context.Context, version, goarch, outDir string) (Asset, error) {
-	bin := filepath.Join(outDir, "pachctl-"+version+"-"+goarch)
-	if err := BuildBinary(ctx, version, goarch, bin); err != nil {
+	data, err := builtBinary(ctx, version, goarch, outDir)
+	if err != nil {
 		return Asset{}, err
+	}
+	return PackAsset(version, goarch, outDir, []File{{Name: ArchiveDir(version, goarch) + "/pachctl", Data: data, Mode: 0o755}})
+}
+
+// built keeps each stand-in binary this process compiled. Every end-to-end scenario publishes
+// the same few versions, and relinking them each time was most of a scenario's setup.
+var built sync.Map // "version/arch" → []byte
+
+func builtBinary(ctx context.Context, version, goarch, dir string) ([]byte, error) {
+	key := version + "/" + goarch
+	if b, ok := built.Load(key); ok {
+		return b.([]byte), nil
+	}
+	bin := filepath.Join(dir, "pachctl-"+version+"-"+goarch)
+	if err := BuildBinary(ctx, version, goarch, bin); err != nil {
+		return nil, err
 	}
 	defer os.Remove(bin)
 	data, err := os.ReadFile(bin)
 	if err != nil {
-		return Asset{}, fmt.Errorf("read built pachctl: %w", err)
+		return nil, fmt.Errorf("read built pachctl: %w", err)
 	}
-	return PackAsset(version, goarch, outDir, []File{{Name: ArchiveDir(version, goarch) + "/pachctl", Data: data, Mode: 0o755}})
+	built.Store(key, data)
+	return data, nil
 }
 
 // BuildBinary compiles the stand-in pachctl with its client version set to
