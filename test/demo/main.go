@@ -163,8 +163,8 @@ func run(ctx context.Context, out, progress io.Writer) (result string, err error
 		return "", err
 	}
 
-	section(out, "Step log")
-	fmt.Fprint(out, res.Log)
+	section(out, "Step log (as the Actions runner shows it)")
+	fmt.Fprint(out, asRunnerShows(res.Log))
 	section(out, "Outputs")
 	for _, o := range config.Outputs() {
 		fmt.Fprintf(out, "%s=%s\n", o.Name, res.Outputs[o.Name])
@@ -183,6 +183,28 @@ func run(ctx context.Context, out, progress io.Writer) (result string, err error
 		return res.Outputs["result"], errors.New("the step did not leave exactly one PR comment")
 	}
 	return res.Outputs["result"], nil
+}
+
+// asRunnerShows renders a step's raw output as the Actions runner displays it: the runner
+// consumes ::add-mask:: commands (which carry the secret itself) and prints *** wherever a
+// masked value appears.
+func asRunnerShows(log string) string {
+	var masks []string
+	var kept []string
+	for _, line := range strings.SplitAfter(log, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "::add-mask::"); ok {
+			if v != "" {
+				masks = append(masks, v)
+			}
+			continue
+		}
+		kept = append(kept, line)
+	}
+	shown := strings.Join(kept, "")
+	for _, m := range masks {
+		shown = strings.ReplaceAll(shown, m, "***")
+	}
+	return shown
 }
 
 func section(w io.Writer, title string) {

@@ -51,3 +51,12 @@ func TestDemo(t *testing.T) {
 		t.Error("the demo output shows the built-in PostgreSQL password")
 	}
 }
+
+func TestAsRunnerShowsMasksAndHidesMaskCommands(t *testing.T) {
+	raw := "::add-mask::s3cret\nstart\nusing s3cret here\n::add-mask::\n::group::x\ndone\n"
+	got := asRunnerShows(raw)
+	want := "start\nusing *** here\n::group::x\ndone\n"
+	if got != want {
+		t.Errorf("asRunnerShows = %q, want %q", got, want)
+	}
+}
