@@ -140,7 +140,7 @@ func TestCurrentVersion(t *testing.T) {
 func TestImageTag(t *testing.T) {
 	for in, want := range map[string]string{
 		"pachyderm/pachd:2.11.6":                           "2.11.6",
-		"docker.io/pachyderm/pachd:2.11.6":                 "2.11.6",
+		"registry.example/pachyderm/pachd:2.11.6":          "2.11.6",
 		"localhost:5000/pachyderm/pachd:2.11.6":            "2.11.6",
 		"localhost:5000/pachyderm/pachd":                   "",
 		"pachyderm/pachd":                                  "",

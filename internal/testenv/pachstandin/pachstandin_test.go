@@ -217,7 +217,7 @@ func TestReleaseServer(t *testing.T) {
 func TestImageTag(t *testing.T) {
 	for image, want := range map[string]string{
 		"pachyderm/pachd:2.11.6":                                   "2.11.6",
-		"docker.io/pachyderm/pachd:v2.11.6":                        "v2.11.6",
+		"registry.example/pachyderm/pachd:v2.11.6":                 "v2.11.6",
 		"registry.local:5000/pachyderm/pachd:2.11.6-rc.1":          "2.11.6-rc.1",
 		"pachyderm/pachd:2.11.6@sha256:" + strings.Repeat("a", 64): "2.11.6",
 		"registry.local:5000/pachyderm/pachd":                      "",
