@@ -308,18 +308,26 @@ func TestRealPachydermChart(t *testing.T) {
 	}
 }
 
+// installedAndUpgraded installs the test chart 1.0.0 in a new namespace and upgrades it to
+// 1.0.1 through the SDK, returning the namespace, the client and the 1.0.1 chart.
+func installedAndUpgraded(t *testing.T) (string, *Client, *Chart) {
+	t.Helper()
+	ns := namespace(t)
+	c := newClient(t, ns)
+	old, next := oldAndNew(t)
+	install(t, c, old, localValues())
+	if _, err := c.Upgrade(context.Background(), testRelease, next, localValues(), UpgradeOptions{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	return ns, c, next
+}
+
 // TestHelm3CanReadAndRollBack proves the Helm 3 CLI still manages a release this package
 // upgraded through the Helm 4 SDK (server-side apply, Helm 4 release records), and that the
 // SDK reads what Helm 3 wrote back.
 func TestHelm3CanReadAndRollBack(t *testing.T) {
 	ctx := context.Background()
-	ns := namespace(t)
-	c := newClient(t, ns)
-	old, next := oldAndNew(t)
-	install(t, c, old, localValues())
-	if _, err := c.Upgrade(ctx, testRelease, next, localValues(), UpgradeOptions{Timeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	ns, c, next := installedAndUpgraded(t)
 
 	run := func(args ...string) string { t.Helper(); return helm3(t, ns, args...) }
 	if v := run("version", "--short"); !strings.HasPrefix(v, "v3.") {
@@ -356,13 +364,7 @@ func TestHelm3CanReadAndRollBack(t *testing.T) {
 // apply conflicts, and the CLI can roll back what this package upgraded.
 func TestFieldsOwnedAsTheHelmCLI(t *testing.T) {
 	ctx := context.Background()
-	ns := namespace(t)
-	c := newClient(t, ns)
-	old, next := oldAndNew(t)
-	install(t, c, old, localValues())
-	if _, err := c.Upgrade(ctx, testRelease, next, localValues(), UpgradeOptions{Timeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	ns, _, _ := installedAndUpgraded(t)
 	d, err := clientset(t).AppsV1().Deployments(ns).Get(ctx, "pachd", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
