@@ -142,26 +142,13 @@ func namespace(b *testing.B, kube *cluster.Client) string {
 	return ns.Name
 }
 
-func sharedFixtures(b *testing.B) string {
-	b.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(filepath.Dir(root), "shared", "fixtures", "pachyderm")
-	if _, err := os.Stat(filepath.Join(dir, "index.yaml")); err != nil {
-		b.Skipf("real Pachyderm charts not beside the checkout: %v", err)
-	}
-	return dir
-}
-
 func BenchmarkRealChartReady(b *testing.B) {
 	_, rc := clusterFor(b)
 	kube, err := cluster.New(rc)
 	if err != nil {
 		b.Fatal(err)
 	}
-	repo, err := chartrepo.New(sharedFixtures(b))
+	repo, err := chartrepo.New(testenv.SharedFixtures(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -270,7 +270,7 @@ func TestPendingDetectionAndRecovery(t *testing.T) {
 
 func TestRealPachydermChart(t *testing.T) {
 	ctx := context.Background()
-	repo := chartrepo.ServeDir(t, filepath.Join(sharedFixtures(t), "pachyderm"))
+	repo := chartrepo.ServeDir(t, testenv.SharedFixtures(t))
 	ns := namespace(t)
 	c := newClient(t, ns)
 	old, err := PullChart(ctx, repo.URL, "pachyderm", "2.11.5", PullOptions{})
@@ -411,7 +411,7 @@ func TestUpgradeReleaseInstalledByHelm3(t *testing.T) {
 			return chartrepo.Serve(t, chartrepo.Chart{Version: "1.0.0", AppVersion: "2.11.5"}, chartrepo.Chart{Version: "1.0.1", AppVersion: "2.11.6"})
 		}, "1.0.0", "1.0.1", "2.11.6", []string{"--set", "deployTarget=LOCAL"}},
 		{"real chart", func(t *testing.T) *chartrepo.Repo {
-			return chartrepo.ServeDir(t, filepath.Join(sharedFixtures(t), "pachyderm"))
+			return chartrepo.ServeDir(t, testenv.SharedFixtures(t))
 		}, "2.11.5", "2.11.6", "2.11.6", []string{"--set", "deployTarget=LOCAL", "--set", "pachd.lokiDeploy=false"}},
 	}
 	for _, tc := range cases {

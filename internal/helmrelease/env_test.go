@@ -3,7 +3,6 @@ package helmrelease
 // Cluster access for this package's tests, through internal/testenv.
 
 import (
-	"path/filepath"
 	"testing"
 
 	"k8s.io/client-go/kubernetes"
@@ -14,9 +13,6 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func namespace(t *testing.T) string { return testenv.Namespace(t) }
-
-// sharedFixtures is the directory that holds the real charts' folder, pachyderm/.
-func sharedFixtures(t *testing.T) string { return filepath.Dir(testenv.SharedFixtures(t)) }
 
 func clientset(t *testing.T) kubernetes.Interface {
 	t.Helper()

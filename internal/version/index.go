@@ -180,7 +180,7 @@ func (ix *Index) ByAppVersion(v *semver.Version) (Chart, error) {
 		}
 	}
 	return Chart{}, fmt.Errorf("pachyderm %s: no %s chart with that appVersion: %w (available: %s)",
-		v, ix.name, ErrNotInIndex, strings.Join(ix.appVersionList(), ", "))
+		v, ix.name, ErrNotInIndex, strings.Join(ix.AppVersions(), ", "))
 }
 
 func (ix *Index) resolveChartVersion(req Request) (Chart, error) {
@@ -222,7 +222,8 @@ func (ix *Index) AppVersionsBetween(from, to *semver.Version) []*semver.Version 
 	return out
 }
 
-func (ix *Index) appVersionList() []string {
+// AppVersions lists the app versions the index holds, ascending and without duplicates.
+func (ix *Index) AppVersions() []string {
 	var out []string
 	for _, e := range ix.entries {
 		s := e.chart.AppVersion.String()

@@ -201,7 +201,7 @@ func TestRealPachydermIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := ix.appVersionList()
+	got := ix.AppVersions()
 	if strings.Join(got, " ") != "2.10.7 2.11.4 2.11.5 2.11.6" {
 		t.Fatalf("app versions = %v", got)
 	}

@@ -7,23 +7,21 @@ package world
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
 
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin"
+	"github.com/pach-upgrade/pach-upgrade/internal/version"
 )
 
 // Repo is the GitHub repository the world's releases and CHANGELOG live in,
@@ -129,22 +127,11 @@ func appVersions(ctx context.Context, repoURL string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var idx repo.IndexFile
-	if err := yaml.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("world: parse chart repository index: %w", err)
+	ix, err := version.ParseIndex(raw, chartrepo.ChartName)
+	if err != nil {
+		return nil, fmt.Errorf("world: %w", err)
 	}
-	var out []string
-	seen := map[string]bool{}
-	for _, cv := range idx.Entries[chartrepo.ChartName] {
-		if v := cv.AppVersion; v != "" && !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("world: the chart repository index lists no appVersion")
-	}
-	return out, nil
+	return ix.AppVersions(), nil
 }
 
 // Inputs are the action inputs that point a run at this world; callers add
@@ -158,11 +145,6 @@ func (w *World) Inputs() map[string]string {
 		config.InputChangelogRepo:      Repo,
 		config.InputTimeout:            "2m",
 	}
-}
-
-// Env is the environment a run needs to reach the world's GitHub API.
-func (w *World) Env() map[string]string {
-	return map[string]string{"GITHUB_API_URL": w.GitHub.APIURL, "GITHUB_SERVER_URL": w.GitHub.ServerURL}
 }
 
 // Install installs the test chart at chartVersion as release with values,
