@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	gh "github.com/google/go-github/v75/github"
+	gh "github.com/google/go-github/v89/github"
 )
 
 // DefaultAPIURL and DefaultServerURL are github.com's; GitHub Enterprise
@@ -59,10 +59,6 @@ func NewClient(opts Options) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	api := gh.NewClient(hc)
-	if opts.Token != "" {
-		api = api.WithAuthToken(opts.Token)
-	}
 	apiURL := opts.APIURL
 	if apiURL == "" {
 		apiURL = DefaultAPIURL
@@ -71,14 +67,21 @@ func NewClient(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GITHUB_API_URL %q: %w", apiURL, err)
 	}
-	api.BaseURL = base
-	api.UploadURL = base
 	server := opts.ServerURL
 	if server == "" {
 		server = DefaultServerURL
 	}
 	if _, err := parseRoot(server); err != nil {
 		return nil, fmt.Errorf("GITHUB_SERVER_URL %q: %w", server, err)
+	}
+	root := base.String()
+	clientOpts := []gh.ClientOptionsFunc{gh.WithHTTPClient(hc), gh.WithURLs(&root, &root)}
+	if opts.Token != "" {
+		clientOpts = append(clientOpts, gh.WithAuthToken(opts.Token))
+	}
+	api, err := gh.NewClient(clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("GitHub API client: %w", err)
 	}
 	return &Client{api: api, serverURL: strings.TrimRight(server, "/")}, nil
 }

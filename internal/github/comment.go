@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	gh "github.com/google/go-github/v75/github"
+	gh "github.com/google/go-github/v89/github"
 )
 
 // Marker is the hidden HTML comment that identifies the sticky comment of one

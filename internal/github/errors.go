@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	gh "github.com/google/go-github/v75/github"
+	gh "github.com/google/go-github/v89/github"
 )
 
 // Kind classifies an API failure so that callers can decide what it means
