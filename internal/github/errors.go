@@ -34,14 +34,20 @@ type Error struct {
 	Status int
 	// RetryAfter is set for rate limits when GitHub says when to retry.
 	RetryAfter time.Duration
-	Err        error
+	// Attempts is how many times the call was made, when more than once.
+	Attempts int
+	Err      error
 }
 
 func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %s: %v", e.Op, e.Kind, e.Err)
 	if e.Status != 0 {
-		return fmt.Sprintf("%s: %s (HTTP %d): %v", e.Op, e.Kind, e.Status, e.Err)
+		msg = fmt.Sprintf("%s: %s (HTTP %d): %v", e.Op, e.Kind, e.Status, e.Err)
 	}
-	return fmt.Sprintf("%s: %s: %v", e.Op, e.Kind, e.Err)
+	if e.Attempts > 1 {
+		msg += fmt.Sprintf(" (gave up after %d attempts)", e.Attempts)
+	}
+	return msg
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -72,7 +78,10 @@ func wrap(op string, resp *gh.Response, err error) error {
 	case errors.As(err, &rl):
 		e.Kind = KindRateLimited
 		if !rl.Rate.Reset.IsZero() {
-			e.RetryAfter = time.Until(rl.Rate.Reset.Time).Round(time.Second)
+			// The reset is a whole second; round up so a wait ends after it.
+			if d := time.Until(rl.Rate.Reset.Time); d > 0 {
+				e.RetryAfter = d.Truncate(time.Second) + time.Second
+			}
 		}
 		if rl.Response != nil {
 			e.Status = rl.Response.StatusCode
