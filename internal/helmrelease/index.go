@@ -9,6 +9,18 @@ import (
 	repo "helm.sh/helm/v4/pkg/repo/v1"
 )
 
+// IndexURL is where the index of the repository at repoURL is read from, as
+// errors may show it (credentials left out).
+func IndexURL(repoURL string) string {
+	if u, err := url.Parse(repoURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		if idx, err := repo.ResolveReferenceURL(repoURL, "index.yaml"); err == nil {
+			return ShowURL(idx)
+		}
+		return ShowURL(repoURL)
+	}
+	return filepath.Join(repoURL, "index.yaml")
+}
+
 // FetchIndex returns the raw index.yaml of a chart repository: an http(s)
 // URL or a local folder, as PullChart accepts. Target resolution reads it
 // before any chart is pulled.
@@ -17,7 +29,7 @@ func FetchIndex(ctx context.Context, repoURL string, opts PullOptions) ([]byte, 
 		client := opts.httpClient()
 		idxURL, err := repo.ResolveReferenceURL(repoURL, "index.yaml")
 		if err != nil {
-			return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
+			return nil, fmt.Errorf("chart repository %s: %w", ShowURL(repoURL), err)
 		}
 		data, err := httpGet(ctx, client, idxURL)
 		if err != nil {

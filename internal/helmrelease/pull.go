@@ -27,7 +27,7 @@ const maxDownload = 64 << 20
 // Chart is a loaded chart and where it came from.
 type Chart struct {
 	*chart.Chart
-	// Source is the archive URL or local path it was loaded from.
+	// Source is the archive URL (credentials left out) or local path it was loaded from.
 	Source string
 	// Digest is the archive's SHA-256 (hex) when it came from a repository index.
 	Digest string
@@ -48,7 +48,7 @@ type DigestMismatchError struct {
 
 func (e *DigestMismatchError) Error() string {
 	return fmt.Sprintf("chart archive %s has digest sha256:%s, the repository index says sha256:%s; refusing to use it",
-		e.URL, e.Actual, e.Expected)
+		ShowURL(e.URL), e.Actual, e.Expected)
 }
 
 // PullOptions tune PullChart.
@@ -108,7 +108,7 @@ type fetchFunc func(ctx context.Context, ref string) ([]byte, error)
 func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch fetchFunc) (*Chart, error) {
 	idxURL, err := repo.ResolveReferenceURL(repoURL, "index.yaml")
 	if err != nil {
-		return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
+		return nil, fmt.Errorf("chart repository %s: %w", ShowURL(repoURL), err)
 	}
 	raw, err := fetch(ctx, idxURL)
 	if err != nil {
@@ -116,25 +116,25 @@ func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch
 	}
 	var idx repo.IndexFile
 	if err := yaml.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("parse chart repository index %s: %w", idxURL, err)
+		return nil, fmt.Errorf("parse chart repository index %s: %w", ShowURL(idxURL), err)
 	}
 	if idx.Entries == nil {
-		return nil, fmt.Errorf("chart repository index %s has no entries", idxURL)
+		return nil, fmt.Errorf("chart repository index %s has no entries", ShowURL(idxURL))
 	}
 	idx.SortEntries()
 	cv, err := idx.Get(chartName, version)
 	if err != nil {
-		return nil, fmt.Errorf("chart %s version %q in %s: %w", chartName, version, idxURL, err)
+		return nil, fmt.Errorf("chart %s version %q in %s: %w", chartName, version, ShowURL(idxURL), err)
 	}
 	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("chart %s %s in %s lists no archive URL", chartName, cv.Version, idxURL)
+		return nil, fmt.Errorf("chart %s %s in %s lists no archive URL", chartName, cv.Version, ShowURL(idxURL))
 	}
 	if cv.Digest == "" {
-		return nil, fmt.Errorf("chart %s %s in %s has no digest; refusing an unverifiable archive", chartName, cv.Version, idxURL)
+		return nil, fmt.Errorf("chart %s %s in %s has no digest; refusing an unverifiable archive", chartName, cv.Version, ShowURL(idxURL))
 	}
 	archiveURL, err := repo.ResolveReferenceURL(repoURL, cv.URLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("chart %s %s archive URL %q: %w", chartName, cv.Version, cv.URLs[0], err)
+		return nil, fmt.Errorf("chart %s %s archive URL %q: %w", chartName, cv.Version, ShowURL(cv.URLs[0]), err)
 	}
 	data, err := fetch(ctx, archiveURL)
 	if err != nil {
@@ -148,12 +148,12 @@ func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch
 	}
 	ch, err := loader.LoadArchive(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("load chart archive %s: %w", archiveURL, err)
+		return nil, fmt.Errorf("load chart archive %s: %w", ShowURL(archiveURL), err)
 	}
-	if err := checkLoaded(ch, chartName, cv.Version, archiveURL); err != nil {
+	if err := checkLoaded(ch, chartName, cv.Version, ShowURL(archiveURL)); err != nil {
 		return nil, err
 	}
-	return &Chart{Chart: ch, Source: archiveURL, Digest: actual}, nil
+	return &Chart{Chart: ch, Source: ShowURL(archiveURL), Digest: actual}, nil
 }
 
 // checkLoaded makes sure the archive holds the chart that was asked for: an index can point
@@ -172,26 +172,61 @@ func checkLoaded(ch *chart.Chart, name, version, source string) error {
 }
 
 func httpGet(ctx context.Context, client *http.Client, ref string) ([]byte, error) {
+	shown := ShowURL(ref)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref, nil)
 	if err != nil {
-		return nil, fmt.Errorf("request %s: %w", ref, err)
+		return nil, fmt.Errorf("request %s: %w", shown, urlErrorCause(err))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", ref, err)
+		return nil, fmt.Errorf("GET %s: %w", shown, urlErrorCause(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", ref, resp.Status)
+		return nil, fmt.Errorf("GET %s: HTTP %s", shown, resp.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDownload+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", ref, err)
+		if resp.ContentLength > 0 {
+			return nil, fmt.Errorf("GET %s: download cut short after %d of %d bytes: %w", shown, len(data), resp.ContentLength, err)
+		}
+		return nil, fmt.Errorf("GET %s: download cut short after %d bytes: %w", shown, len(data), err)
 	}
 	if len(data) > maxDownload {
-		return nil, fmt.Errorf("GET %s: response larger than %d bytes", ref, maxDownload)
+		return nil, fmt.Errorf("GET %s: response larger than %d bytes", shown, maxDownload)
 	}
 	return data, nil
+}
+
+// urlErrorCause drops the URL the HTTP client puts in its errors: that copy
+// keeps the user name (often a token) and the query.
+func urlErrorCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// ShowURL is a URL as errors and logs may show it: without user info or
+// query, where chart repositories carry credentials and tokens. Anything
+// that does not parse as a URL is returned unchanged (a local path).
+func ShowURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return raw
+	}
+	hadUser := u.User != nil
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "***"
+	}
+	u.Fragment, u.RawFragment = "", ""
+	shown := u.String()
+	if hadUser {
+		shown = strings.Replace(shown, "://", "://***@", 1)
+	}
+	return shown
 }
 
 // readLocal reads ref (as resolved against a local repository folder) and refuses anything

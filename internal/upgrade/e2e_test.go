@@ -64,6 +64,7 @@ type scenario struct {
 	w     *world.World
 	kube  *cluster.Client
 	out   bytes.Buffer // everything the runs logged and printed
+	last  string       // what the last run logged and printed
 	mu    sync.Mutex
 	files []string // files the runs wrote (backups)
 }
@@ -134,10 +135,12 @@ func (s *scenario) run(inputs map[string]string) *report.Report {
 		Log: log, Cluster: s.kube, Helm: helm, GitHub: gh,
 		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
 	})
-	log.AddSummary(report.Summary(rep))
-	log.AddSummary(report.Comment(rep))
+	// Published as main does: outputs, job summary, and the sticky comment
+	// on pull request 1 of the stand-in GitHub.
+	report.Publish(context.Background(), log, rep, report.CommentTarget{Client: gh, Repo: world.Repo, PR: 1})
 	s.mu.Lock()
 	s.out.Write(out.Bytes())
+	s.last = out.String()
 	s.files = append(s.files, rep.BackupPath)
 	s.mu.Unlock()
 	if testing.Verbose() {
