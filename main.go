@@ -47,8 +47,14 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	case config.IsInputError(err):
 		fmt.Fprintf(stderr, "pach-upgrade: bad input:\n%v\n", err)
 		if inActions {
-			// An annotation names the input on the run page too.
-			report.NewActionsLogger(stdout, getenv).Errorf("Bad input", "%v", err)
+			// An annotation names the input on the run page too. The
+			// error redacts URL credentials; masks hide them from any
+			// later line of the job.
+			log := report.NewActionsLogger(stdout, getenv)
+			for _, s := range config.URLCredentials(config.ActionsInputs(getenv)) {
+				log.AddMask(s)
+			}
+			log.Errorf("Bad input", "%v", err)
 		}
 		return exitBadInput
 	case err != nil:

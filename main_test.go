@@ -55,3 +55,44 @@ func TestNotesSubcommand(t *testing.T) {
 		t.Errorf("notes with a reversed range: exit code = %d, want %d", code, exitBadInput)
 	}
 }
+
+// TestBadInputNeverEchoesURLCredentials: a refused URL input with a password
+// and a token is named in the error without them, in both modes; in Actions
+// mode the credentials are masked before the annotation is written.
+func TestBadInputNeverEchoesURLCredentials(t *testing.T) {
+	const pw, tok = "PW-s3cr3t", "T0k3n-s3cr3t"
+	bad := "https://u:" + pw + "@host/x?token=" + tok
+	for _, actions := range []bool{false, true} {
+		var stdout, stderr bytes.Buffer
+		env := map[string]string{}
+		var args []string
+		if actions {
+			env = map[string]string{"GITHUB_ACTIONS": "true", "INPUT_TARGET-VERSION": "2.11.6", "INPUT_PACHCTL-DOWNLOAD-URL": bad}
+		} else {
+			args = []string{"--target-version", "2.11.6", "--pachctl-download-url", bad}
+		}
+		code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+		if code != exitBadInput {
+			t.Fatalf("actions=%v: exit %d, want %d", actions, code, exitBadInput)
+		}
+		out := stdout.String() + stderr.String()
+		if !strings.Contains(out, `input "pachctl-download-url"`) {
+			t.Errorf("actions=%v: error does not name the input:\n%s", actions, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "::add-mask::") {
+				continue
+			}
+			if strings.Contains(line, pw) || strings.Contains(line, tok) {
+				t.Errorf("actions=%v: a credential is echoed: %s", actions, line)
+			}
+		}
+		if actions {
+			for _, s := range []string{pw, tok} {
+				if !strings.Contains(stdout.String(), "::add-mask::"+s+"\n") {
+					t.Errorf("%s is not masked:\n%s", s, stdout.String())
+				}
+			}
+		}
+	}
+}

@@ -19,13 +19,18 @@ func InActions(getenv Getenv) bool {
 // FromActions reads every input of the table the way the Actions runner
 // passes them to a container action: as INPUT_<NAME> environment variables.
 func FromActions(getenv Getenv) (*Config, error) {
+	return Parse(ActionsInputs(getenv))
+}
+
+// ActionsInputs returns the inputs set in the environment, by input name.
+func ActionsInputs(getenv Getenv) map[string]string {
 	raw := map[string]string{}
 	for _, o := range Options() {
 		if v := getenv(actionsEnvName(o.Name)); v != "" {
 			raw[o.Name] = v
 		}
 	}
-	return Parse(raw)
+	return raw
 }
 
 // actionsEnvName mirrors the runner's (and go-githubactions') naming:

@@ -35,7 +35,8 @@ func (e *InputError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "input %q", e.Input)
 	if e.Value != "" {
-		fmt.Fprintf(&b, " (%q)", e.Value)
+		// A URL's user info and query may be credentials: never echoed.
+		fmt.Fprintf(&b, " (%q)", RedactURLs(e.Value))
 	}
 	fmt.Fprintf(&b, ": %s", e.Problem)
 	if e.Accepted != "" {
@@ -143,6 +144,7 @@ func Parse(raw map[string]string) (*Config, error) {
 	c.PRNumber = p.prNumber()
 	c.ChangelogRepo = p.repo(InputChangelogRepo)
 	c.ChangelogPath = p.changelogPath()
+	c.urlCredentials = URLCredentials(p.raw)
 
 	if len(p.errs) > 0 {
 		return nil, p.errs
@@ -161,7 +163,7 @@ func (p *parser) fail(input, value, problem, accepted string) {
 			value = ""
 		}
 	}
-	p.errs = append(p.errs, &InputError{Input: input, Value: value, Problem: problem, Accepted: accepted})
+	p.errs = append(p.errs, &InputError{Input: input, Value: RedactURLs(value), Problem: problem, Accepted: accepted})
 }
 
 func (p *parser) target() Target {
@@ -431,7 +433,7 @@ func (p *parser) downloadURL() string {
 	if err == nil {
 		u, err = url.Parse(expanded)
 	}
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || strings.ContainsAny(s, " \t\r\n") {
 		p.fail(InputPachctlDownloadURL, s, "is not a URL template", "an http(s) URL with {version} (and optionally {arch}) placeholders")
 		return s
 	}
