@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return notes(ctx, args[1:], getenv, stdout, stderr)
 	}
 	inActions := config.InActions(getenv) && len(args) == 0
-	cfg, err := loadConfig(inActions, args, getenv, stderr)
+	cfg, err := loadConfig(ctx, inActions, args, getenv, stderr)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return exitOK
@@ -142,11 +142,11 @@ func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, get
 	return report.CommentTarget{Client: gh, Repo: getenv("GITHUB_REPOSITORY"), PR: pr}
 }
 
-func loadConfig(inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
+func loadConfig(ctx context.Context, inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
 	if inActions {
-		return config.FromActions(getenv)
+		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(args, stderr)
+	return config.FromFlags(ctx, args, stderr)
 }
 
 // notes prints the release notes of a version range: the same extraction

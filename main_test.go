@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -93,6 +96,42 @@ func TestBadInputNeverEchoesURLCredentials(t *testing.T) {
 					t.Errorf("%s is not masked:\n%s", s, stdout.String())
 				}
 			}
+		}
+	}
+}
+
+// TestFileInputsRefuseDevicesAndFIFOs: every file input reads only a
+// regular file; a device or a FIFO exits 2 at once, naming the input.
+func TestFileInputsRefuseDevicesAndFIFOs(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args  []string
+		input string
+	}{
+		{[]string{"--target-version", "2.11.6", "--values-file", "/dev/zero"}, "values-file"},
+		{[]string{"--target-version", "2.11.6", "--values-file", fifo}, "values-file"},
+		{[]string{"notes", "--from", "2.5.0", "--to", "2.5.3", "--changelog-file", "/dev/zero"}, "changelog-file"},
+		{[]string{"notes", "--from", "2.5.0", "--to", "2.5.3", "--changelog-file", fifo}, "changelog-file"},
+	}
+	for _, tc := range cases {
+		var stdout, stderr bytes.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
+		}()
+		select {
+		case code := <-done:
+			if code != exitBadInput {
+				t.Errorf("%q: exit %d, want %d; stderr:\n%s", tc.args, code, exitBadInput, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), `input "`+tc.input+`"`) || !strings.Contains(stderr.String(), "not a regular file") {
+				t.Errorf("%q: error does not name %s as not a regular file:\n%s", tc.args, tc.input, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: still reading after 10s", tc.args)
 		}
 	}
 }
