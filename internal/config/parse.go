@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path"
@@ -66,8 +67,14 @@ func IsInputError(err error) bool {
 }
 
 // maxTimeout is GitHub's limit on a job's run time: a longer timeout could
-// never be honoured.
-const maxTimeout = 6 * time.Hour
+// never be honoured. minTimeout refuses the sub-second timeouts that are unit
+// slips (10ms for 10m, 1ns): no rollout is that fast. It stays low because a
+// short timeout is legitimate when the run is expected to give up quickly
+// (waiting on a held Lease).
+const (
+	maxTimeout = 6 * time.Hour
+	minTimeout = time.Second
+)
 
 var (
 	chartNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$`)
@@ -388,9 +395,11 @@ func (p *parser) timeout() time.Duration {
 	case err != nil:
 		p.fail(InputTimeout, s, "is not a duration", "a Go duration with a unit, such as 90s, 10m or 1h30m")
 	case d <= 0:
-		p.fail(InputTimeout, s, "must be positive", "a duration above zero, such as 10m")
+		p.fail(InputTimeout, s, "must be positive", "a duration from 1s to 6h, such as 10m")
+	case d < minTimeout:
+		p.fail(InputTimeout, s, "is shorter than the minimum of 1s (did you mean minutes, 10m?)", "a duration from 1s to 6h, such as 10m")
 	case d > maxTimeout:
-		p.fail(InputTimeout, s, "is longer than a GitHub job may run", "at most 6h")
+		p.fail(InputTimeout, s, "is longer than a GitHub job may run", "a duration from 1s to 6h, such as 10m")
 	}
 	return d
 }
@@ -415,24 +424,38 @@ func (p *parser) secretKey(input string) string {
 	return s
 }
 
+// pachdAddress accepts what pachctl takes as PACHD_ADDRESS: host:port, or a
+// grpc, grpcs, http or https URL of host:port and nothing else. Hosts may be
+// IPv6 literals in brackets ([::1]:30650).
 func (p *parser) pachdAddress() string {
 	s := p.raw[InputPachdAddress]
 	if s == "" {
 		return ""
 	}
-	const accepted = "grpc://host:port, grpcs://host:port or host:port"
+	const accepted = "grpc://host:port, grpcs://host:port or host:port (an IPv6 host in brackets: grpc://[::1]:30650)"
 	hostport := s
-	if i := strings.Index(s, "://"); i >= 0 {
-		scheme := s[:i]
-		if scheme != "grpc" && scheme != "grpcs" && scheme != "http" && scheme != "https" {
-			p.fail(InputPachdAddress, s, "has an unknown scheme", accepted)
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			p.fail(InputPachdAddress, s, "is not an address", accepted)
 			return s
 		}
-		hostport = s[i+3:]
+		switch {
+		case u.Scheme != "grpc" && u.Scheme != "grpcs" && u.Scheme != "http" && u.Scheme != "https":
+			p.fail(InputPachdAddress, s, "has an unknown scheme", accepted)
+			return s
+		case u.User != nil:
+			p.fail(InputPachdAddress, s, "holds user info; pachctl authenticates with a token, not in the address", accepted)
+			return s
+		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			p.fail(InputPachdAddress, s, "has a path or query; pachd is addressed by host and port only", accepted)
+			return s
+		}
+		hostport = u.Host
 	}
-	host, port, ok := strings.Cut(hostport, ":")
-	n, err := strconv.Atoi(port)
-	if !ok || host == "" || err != nil || n < 1 || n > 65535 {
+	host, port, err := net.SplitHostPort(hostport)
+	n, perr := strconv.Atoi(port)
+	if err != nil || host == "" || perr != nil || n < 1 || n > 65535 || strings.ContainsAny(host, " /@?#") {
 		p.fail(InputPachdAddress, s, "is not an address", accepted)
 	}
 	return s

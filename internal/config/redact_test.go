@@ -62,16 +62,19 @@ func TestURLCredentialsAreMasked(t *testing.T) {
 		InputTargetVersion:      "2.11.6",
 		InputChartRepo:          "https://charts:repo-pass@charts.example/",
 		InputPachctlDownloadURL: "https://mirror.example/{version}/pachctl.tgz?sig=signature-value&x=1",
-		InputPachdAddress:       "grpcs://pachd-token@pachd.example:443",
 	})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
 	masks := strings.Join(c.SecretValues(), "\n")
-	for _, want := range []string{"repo-pass", "signature-value", "pachd-token"} {
+	for _, want := range []string{"repo-pass", "signature-value"} {
 		if !strings.Contains(masks, want) {
 			t.Errorf("SecretValues lacks %q: %q", want, c.SecretValues())
 		}
+	}
+	// A refused address is masked too, from the raw inputs.
+	if got := URLCredentials(map[string]string{InputPachdAddress: "grpcs://pachd-token@pachd.example:443"}); !strings.Contains(strings.Join(got, "\n"), "pachd-token") {
+		t.Errorf("URLCredentials(pachd-address) = %q, lacks the token", got)
 	}
 	for _, v := range c.SecretValues() {
 		if len(v) < minMaskLen {
