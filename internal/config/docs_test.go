@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
