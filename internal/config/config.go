@@ -101,6 +101,7 @@ type Config struct {
 	ChangelogPath string
 
 	kubeCredentials []string
+	urlCredentials  []string
 }
 
 // SecretValues returns every credential among the inputs, so the logger can
@@ -112,5 +113,6 @@ func (c *Config) SecretValues() []string {
 			out = append(out, v)
 		}
 	}
-	return append(out, c.kubeCredentials...)
+	out = append(out, c.kubeCredentials...)
+	return append(out, c.urlCredentials...)
 }

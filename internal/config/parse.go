@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -35,7 +36,8 @@ func (e *InputError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "input %q", e.Input)
 	if e.Value != "" {
-		fmt.Fprintf(&b, " (%q)", e.Value)
+		// A URL's user info and query may be credentials: never echoed.
+		fmt.Fprintf(&b, " (%q)", RedactURLs(e.Value))
 	}
 	fmt.Fprintf(&b, ": %s", e.Problem)
 	if e.Accepted != "" {
@@ -77,7 +79,13 @@ var (
 // inputs take their default from Options) into a Config. It reads the
 // values file, but makes no network or cluster call.
 func Parse(raw map[string]string) (*Config, error) {
-	p := parser{raw: map[string]string{}}
+	return ParseContext(context.Background(), raw)
+}
+
+// ParseContext is Parse with a context that stops the reading of input
+// files (a signal during the run).
+func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
+	p := parser{ctx: ctx, raw: map[string]string{}}
 	known := map[string]bool{}
 	for _, o := range Options() {
 		known[o.Name] = true
@@ -143,6 +151,7 @@ func Parse(raw map[string]string) (*Config, error) {
 	c.PRNumber = p.prNumber()
 	c.ChangelogRepo = p.repo(InputChangelogRepo)
 	c.ChangelogPath = p.changelogPath()
+	c.urlCredentials = URLCredentials(p.raw)
 
 	if len(p.errs) > 0 {
 		return nil, p.errs
@@ -151,6 +160,7 @@ func Parse(raw map[string]string) (*Config, error) {
 }
 
 type parser struct {
+	ctx  context.Context
 	raw  map[string]string
 	errs InputErrors
 }
@@ -161,7 +171,7 @@ func (p *parser) fail(input, value, problem, accepted string) {
 			value = ""
 		}
 	}
-	p.errs = append(p.errs, &InputError{Input: input, Value: value, Problem: problem, Accepted: accepted})
+	p.errs = append(p.errs, &InputError{Input: input, Value: RedactURLs(value), Problem: problem, Accepted: accepted})
 }
 
 func (p *parser) target() Target {
@@ -222,8 +232,16 @@ func (p *parser) dnsLabel(input string, max int) string {
 func (p *parser) chart() string {
 	s := p.raw[InputChart]
 	if isLocalPath(s) {
-		if _, err := os.Stat(s); err != nil {
-			p.fail(InputChart, s, "local chart not found", "a chart name in chart-repo, or an existing chart directory or .tgz archive")
+		const accepted = "a chart name in chart-repo, or an existing chart directory or .tgz archive"
+		fi, err := os.Stat(s)
+		switch {
+		case err != nil:
+			p.fail(InputChart, s, "local chart not found", accepted)
+		case !fi.IsDir() && !fi.Mode().IsRegular():
+			// A FIFO or a device would hang or flood the chart loader.
+			p.fail(InputChart, s, "is not a directory or a regular file ("+fileKind(fi.Mode())+")", accepted)
+		case !fi.IsDir() && fi.Size() > MaxInputFile:
+			p.fail(InputChart, s, "is larger than 4 MiB", accepted)
 		}
 		return s
 	}
@@ -254,13 +272,10 @@ func (p *parser) valuesFile() (string, map[string]any) {
 	if f == "" {
 		return "", nil
 	}
-	data, err := os.ReadFile(f)
-	if err != nil {
-		problem := "cannot be read"
-		if errors.Is(err, os.ErrNotExist) {
-			problem = "file does not exist"
-		}
-		p.fail(InputValuesFile, f, problem, "the path of a readable YAML values file")
+	data, err := ReadFile(p.ctx, InputValuesFile, f)
+	var ie *InputError
+	if errors.As(err, &ie) {
+		p.errs = append(p.errs, ie)
 		return f, nil
 	}
 	return f, p.yamlMap(InputValuesFile, string(data))
@@ -431,7 +446,7 @@ func (p *parser) downloadURL() string {
 	if err == nil {
 		u, err = url.Parse(expanded)
 	}
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || strings.ContainsAny(s, " \t\r\n") {
 		p.fail(InputPachctlDownloadURL, s, "is not a URL template", "an http(s) URL with {version} (and optionally {arch}) placeholders")
 		return s
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -292,7 +293,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 	if !InActions(getenv) {
 		t.Fatal("InActions = false with GITHUB_ACTIONS=true")
 	}
-	fromEnv, err := FromActions(getenv)
+	fromEnv, err := FromActions(context.Background(), getenv)
 	if err != nil {
 		t.Fatalf("FromActions: %v", err)
 	}
@@ -302,7 +303,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 			args = append(args, "--"+strings.ToLower(name), v)
 		}
 	}
-	fromFlags, err := FromFlags(args, &bytes.Buffer{})
+	fromFlags, err := FromFlags(context.Background(), args, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("FromFlags: %v", err)
 	}
@@ -316,7 +317,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 
 func TestFlagsUsageAndErrors(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := FromFlags([]string{"--help"}, &out); !errors.Is(err, ErrHelp) {
+	if _, err := FromFlags(context.Background(), []string{"--help"}, &out); !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: err = %v, want ErrHelp", err)
 	}
 	for _, o := range Options() {
@@ -328,8 +329,8 @@ func TestFlagsUsageAndErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--no-such-flag", "x"}, {"--target-version", "2.11.6", "extra"}} {
-		if _, err := FromFlags(args, &out); !IsInputError(err) {
-			t.Errorf("FromFlags(%q) = %v, want an InputError", args, err)
+		if _, err := FromFlags(context.Background(), args, &out); !IsInputError(err) {
+			t.Errorf("FromFlags(context.Background(), %q) = %v, want an InputError", args, err)
 		}
 	}
 }
