@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // InputError is a bad input: it names the input, says what was given and
@@ -38,7 +39,7 @@ func (e *InputError) Error() string {
 	fmt.Fprintf(&b, "input %q", e.Input)
 	if e.Value != "" {
 		// A URL's user info and query may be credentials: never echoed.
-		fmt.Fprintf(&b, " (%q)", RedactURLs(e.Value))
+		fmt.Fprintf(&b, " (%q)", redact.URL(e.Value))
 	}
 	fmt.Fprintf(&b, ": %s", e.Problem)
 	if e.Accepted != "" {
@@ -178,7 +179,7 @@ func (p *parser) fail(input, value, problem, accepted string) {
 			value = ""
 		}
 	}
-	p.errs = append(p.errs, &InputError{Input: input, Value: RedactURLs(value), Problem: problem, Accepted: accepted})
+	p.errs = append(p.errs, &InputError{Input: input, Value: redact.URL(value), Problem: problem, Accepted: accepted})
 }
 
 func (p *parser) target() Target {

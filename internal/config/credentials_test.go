@@ -3,27 +3,9 @@ package config
 import (
 	"strings"
 	"testing"
-)
 
-func TestRedactURLs(t *testing.T) {
-	cases := map[string]string{
-		"https://u:PW@host/x?token=T":             "https://***@host/x?***",
-		"https://TOKEN@host/x":                    "https://***@host/x",
-		"https://u:P/W@host/x":                    "https://***@host/x",
-		"https://u:P@W@host:8443/x#access=T":      "https://***@host:8443/x#***",
-		"grpc://u:PW@[::1]:30650":                 "grpc://***@[::1]:30650",
-		"u:PW@pachd:30650":                        "***@pachd:30650",
-		"pachd:30650?token=T":                     "pachd:30650?***",
-		"a https://u:PW@h/ and http://h/?k=T end": "a https://***@h/ and http://h/?*** end",
-		"https://helm.pachyderm.com":              "https://helm.pachyderm.com",
-		"2.11.6":                                  "2.11.6",
-	}
-	for in, want := range cases {
-		if got := RedactURLs(in); got != want {
-			t.Errorf("RedactURLs(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
+)
 
 // TestBadURLInputsNeverEchoCredentials tries URL inputs a hostile or careless
 // user would give: each is refused, and the error names the input without
@@ -42,7 +24,7 @@ func TestBadURLInputsNeverEchoCredentials(t *testing.T) {
 	for _, tc := range cases {
 		_, err := Parse(map[string]string{InputTargetVersion: "2.11.6", tc.input: tc.value})
 		if err == nil {
-			t.Errorf("%s=%q accepted", tc.input, RedactURLs(tc.value))
+			t.Errorf("%s=%q accepted", tc.input, redact.URL(tc.value))
 			continue
 		}
 		msg := err.Error()
@@ -77,7 +59,7 @@ func TestURLCredentialsAreMasked(t *testing.T) {
 		t.Errorf("URLCredentials(pachd-address) = %q, lacks the token", got)
 	}
 	for _, v := range c.SecretValues() {
-		if len(v) < minMaskLen {
+		if len(v) < redact.MinMaskLen {
 			t.Errorf("mask %q is too short: it would star out unrelated log text", v)
 		}
 	}
