@@ -18,6 +18,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
@@ -332,14 +333,7 @@ func (p *parser) kubeconfig() (string, string, []string) {
 		p.fail(InputKubeconfig, "", "does not parse as a kubeconfig", "the content (not the path) of a kubeconfig file")
 		return content, ctx, nil
 	}
-	var creds []string
-	for _, a := range cfg.AuthInfos {
-		for _, v := range []string{a.Token, a.Password, string(a.ClientKeyData), base64.StdEncoding.EncodeToString(a.ClientKeyData)} {
-			if v != "" {
-				creds = append(creds, v)
-			}
-		}
-	}
+	creds := kubeCredentials(cfg)
 	if len(cfg.Contexts) == 0 {
 		p.fail(InputKubeconfig, "", "has no contexts", "a kubeconfig with at least one context")
 		return content, ctx, creds
@@ -353,6 +347,67 @@ func (p *parser) kubeconfig() (string, string, []string) {
 		}
 	}
 	return content, ctx, creds
+}
+
+// kubeCredentials returns the secret fields of a kubeconfig, to be masked
+// one by one: tokens, passwords, client keys (as written in the file, and
+// each line of the decoded key), auth-provider settings and exec plugin
+// environment values whose names say they are credentials. Client
+// certificates are not secret (a TLS client sends its certificate to
+// the server, in clear before TLS 1.3) and, like the rest of the file, are
+// not masked: masking the kubeconfig line by line starred out lines such
+// as "---" or "{" all over the job summary.
+func kubeCredentials(cfg *clientcmdapi.Config) []string {
+	var creds []string
+	for _, name := range sortedKeys(cfg.AuthInfos) {
+		a := cfg.AuthInfos[name]
+		creds = append(creds, a.Token, a.Password)
+		if len(a.ClientKeyData) > 0 {
+			creds = append(creds, base64.StdEncoding.EncodeToString(a.ClientKeyData))
+			for _, line := range strings.Split(string(a.ClientKeyData), "\n") {
+				if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+					creds = append(creds, line)
+				}
+			}
+		}
+		if a.AuthProvider != nil {
+			for _, k := range sortedKeys(a.AuthProvider.Config) {
+				if redact.SensitiveKey(k) {
+					creds = append(creds, a.AuthProvider.Config[k])
+				}
+			}
+		}
+		if a.Exec != nil {
+			for _, e := range a.Exec.Env {
+				if redact.SensitiveKey(e.Name) {
+					creds = append(creds, e.Value)
+				}
+			}
+		}
+	}
+	return onceEach(creds)
+}
+
+// onceEach drops empty and repeated values, keeping the order.
+func onceEach(values []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func contextNames[T any](m map[string]T) string {
