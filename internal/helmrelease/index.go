@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	repo "helm.sh/helm/v4/pkg/repo/v1"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // IndexURL is where the index of the repository at repoURL is read from, as
@@ -14,9 +16,9 @@ import (
 func IndexURL(repoURL string) string {
 	if u, err := url.Parse(repoURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		if idx, err := repo.ResolveReferenceURL(repoURL, "index.yaml"); err == nil {
-			return ShowURL(idx)
+			return redact.URL(idx)
 		}
-		return ShowURL(repoURL)
+		return redact.URL(repoURL)
 	}
 	return filepath.Join(repoURL, "index.yaml")
 }
@@ -29,7 +31,7 @@ func FetchIndex(ctx context.Context, repoURL string, opts PullOptions) ([]byte, 
 		client := opts.httpClient()
 		idxURL, err := repo.ResolveReferenceURL(repoURL, "index.yaml")
 		if err != nil {
-			return nil, fmt.Errorf("chart repository %s: %w", ShowURL(repoURL), err)
+			return nil, fmt.Errorf("chart repository %s: %w", redact.URL(repoURL), err)
 		}
 		data, err := httpGet(ctx, client, idxURL)
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // maxDownload bounds what is read from a chart repository: the real Pachyderm chart archive
@@ -48,7 +50,7 @@ type DigestMismatchError struct {
 
 func (e *DigestMismatchError) Error() string {
 	return fmt.Sprintf("chart archive %s has digest sha256:%s, the repository index says sha256:%s; refusing to use it",
-		ShowURL(e.URL), e.Actual, e.Expected)
+		redact.URL(e.URL), e.Actual, e.Expected)
 }
 
 // PullOptions tune PullChart.
@@ -108,7 +110,7 @@ type fetchFunc func(ctx context.Context, ref string) ([]byte, error)
 func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch fetchFunc) (*Chart, error) {
 	idxURL, err := repo.ResolveReferenceURL(repoURL, "index.yaml")
 	if err != nil {
-		return nil, fmt.Errorf("chart repository %s: %w", ShowURL(repoURL), err)
+		return nil, fmt.Errorf("chart repository %s: %w", redact.URL(repoURL), err)
 	}
 	raw, err := fetch(ctx, idxURL)
 	if err != nil {
@@ -116,25 +118,25 @@ func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch
 	}
 	var idx repo.IndexFile
 	if err := yaml.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("parse chart repository index %s: %w", ShowURL(idxURL), err)
+		return nil, fmt.Errorf("parse chart repository index %s: %w", redact.URL(idxURL), err)
 	}
 	if idx.Entries == nil {
-		return nil, fmt.Errorf("chart repository index %s has no entries", ShowURL(idxURL))
+		return nil, fmt.Errorf("chart repository index %s has no entries", redact.URL(idxURL))
 	}
 	idx.SortEntries()
 	cv, err := idx.Get(chartName, version)
 	if err != nil {
-		return nil, fmt.Errorf("chart %s version %q in %s: %w", chartName, version, ShowURL(idxURL), err)
+		return nil, fmt.Errorf("chart %s version %q in %s: %w", chartName, version, redact.URL(idxURL), err)
 	}
 	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("chart %s %s in %s lists no archive URL", chartName, cv.Version, ShowURL(idxURL))
+		return nil, fmt.Errorf("chart %s %s in %s lists no archive URL", chartName, cv.Version, redact.URL(idxURL))
 	}
 	if cv.Digest == "" {
-		return nil, fmt.Errorf("chart %s %s in %s has no digest; refusing an unverifiable archive", chartName, cv.Version, ShowURL(idxURL))
+		return nil, fmt.Errorf("chart %s %s in %s has no digest; refusing an unverifiable archive", chartName, cv.Version, redact.URL(idxURL))
 	}
 	archiveURL, err := repo.ResolveReferenceURL(repoURL, cv.URLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("chart %s %s archive URL %q: %w", chartName, cv.Version, ShowURL(cv.URLs[0]), err)
+		return nil, fmt.Errorf("chart %s %s archive URL %q: %w", chartName, cv.Version, redact.URL(cv.URLs[0]), err)
 	}
 	data, err := fetch(ctx, archiveURL)
 	if err != nil {
@@ -148,12 +150,12 @@ func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch
 	}
 	ch, err := loader.LoadArchive(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("load chart archive %s: %w", ShowURL(archiveURL), err)
+		return nil, fmt.Errorf("load chart archive %s: %w", redact.URL(archiveURL), err)
 	}
-	if err := checkLoaded(ch, chartName, cv.Version, ShowURL(archiveURL)); err != nil {
+	if err := checkLoaded(ch, chartName, cv.Version, redact.URL(archiveURL)); err != nil {
 		return nil, err
 	}
-	return &Chart{Chart: ch, Source: ShowURL(archiveURL), Digest: actual}, nil
+	return &Chart{Chart: ch, Source: redact.URL(archiveURL), Digest: actual}, nil
 }
 
 // checkLoaded makes sure the archive holds the chart that was asked for: an index can point
@@ -172,7 +174,7 @@ func checkLoaded(ch *chart.Chart, name, version, source string) error {
 }
 
 func httpGet(ctx context.Context, client *http.Client, ref string) ([]byte, error) {
-	shown := ShowURL(ref)
+	shown := redact.URL(ref)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref, nil)
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", shown, urlErrorCause(err))
@@ -206,27 +208,6 @@ func urlErrorCause(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// ShowURL is a URL as errors and logs may show it: without user info or
-// query, where chart repositories carry credentials and tokens. Anything
-// that does not parse as a URL is returned unchanged (a local path).
-func ShowURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return raw
-	}
-	hadUser := u.User != nil
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "***"
-	}
-	u.Fragment, u.RawFragment = "", ""
-	shown := u.String()
-	if hadUser {
-		shown = strings.Replace(shown, "://", "://***@", 1)
-	}
-	return shown
 }
 
 // readLocal reads ref (as resolved against a local repository folder) and refuses anything

@@ -17,6 +17,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 	"github.com/pach-upgrade/pach-upgrade/internal/version"
@@ -226,11 +227,11 @@ func (r *runner) checkRelease(ctx context.Context) (string, error) {
 func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	raw, err := helmrelease.FetchIndex(ctx, r.cfg.ChartRepo, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, helmrelease.ShowURL(r.cfg.ChartRepo), err)
+		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
 	}
 	ix, err := version.ParseIndex(raw, r.cfg.Chart)
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %s: %w", config.InputChartRepo, helmrelease.ShowURL(r.cfg.ChartRepo), helmrelease.IndexURL(r.cfg.ChartRepo), err)
+		return "", fmt.Errorf("%s %s: %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), helmrelease.IndexURL(r.cfg.ChartRepo), err)
 	}
 	r.index = ix
 	req := version.Request{Selector: version.Selector(r.cfg.Target.Kind), Version: r.cfg.Target.Version}
@@ -357,7 +358,7 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 func (r *runner) fetchChart(ctx context.Context) (string, error) {
 	ch, err := helmrelease.PullChart(ctx, r.cfg.ChartRepo, r.cfg.Chart, r.target.ChartVersion, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, helmrelease.ShowURL(r.cfg.ChartRepo), err)
+		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
 	}
 	r.chart = ch
 	if ch.Digest != "" {
@@ -367,7 +368,7 @@ func (r *runner) fetchChart(ctx context.Context) (string, error) {
 }
 
 func (r *runner) plan(ctx context.Context) (string, error) {
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.PlanOptions{RedactValues: values.Redact})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.PlanOptions{})
 	if err != nil {
 		return "", err
 	}
