@@ -107,6 +107,10 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		Holder:    holder(getenv),
 		ToolCache: getenv("RUNNER_TOOL_CACHE"),
 		TempDir:   getenv("RUNNER_TEMP"),
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 
