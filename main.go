@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
@@ -95,7 +94,7 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		kube, err = cluster.New(restConfig)
 	}
 	if err == nil {
-		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+		helm, err = helmrelease.New(restConfig, cfg.Namespace, helmrelease.WithDriver(cfg.HelmDriver))
 	}
 	if err != nil {
 		log.Errorf("Cannot reach the cluster", "%v", err)
@@ -107,6 +106,10 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		Holder:    holder(getenv),
 		ToolCache: getenv("RUNNER_TOOL_CACHE"),
 		TempDir:   getenv("RUNNER_TEMP"),
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 
@@ -148,21 +151,5 @@ func loadConfig(ctx context.Context, inActions bool, args []string, getenv confi
 	if inActions {
 		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(ctx, args, stderr)
-}
-
-// notes prints the release notes of a version range: the same extraction
-// the action writes into the job summary.
-func notes(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	err := changelog.RunNotes(ctx, args, stdout, getenv)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, changelog.ErrUsage):
-		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
-		return exitBadInput
-	default:
-		fmt.Fprintf(stderr, "pach-upgrade: notes: %v\n", err)
-		return exitFailed
-	}
+	return config.FromFlags(ctx, args, getenv, stderr)
 }
