@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
@@ -76,12 +77,24 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	}
 	rep := upgradeCluster(ctx, cfg, gh, log, getenv)
 	rep.RunURL = report.RunURL(getenv)
-	report.Publish(ctx, log, rep, commentTarget(cfg, gh, log, getenv))
-	if rep.Result == report.ResultFailed || rep.Result == report.ResultRolledBack {
-		return exitFailed
+	// Not ctx: a cancelled run must still publish, within the seconds the
+	// runner leaves between its SIGINT and its kill.
+	pctx, done := report.PublishContext(ctx, publishGrace, publishLimit)
+	report.Publish(pctx, log, rep, commentTarget(cfg, gh, log, getenv))
+	done()
+	switch rep.Result {
+	case report.ResultUpgraded, report.ResultNoOp, report.ResultPlanned:
+		return exitOK
 	}
-	return exitOK
+	return exitFailed
 }
+
+// Publishing is bounded: by publishGrace once the run is cancelled (the
+// runner kills a step 10 s after its SIGINT), by publishLimit otherwise.
+const (
+	publishGrace = 2 * time.Second
+	publishLimit = 2 * time.Minute
+)
 
 // upgradeCluster connects to the cluster and runs the upgrade; a failure to
 // connect is reported like any other failure.
