@@ -711,3 +711,43 @@ func (s *scenario) waitForRevision(revision int, timeout time.Duration) {
 	}
 	s.t.Errorf("release never reached revision %d", revision)
 }
+
+// TestCancelDuringRollbackStopsItsWait: the upgrade times out and rolls
+// back, and the run is cancelled while the rollback waits for Ready (here
+// the old revision never becomes Ready either). The run stops waiting at
+// once and reports the rollback applied but unchecked — it does not mark
+// the rollback pending, which recover-pending would undo.
+func TestCancelDuringRollbackStopsItsWait(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil, world.Options{})
+	neverReady := map[string]any{"deployTarget": "LOCAL",
+		"pachd": map[string]any{"podAnnotations": map[string]any{testenv.AnnotationNeverReady: "true"}}}
+	if _, err := s.w.Install(context.Background(), releaseName, "7.11.5", neverReady); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	signalled := make(chan time.Time, 1)
+	go func() {
+		s.waitForRevision(3, 2*time.Minute) // revision 3 is the rollback
+		time.Sleep(time.Second)
+		signalled <- time.Now()
+		cancel(errors.New("terminated signal received"))
+	}()
+	rep := s.runCtx(ctx, map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "30s"}, nil)
+	took := time.Since(<-signalled)
+	t.Logf("signal to the run's end, mid-rollback: %s", took)
+	if took > 3*time.Second {
+		t.Errorf("the run ended %s after the cancel: the rollback's wait went on", took)
+	}
+	if rep.Result != report.ResultCancelled || rep.Cancelled == nil {
+		t.Fatalf("result = %s (%s), want cancelled", rep.Result, rep.Failure)
+	}
+	if c := rep.Cancelled; c.Step != "Roll back" || !strings.Contains(c.State, "rollback to revision 1") || strings.Contains(c.Recovery, "recover-pending") {
+		t.Errorf("cancellation = %+v, want the Roll back step, the rollback applied, no recover-pending", c)
+	}
+	if rep.Failure == "" || strings.Contains(rep.Failure, "signal") {
+		t.Errorf("failure %q should still say why the upgrade was rolled back (the timeout, not the cancel)", rep.Failure)
+	}
+	s.wantRelease(3, "deployed", "2.11.5")
+}
