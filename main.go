@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 				log.AddMask(s)
 			}
 			log.Errorf("Bad input", "%v", err)
+			// Workflows branch on result: a refused run has failed.
+			log.SetOutput(config.OutputResult, string(report.ResultFailed))
 		}
 		return exitBadInput
 	case err != nil:

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,5 +135,27 @@ func TestFileInputsRefuseDevicesAndFIFOs(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%q: still reading after 10s", tc.args)
 		}
+	}
+}
+
+// TestBadInputSetsResultFailed: in Action mode a refused input still sets
+// the result output, so a workflow's `if: steps.x.outputs.result == 'failed'`
+// fires.
+func TestBadInputSetsResultFailed(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "output")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": out, "INPUT_TARGET-VERSION": "2.11.6", "INPUT_MODE": "destroy"}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), nil, func(k string) string { return env[k] }, &stdout, &stderr); code != exitBadInput {
+		t.Fatalf("exit %d, want %d", code, exitBadInput)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^result<<(\S+)\nfailed\n\S+$`).Match(b) {
+		t.Errorf("GITHUB_OUTPUT does not set result=failed:\n%s", b)
 	}
 }

@@ -361,7 +361,7 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{RedactValues: values.Redact})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{})
 	if err != nil {
 		return "", err
 	}
