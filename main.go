@@ -85,10 +85,10 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	report.Publish(pctx, log, rep, commentTarget(cfg, gh, log, getenv))
 	done()
 	switch rep.Result {
-	case report.ResultUpgraded, report.ResultNoOp, report.ResultPlanned:
-		return exitOK
+	case report.ResultFailed, report.ResultRolledBack, report.ResultCancelled:
+		return exitFailed
 	}
-	return exitFailed
+	return exitOK
 }
 
 // Publishing is bounded: by publishGrace once the run is cancelled (the
@@ -108,7 +108,7 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		kube, err = cluster.New(restConfig)
 	}
 	if err == nil {
-		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+		helm, err = helmrelease.New(restConfig, cfg.Namespace, helmrelease.WithDriver(cfg.HelmDriver))
 	}
 	if err != nil {
 		log.Errorf("Cannot reach the cluster", "%v", err)
@@ -120,6 +120,10 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		Holder:    holder(getenv),
 		ToolCache: getenv("RUNNER_TOOL_CACHE"),
 		TempDir:   getenv("RUNNER_TEMP"),
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 
@@ -161,7 +165,7 @@ func loadConfig(ctx context.Context, inActions bool, args []string, getenv confi
 	if inActions {
 		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(ctx, args, stderr)
+	return config.FromFlags(ctx, args, getenv, stderr)
 }
 
 // notes prints the release notes of a version range: the same extraction
