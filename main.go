@@ -12,12 +12,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
 
@@ -47,8 +50,11 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	case config.IsInputError(err):
 		fmt.Fprintf(stderr, "pach-upgrade: bad input:\n%v\n", err)
 		if inActions {
-			// An annotation names the input on the run page too.
-			report.NewActionsLogger(stdout, getenv).Errorf("Bad input", "%v", err)
+			// An annotation names the input on the run page too, and the
+			// result output lets later steps tell the failure apart.
+			log := report.NewActionsLogger(stdout, getenv)
+			log.Errorf("Bad input", "%v", err)
+			log.SetOutput(config.OutputResult, string(report.ResultFailed))
 		}
 		return exitBadInput
 	case err != nil:
@@ -80,7 +86,17 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 // upgradeCluster connects to the cluster and runs the upgrade; a failure to
 // connect is reported like any other failure.
 func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) *report.Report {
-	restConfig, err := cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	place := runnerenv.Detect(getenv)
+	// In a container action the runner's kubeconfig file and loopback are
+	// out of sight: say so, instead of client-go's bare errors.
+	err := place.CheckKubeconfig(cfg.Kubeconfig)
+	var restConfig *rest.Config
+	if err == nil {
+		restConfig, err = cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	}
+	if err == nil {
+		err = place.CheckServer(ctx, restConfig.Host)
+	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
 	if err == nil {
@@ -94,11 +110,13 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		return &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode),
 			Result: report.ResultFailed, Failure: log.Redact(err.Error())}
 	}
+	toolCache, _ := place.ToolCache()
 	return upgrade.Run(ctx, cfg, upgrade.Deps{
 		Log: log, Cluster: kube, Helm: helm, GitHub: gh,
 		Holder:    holder(getenv),
-		ToolCache: getenv("RUNNER_TOOL_CACHE"),
-		TempDir:   getenv("RUNNER_TEMP"),
+		ToolCache: toolCache,
+		TempDir:   place.TempDir(),
+		Runner:    place,
 	})
 }
 
