@@ -122,6 +122,10 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		ToolCache: toolCache,
 		TempDir:   place.TempDir(),
 		Runner:    place,
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/versionfile"
 )
 
 // Mode says whether the run changes the cluster.
@@ -14,6 +16,9 @@ const (
 	ModeApply Mode = "apply"
 	// ModePlan renders the upgrade and reports it without changing anything.
 	ModePlan Mode = "plan"
+	// ModePropose opens (or updates) a pull request that bumps the version
+	// pinned in version-file, leaving the cluster unchanged.
+	ModePropose Mode = "propose"
 )
 
 // TargetKind says how the target version is chosen.
@@ -26,6 +31,9 @@ const (
 	TargetLatestPatch TargetKind = "latest-patch"
 	// TargetLatestMinor is the newest release of the current major.
 	TargetLatestMinor TargetKind = "latest-minor"
+	// TargetFromFile is the version pinned in version-file, as a merged
+	// bump pull request left it.
+	TargetFromFile TargetKind = "from-file"
 )
 
 // Target is the requested Pachyderm version.
@@ -61,6 +69,10 @@ type Config struct {
 	Chart        string
 	ChartRepo    string
 	ChartVersion *semver.Version
+
+	// VersionFile is where the repository pins the Pachyderm version, for
+	// mode propose and target-version from-file; nil when not given.
+	VersionFile *versionfile.Spec
 
 	ValuesFile string
 	// Values is the inline `values` input, parsed.

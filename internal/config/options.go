@@ -65,6 +65,7 @@ const (
 	InputPRNumber               = "pr-number"
 	InputChangelogRepo          = "changelog-repo"
 	InputChangelogPath          = "changelog-path"
+	InputVersionFile            = "version-file"
 )
 
 // Names of the outputs.
@@ -74,6 +75,8 @@ const (
 	OutputTargetVersion   = "target-version"
 	OutputChartVersion    = "chart-version"
 	OutputBackupPath      = "backup-path"
+	OutputPRNumber        = "pr-number"
+	OutputPRURL           = "pr-url"
 )
 
 // DefaultPachctlDownloadURL is where Pachyderm publishes pachctl release
@@ -100,7 +103,7 @@ func SecretInputs() []string {
 func Options() []Option {
 	return []Option{
 		{Name: InputTargetVersion, Required: true,
-			Description: "Pachyderm version to upgrade to: an exact version (`2.11.6` or `v2.11.6`), `latest-patch` (newest patch of the current minor) or `latest-minor` (newest release of the current major)."},
+			Description: "Pachyderm version to upgrade to: an exact version (`2.11.6` or `v2.11.6`), `latest-patch` (newest patch of the current minor), `latest-minor` (newest release of the current major), or `from-file` (the version pinned in `version-file`)."},
 		{Name: InputRelease, Default: "pachd",
 			Description: "Name of the Helm release of Pachyderm."},
 		{Name: InputNamespace, Default: "default",
@@ -120,7 +123,7 @@ func Options() []Option {
 		{Name: InputKubeContext,
 			Description: "Context of the kubeconfig to use; empty means its current context."},
 		{Name: InputMode, Default: "apply",
-			Description: "`apply` upgrades the cluster; `plan` only renders the upgrade and reports the diff, changing nothing."},
+			Description: "`apply` upgrades the cluster; `plan` only renders the upgrade and reports the diff, changing nothing; `propose` opens or updates a pull request that bumps the version pinned in `version-file`, changing nothing in the cluster."},
 		{Name: InputAllowMinor, Default: "true",
 			Description: "Allow minor upgrades (2.10 to 2.11). Set to false for scheduled patch-only bumps."},
 		{Name: InputAllowPrerelease, Default: "false",
@@ -175,16 +178,20 @@ func Options() []Option {
 			Description: "Repository (`owner/name`) whose CHANGELOG and releases are quoted in the job summary."},
 		{Name: InputChangelogPath, Default: "CHANGELOG.md",
 			Description: "Path of the CHANGELOG file in `changelog-repo`."},
+		{Name: InputVersionFile,
+			Description: "Where this repository pins the Pachyderm version, read through the GitHub API: a file holding only the version (`PACHYDERM_VERSION`) or a YAML key (`deploy/values.yaml#pachyderm.version`). Required by `mode: propose` and `target-version: from-file`."},
 	}
 }
 
 // Outputs is the table of the action's outputs.
 func Outputs() []Output {
 	return []Output{
-		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `rolled-back`, `failed` or `cancelled` (stopped by a signal; the summary says how the next run recovers)."},
+		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `proposed`, `rolled-back`, `failed` or `cancelled` (stopped by a signal; the summary says how the next run recovers)."},
 		{Name: OutputPreviousVersion, Description: "Pachyderm version before the run."},
 		{Name: OutputTargetVersion, Description: "Pachyderm version the run upgraded (or planned) to."},
 		{Name: OutputChartVersion, Description: "Chart version the run installed (or planned)."},
 		{Name: OutputBackupPath, Description: "Path of the release snapshot written before the upgrade."},
+		{Name: OutputPRNumber, Description: "Number of the bump pull request `propose` opened or updated."},
+		{Name: OutputPRURL, Description: "Web address of the bump pull request `propose` opened or updated."},
 	}
 }

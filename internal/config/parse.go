@@ -23,6 +23,7 @@ import (
 
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/redact"
+	"github.com/pach-upgrade/pach-upgrade/internal/versionfile"
 )
 
 // InputError is a bad input: it names the input, says what was given and
@@ -131,7 +132,8 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.ValuesFile, c.ValuesFromFile = p.valuesFile()
 	c.Values = p.yamlMap(InputValues, p.raw[InputValues])
 	c.Kubeconfig, c.KubeContext, c.kubeCredentials = p.kubeconfig()
-	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan)))
+	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan), string(ModePropose)))
+	c.VersionFile = p.versionFile(c.Mode, c.Target)
 	c.AllowMinor = p.boolean(InputAllowMinor)
 	c.Timeout = p.timeout()
 	c.RollbackOnFailure = p.boolean(InputRollbackOnFailure)
@@ -156,6 +158,10 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.PachctlSHA256 = p.sha256()
 	c.AllowUnverifiedPachctl = p.boolean(InputAllowUnverifiedPachctl)
 	c.GitHubToken = p.raw[InputGitHubToken]
+	if c.Mode == ModePropose && c.GitHubToken == "" {
+		p.fail(InputGitHubToken, "", "is required with mode propose: it pushes a branch and opens a pull request",
+			"a GitHub App installation token or a PAT with contents: write and pull-requests: write (see the README)")
+	}
 	c.Comment = p.boolean(InputComment)
 	c.PRNumber = p.prNumber()
 	c.ChangelogRepo = p.repo(InputChangelogRepo)
@@ -184,7 +190,7 @@ func (p *parser) fail(input, value, problem, accepted string) {
 }
 
 func (p *parser) target() Target {
-	const accepted = "an exact version like 2.11.6 or v2.11.6, latest-patch, or latest-minor"
+	const accepted = "an exact version like 2.11.6 or v2.11.6, latest-patch, latest-minor, or from-file"
 	v := p.raw[InputTargetVersion]
 	switch v {
 	case "":
@@ -194,6 +200,8 @@ func (p *parser) target() Target {
 		return Target{Kind: TargetLatestPatch}
 	case string(TargetLatestMinor):
 		return Target{Kind: TargetLatestMinor}
+	case string(TargetFromFile):
+		return Target{Kind: TargetFromFile}
 	}
 	ver, err := strictVersion(v)
 	if err != nil {
@@ -554,6 +562,33 @@ func (p *parser) prNumber() int {
 		return 0
 	}
 	return n
+}
+
+// versionFile reads the version-file input, which mode propose and
+// target-version from-file need, and refuses proposing "the pinned version"
+// as its own bump.
+func (p *parser) versionFile(mode Mode, target Target) *versionfile.Spec {
+	s := p.raw[InputVersionFile]
+	const accepted = "a path in the repository holding only the version, or path/to/values.yaml#dotted.key"
+	if mode == ModePropose && target.Kind == TargetFromFile {
+		p.fail(InputTargetVersion, string(TargetFromFile), "cannot be proposed: propose reads the pin from version-file and bumps it",
+			"latest-patch, latest-minor or an exact version with mode propose")
+	}
+	if s == "" {
+		switch {
+		case mode == ModePropose:
+			p.fail(InputVersionFile, s, "is required with mode propose", accepted)
+		case target.Kind == TargetFromFile:
+			p.fail(InputVersionFile, s, "is required with target-version from-file", accepted)
+		}
+		return nil
+	}
+	spec, err := versionfile.ParseSpec(s)
+	if err != nil {
+		p.fail(InputVersionFile, s, err.Error(), accepted)
+		return nil
+	}
+	return &spec
 }
 
 func (p *parser) repo(input string) string {

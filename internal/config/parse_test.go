@@ -113,6 +113,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputPRNumber:               "42",
 		InputChangelogRepo:          "pachyderm/pachyderm",
 		InputChangelogPath:          "docs/CHANGELOG.md",
+		InputVersionFile:            "deploy/values.yaml#pachyderm.version",
 	}
 	if len(raw) != len(Options()) {
 		t.Fatalf("test covers %d inputs, table has %d: cover the new input", len(raw), len(Options()))
@@ -125,7 +126,8 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.Timeout != 90*time.Minute || c.RollbackOnFailure || !c.RecoverPending || c.KubeContext != "prod" ||
 		c.ChartRepo != "http://127.0.0.1:8080/charts" || c.ChartVersion.String() != "2.11.6" || c.PRNumber != 42 ||
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
-		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl {
+		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
+		c.VersionFile == nil || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
 	}
 	if got := c.ValuesFromFile["pachd"].(map[string]any)["replicas"]; got != float64(2) {
@@ -228,6 +230,12 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"changelog-path escapes repo", InputChangelogPath, "../secrets", nil},
 		{"changelog-path absolute", InputChangelogPath, "/etc/passwd", nil},
 		{"unknown input", "target-versoin", "2.11.6", nil},
+		{"propose without version-file", InputVersionFile, "", map[string]string{InputMode: "propose", InputGitHubToken: "t"}},
+		{"from-file without version-file", InputVersionFile, "", map[string]string{InputTargetVersion: "from-file"}},
+		{"version-file outside the repo", InputVersionFile, "../values.yaml#a.b", nil},
+		{"version-file empty key", InputVersionFile, "values.yaml#a..b", nil},
+		{"propose without token", InputGitHubToken, "", map[string]string{InputMode: "propose", InputVersionFile: "V"}},
+		{"propose from-file", InputTargetVersion, "from-file", map[string]string{InputMode: "propose", InputVersionFile: "V", InputGitHubToken: "t"}},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d bad-input cases", len(cases))
@@ -235,6 +243,9 @@ func TestParseRejectsBadInputs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := map[string]string{InputTargetVersion: "2.11.6"}
+			if tc.input == InputTargetVersion {
+				delete(raw, InputTargetVersion)
+			}
 			for k, v := range tc.extra {
 				raw[k] = v
 			}

@@ -146,10 +146,15 @@ func TestPlanChangesNothing(t *testing.T) {
 	const oldPass, newPass = "first-pass-1234", "second-pass-5678"
 	oldVals := localValues()
 	oldVals["global"] = map[string]any{"postgresql": map[string]any{"postgresqlPassword": oldPass}}
+	// A credential known by its path only (its key, "id", says nothing): the one rule
+	// of package values covers it in the plan too.
+	const oldKeyID, newKeyID = "AKIA-OLD-KEY-ID", "AKIA-NEW-KEY-ID"
+	oldVals["pachd"] = map[string]any{"storage": map[string]any{"amazon": map[string]any{"id": oldKeyID}}}
 	install(t, c, old, oldVals)
 
 	newVals := localValues()
 	newVals["global"] = map[string]any{"postgresql": map[string]any{"postgresqlPassword": newPass}}
+	newVals["pachd"] = map[string]any{"storage": map[string]any{"amazon": map[string]any{"id": newKeyID}}}
 	p, err := c.Plan(ctx, testRelease, next, newVals, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -183,10 +188,13 @@ func TestPlanChangesNothing(t *testing.T) {
 	if !strings.Contains(p.ManifestDiff, redactedChanged) {
 		t.Errorf("manifest diff does not mark the changed Secret value:\n%s", p.ManifestDiff)
 	}
-	for _, leak := range []string{oldPass, newPass, base64.StdEncoding.EncodeToString([]byte(oldPass)), base64.StdEncoding.EncodeToString([]byte(newPass))} {
+	for _, leak := range []string{oldPass, newPass, oldKeyID, newKeyID, base64.StdEncoding.EncodeToString([]byte(oldPass)), base64.StdEncoding.EncodeToString([]byte(newPass))} {
 		if strings.Contains(p.ManifestDiff, leak) || strings.Contains(p.ValuesDiff, leak) {
 			t.Fatalf("plan leaks a Secret value (%d chars)", len(leak))
 		}
+	}
+	if !hasMarker(p.ValuesDiff, "+      id", redactedChanged) {
+		t.Errorf("values diff does not mark the changed key id:\n%s", p.ValuesDiff)
 	}
 	if !hasMarker(p.ValuesDiff, "+    postgresqlPassword", redactedChanged) {
 		t.Errorf("values diff does not mark the changed password:\n%s", p.ValuesDiff)
