@@ -108,7 +108,7 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		kube, err = cluster.New(restConfig)
 	}
 	if err == nil {
-		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+		helm, err = helmrelease.New(restConfig, cfg.Namespace, helmrelease.WithDriver(cfg.HelmDriver))
 	}
 	if err != nil {
 		log.Errorf("Cannot reach the cluster", "%v", err)
@@ -167,7 +167,7 @@ func loadConfig(ctx context.Context, inActions bool, args []string, getenv confi
 	if inActions {
 		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(ctx, args, stderr)
+	return config.FromFlags(ctx, args, getenv, stderr)
 }
 
 // notes prints the release notes of a version range: the same extraction

@@ -61,6 +61,15 @@ const (
 	BuiltinPostgreSQLFalse BuiltinPostgreSQL = "false"
 )
 
+// Helm storage drivers a release in a cluster can be kept in. Helm's memory
+// driver keeps nothing between runs, so there is no release to upgrade in
+// it; its sql driver keeps releases in an external PostgreSQL database,
+// which this action does not reach (and cannot be tested here).
+const (
+	HelmDriverSecret    = "secret"
+	HelmDriverConfigMap = "configmap"
+)
+
 // Config is the validated set of inputs for one run.
 type Config struct {
 	Target       Target
@@ -84,6 +93,9 @@ type Config struct {
 	// or in-cluster configuration.
 	Kubeconfig  string
 	KubeContext string
+	// HelmDriver is Helm's release storage: HelmDriverSecret or
+	// HelmDriverConfigMap.
+	HelmDriver string
 
 	Mode              Mode
 	AllowMinor        bool

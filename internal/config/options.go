@@ -17,6 +17,9 @@ type Option struct {
 	// Secret marks inputs whose value is a credential: it is masked in logs
 	// before anything else is printed.
 	Secret bool
+	// Env is an environment variable read when the input is empty, as the
+	// tool the input mirrors reads it (HELM_DRIVER for helm-driver).
+	Env string
 }
 
 // Output describes one output of the action.
@@ -37,6 +40,7 @@ const (
 	InputValues                 = "values"
 	InputKubeconfig             = "kubeconfig"
 	InputKubeContext            = "kube-context"
+	InputHelmDriver             = "helm-driver"
 	InputMode                   = "mode"
 	InputAllowMinor             = "allow-minor"
 	InputAllowPrerelease        = "allow-prerelease"
@@ -122,6 +126,8 @@ func Options() []Option {
 			Description: "Content of a kubeconfig file. When empty, KUBECONFIG or the in-cluster configuration is used."},
 		{Name: InputKubeContext,
 			Description: "Context of the kubeconfig to use; empty means its current context."},
+		{Name: InputHelmDriver, Env: "HELM_DRIVER",
+			Description: "Where Helm keeps the release's records: `secret` or `configmap` (`secrets` and `configmaps` too), as `HELM_DRIVER` for the Helm CLIs. Empty means the `HELM_DRIVER` environment variable, else `secret`. `memory` (keeps no release between runs) and `sql` (an external database) are refused."},
 		{Name: InputMode, Default: "apply",
 			Description: "`apply` upgrades the cluster; `plan` only renders the upgrade and reports the diff, changing nothing; `propose` opens or updates a pull request that bumps the version pinned in `version-file`, changing nothing in the cluster."},
 		{Name: InputAllowMinor, Default: "true",

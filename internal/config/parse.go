@@ -132,6 +132,7 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.ValuesFile, c.ValuesFromFile = p.valuesFile()
 	c.Values = p.yamlMap(InputValues, p.raw[InputValues])
 	c.Kubeconfig, c.KubeContext, c.kubeCredentials = p.kubeconfig()
+	c.HelmDriver = p.helmDriver()
 	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan), string(ModePropose)))
 	c.VersionFile = p.versionFile(c.Mode, c.Target)
 	c.AllowMinor = p.boolean(InputAllowMinor)
@@ -425,6 +426,25 @@ func contextNames[T any](m map[string]T) string {
 	}
 	sort.Strings(names)
 	return "one of " + strings.Join(names, ", ")
+}
+
+// helmDriver accepts the storage drivers the Helm CLIs accept for a release
+// kept in the cluster, singular or plural as HELM_DRIVER allows.
+func (p *parser) helmDriver() string {
+	const accepted = "secret or configmap (or secrets, configmaps); empty for HELM_DRIVER, else secret"
+	switch s := p.raw[InputHelmDriver]; s {
+	case "", "secret", "secrets":
+		return HelmDriverSecret
+	case "configmap", "configmaps":
+		return HelmDriverConfigMap
+	case "memory":
+		p.fail(InputHelmDriver, s, "keeps no release between runs, so there is none to upgrade (from helm-driver or HELM_DRIVER)", accepted)
+	case "sql":
+		p.fail(InputHelmDriver, s, "is not supported: releases in an external SQL database are out of this action's reach (from helm-driver or HELM_DRIVER)", accepted)
+	default:
+		p.fail(InputHelmDriver, s, "is not a Helm storage driver (from helm-driver or HELM_DRIVER)", accepted)
+	}
+	return ""
 }
 
 func (p *parser) oneOf(input string, accepted ...string) string {

@@ -85,6 +85,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputValues:                 "console:\n  enabled: false\n",
 		InputKubeconfig:             validKubeconfig,
 		InputKubeContext:            "prod",
+		InputHelmDriver:             "configmaps",
 		InputMode:                   "plan",
 		InputAllowMinor:             "False",
 		InputAllowPrerelease:        "TRUE",
@@ -127,7 +128,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.ChartRepo != "http://127.0.0.1:8080/charts" || c.ChartVersion.String() != "2.11.6" || c.PRNumber != 42 ||
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
-		c.VersionFile == nil || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
+		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
 	}
 	if got := c.ValuesFromFile["pachd"].(map[string]any)["replicas"]; got != float64(2) {
@@ -230,6 +231,8 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"changelog-path escapes repo", InputChangelogPath, "../secrets", nil},
 		{"changelog-path absolute", InputChangelogPath, "/etc/passwd", nil},
 		{"unknown input", "target-versoin", "2.11.6", nil},
+		{"helm-driver memory", InputHelmDriver, "memory", nil},
+		{"helm-driver unknown", InputHelmDriver, "etcd", nil},
 		{"propose without version-file", InputVersionFile, "", map[string]string{InputMode: "propose", InputGitHubToken: "t"}},
 		{"from-file without version-file", InputVersionFile, "", map[string]string{InputTargetVersion: "from-file"}},
 		{"version-file outside the repo", InputVersionFile, "../values.yaml#a.b", nil},
@@ -324,7 +327,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 			args = append(args, "--"+strings.ToLower(name), v)
 		}
 	}
-	fromFlags, err := FromFlags(context.Background(), args, &bytes.Buffer{})
+	fromFlags, err := FromFlags(context.Background(), args, getenv, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("FromFlags: %v", err)
 	}
@@ -338,7 +341,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 
 func TestFlagsUsageAndErrors(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := FromFlags(context.Background(), []string{"--help"}, &out); !errors.Is(err, ErrHelp) {
+	if _, err := FromFlags(context.Background(), []string{"--help"}, noEnv, &out); !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: err = %v, want ErrHelp", err)
 	}
 	for _, o := range Options() {
@@ -350,7 +353,7 @@ func TestFlagsUsageAndErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--no-such-flag", "x"}, {"--target-version", "2.11.6", "extra"}} {
-		if _, err := FromFlags(context.Background(), args, &out); !IsInputError(err) {
+		if _, err := FromFlags(context.Background(), args, noEnv, &out); !IsInputError(err) {
 			t.Errorf("FromFlags(context.Background(), %q) = %v, want an InputError", args, err)
 		}
 	}
@@ -384,5 +387,45 @@ func TestTimeoutBounds(t *testing.T) {
 	_, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputTimeout: "1ns"})
 	if err == nil || !strings.Contains(err.Error(), "minimum of 1s") {
 		t.Errorf("timeout 1ns: %v, want an error naming the minimum", err)
+	}
+}
+
+func noEnv(string) string { return "" }
+
+// TestHelmDriver: helm-driver, else HELM_DRIVER, else secret, in both
+// modes; what cannot hold a release in the cluster is refused.
+func TestHelmDriver(t *testing.T) {
+	cases := []struct {
+		input, env, want string
+	}{
+		{"", "", HelmDriverSecret},
+		{"", "configmap", HelmDriverConfigMap},
+		{"", "secrets", HelmDriverSecret},
+		{"configmaps", "", HelmDriverConfigMap},
+		{"secret", "configmap", HelmDriverSecret},
+	}
+	for _, tc := range cases {
+		env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_TARGET-VERSION": "2.11.6", "HELM_DRIVER": tc.env, "INPUT_HELM-DRIVER": tc.input}
+		getenv := func(k string) string { return env[k] }
+		c, err := FromActions(context.Background(), getenv)
+		if err != nil || c.HelmDriver != tc.want {
+			t.Errorf("helm-driver %q, HELM_DRIVER %q: Actions %v, %v; want %s", tc.input, tc.env, c, err, tc.want)
+		}
+		args := []string{"--target-version", "2.11.6"}
+		if tc.input != "" {
+			args = append(args, "--helm-driver", tc.input)
+		}
+		c, err = FromFlags(context.Background(), args, getenv, &bytes.Buffer{})
+		if err != nil || c.HelmDriver != tc.want {
+			t.Errorf("helm-driver %q, HELM_DRIVER %q: flags %v, %v; want %s", tc.input, tc.env, c, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"memory", "sql", "Secret", "etcd"} {
+		env := map[string]string{"HELM_DRIVER": bad}
+		_, err := FromFlags(context.Background(), []string{"--target-version", "2.11.6"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+		var errs InputErrors
+		if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Input != InputHelmDriver || !strings.Contains(err.Error(), "HELM_DRIVER") {
+			t.Errorf("HELM_DRIVER=%s: %v, want one helm-driver error naming HELM_DRIVER", bad, err)
+		}
 	}
 }

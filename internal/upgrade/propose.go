@@ -58,6 +58,9 @@ func (r *runner) runPropose(ctx context.Context) report.Result {
 	if err := r.step(ctx, "Propose the pull request", r.proposePR); err != nil {
 		return r.fail(err)
 	}
+	if r.declined {
+		return report.ResultNoOp
+	}
 	return report.ResultProposed
 }
 
@@ -106,6 +109,13 @@ func (r *runner) proposePR(ctx context.Context) (string, error) {
 	})
 	if err != nil {
 		return "", err
+	}
+	if res.Declined {
+		r.declined = true
+		msg := fmt.Sprintf("pull request #%d (%s) proposing %s was closed without merging: not proposing %s again; reopen it to have it updated, or wait for a newer version",
+			res.Number, res.URL, to, to)
+		r.rep.Warnings = append(r.rep.Warnings, msg)
+		return msg, nil
 	}
 	r.rep.PullRequest = &report.PullRequest{Number: res.Number, URL: res.URL, Branch: branch,
 		Created: res.Created, Superseded: res.Superseded}

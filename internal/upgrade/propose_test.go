@@ -129,11 +129,24 @@ func TestProposeLifecycle(t *testing.T) {
 		t.Errorf("the superseded PR's comments: %+v", cs)
 	}
 
+	// Closed by a reviewer without merging: that version is not proposed
+	// again, and nothing is written; reopened, it is updated as before.
+	gh.SetPullState(deployRepo, newer.Number, "closed")
+	writes := gh.WriteCount()
+	rep = propose("latest-patch")
+	if rep.Result != report.ResultNoOp || len(rep.Warnings) == 0 || !strings.Contains(strings.Join(rep.Warnings, " "), "closed without merging") {
+		t.Errorf("after closing #%d: result %s (%s), warnings %v; want a no-op saying why", newer.Number, rep.Result, rep.Failure, rep.Warnings)
+	}
+	if n := gh.WriteCount() - writes; n != 0 || len(gh.Pulls(deployRepo)) != 2 {
+		t.Errorf("a declined version made %d writes, %d PRs exist", n, len(gh.Pulls(deployRepo)))
+	}
+	gh.SetPullState(deployRepo, newer.Number, "open")
+
 	// Merged: the pin is current, and the next scheduled run writes nothing.
 	if err := gh.Merge(deployRepo, newer.Number); err != nil {
 		t.Fatal(err)
 	}
-	writes := gh.WriteCount()
+	writes = gh.WriteCount()
 	rep = propose("latest-patch")
 	if rep.Result != report.ResultNoOp || rep.PullRequest != nil {
 		t.Fatalf("after the merge: result %s (%s), PR %+v; want no-op", rep.Result, rep.Failure, rep.PullRequest)

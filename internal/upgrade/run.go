@@ -82,6 +82,8 @@ type runner struct {
 	pinFile   []byte
 	pinned    *semver.Version
 	notesFrom *semver.Version
+	// declined is set when a person closed this version's bump PR.
+	declined bool
 }
 
 // Run carries out the upgrade that cfg describes and returns its report.
