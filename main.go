@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
@@ -168,20 +167,4 @@ func loadConfig(ctx context.Context, inActions bool, args []string, getenv confi
 		return config.FromActions(ctx, getenv)
 	}
 	return config.FromFlags(ctx, args, getenv, stderr)
-}
-
-// notes prints the release notes of a version range: the same extraction
-// the action writes into the job summary.
-func notes(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	err := changelog.RunNotes(ctx, args, stdout, getenv)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, changelog.ErrUsage):
-		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
-		return exitBadInput
-	default:
-		fmt.Fprintf(stderr, "pach-upgrade: notes: %v\n", err)
-		return exitFailed
-	}
 }

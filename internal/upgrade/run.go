@@ -536,7 +536,7 @@ func (r *runner) releaseNotes(ctx context.Context) (string, error) {
 	if r.notesFrom != nil {
 		from = r.notesFrom
 	}
-	notes, err := changelog.Collect(ctx, r.d.GitHub, changelog.Request{
+	notes, err := changelog.Collect(ctx, NotesSource(r.d.GitHub), changelog.Request{
 		From: from, To: r.target.AppVersion,
 		Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
 		Repo:      r.cfg.ChangelogRepo,
