@@ -13,12 +13,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
+	"k8s.io/client-go/rest"
+
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
 
@@ -101,7 +103,17 @@ const (
 // upgradeCluster connects to the cluster and runs the upgrade; a failure to
 // connect is reported like any other failure.
 func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) *report.Report {
-	restConfig, err := cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	place := runnerenv.Detect(getenv)
+	// In a container action the runner's kubeconfig file and loopback are
+	// out of sight: say so, instead of client-go's bare errors.
+	err := place.CheckKubeconfig(cfg.Kubeconfig)
+	var restConfig *rest.Config
+	if err == nil {
+		restConfig, err = cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	}
+	if err == nil {
+		err = place.CheckServer(ctx, restConfig.Host)
+	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
 	if err == nil {
@@ -115,11 +127,13 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		return &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode),
 			Result: report.ResultFailed, Failure: log.Redact(err.Error())}
 	}
+	toolCache, _ := place.ToolCache()
 	return upgrade.Run(ctx, cfg, upgrade.Deps{
 		Log: log, Cluster: kube, Helm: helm, GitHub: gh,
 		Holder:    holder(getenv),
-		ToolCache: getenv("RUNNER_TOOL_CACHE"),
-		TempDir:   getenv("RUNNER_TEMP"),
+		ToolCache: toolCache,
+		TempDir:   place.TempDir(),
+		Runner:    place,
 		// version-file lives in the workflow's repository, read at the
 		// commit the run is for.
 		Repository: getenv("GITHUB_REPOSITORY"),
@@ -166,20 +180,4 @@ func loadConfig(ctx context.Context, inActions bool, args []string, getenv confi
 		return config.FromActions(ctx, getenv)
 	}
 	return config.FromFlags(ctx, args, getenv, stderr)
-}
-
-// notes prints the release notes of a version range: the same extraction
-// the action writes into the job summary.
-func notes(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	err := changelog.RunNotes(ctx, args, stdout, getenv)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, changelog.ErrUsage):
-		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
-		return exitBadInput
-	default:
-		fmt.Fprintf(stderr, "pach-upgrade: notes: %v\n", err)
-		return exitFailed
-	}
 }

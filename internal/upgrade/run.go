@@ -18,6 +18,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 	"github.com/pach-upgrade/pach-upgrade/internal/version"
 )
@@ -38,6 +39,11 @@ type Deps struct {
 	ToolCache string
 	// TempDir is the default backup dir (RUNNER_TEMP in Actions).
 	TempDir string
+	// Runner says where the run executes: on the runner (the zero value) or
+	// in a container action, whose files go to the runner's user, whose
+	// paths the outputs give as the runner sees them, and whose folders
+	// outside the runner's mounts vanish with the step.
+	Runner runnerenv.Env
 	// Repository (GITHUB_REPOSITORY) holds version-file: propose opens its
 	// pull requests there, and from-file reads the pin from it at Ref
 	// (GITHUB_SHA; empty means the default branch). Outside Actions it is
@@ -297,6 +303,10 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	if !r.d.Runner.Visible(dir) {
+		r.log.Warningf("Backup not kept", "backup-dir %s is not a folder the runner mounts into this action's container: "+
+			"the snapshot is gone when the step ends; use a folder under ${{ runner.temp }} or ${{ github.workspace }}", dir)
+	}
 	manifest, err := helmrelease.RedactManifest(r.release.Manifest)
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
@@ -306,12 +316,21 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
 		AppVersion: r.release.AppVersion, Values: values.Redact(r.release.Values),
 		Manifest: manifest, TakenAt: r.now().UTC(),
-	})
+	}, r.d.Runner)
 	if err != nil {
 		return "", err
 	}
-	r.rep.BackupPath = path
-	detail := "release snapshot at " + path
+	// The output is for later steps, which run on the runner: give the path
+	// they can open.
+	host, ok := r.d.Runner.HostPath(path)
+	r.rep.BackupPath = host
+	detail := "release snapshot at " + host
+	if host != path {
+		detail += " (" + path + " in this container)"
+	} else if !ok && r.d.Runner.Visible(path) {
+		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set): "+
+			"backup-path gives the path in this action's container", path)
+	}
 	if r.cfg.BackupCommand == "" {
 		return detail + "; no backup-command given", nil
 	}
@@ -374,12 +393,18 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.pachctl = res
-	r.log.AddPath(res.Dir)
 	how := "downloaded, verified against " + string(res.Verified)
 	if res.CacheHit {
 		how = "from the tool cache"
 	}
-	return fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how), nil
+	detail := fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how)
+	if r.d.Runner.InContainer() {
+		// The folder exists only in this container: a PATH entry would name
+		// nothing on the runner, and no later run finds the download.
+		return detail + "; in this action's container only: not put on the job's PATH, not cached for later runs", nil
+	}
+	r.log.AddPath(res.Dir)
+	return detail, nil
 }
 
 func (r *runner) plan(ctx context.Context) (string, error) {
@@ -537,7 +562,7 @@ func (r *runner) releaseNotes(ctx context.Context) (string, error) {
 	if r.notesFrom != nil {
 		from = r.notesFrom
 	}
-	notes, err := changelog.Collect(ctx, r.d.GitHub, changelog.Request{
+	notes, err := changelog.Collect(ctx, NotesSource(r.d.GitHub), changelog.Request{
 		From: from, To: r.target.AppVersion,
 		Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
 		Repo:      r.cfg.ChangelogRepo,
