@@ -12,11 +12,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
@@ -81,6 +84,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 // connect is reported like any other failure.
 func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) *report.Report {
 	restConfig, err := cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	if err == nil {
+		restConfig, err = signIn(ctx, restConfig, log, getenv)
+	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
 	if err == nil {
@@ -100,6 +106,16 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		ToolCache: getenv("RUNNER_TOOL_CACHE"),
 		TempDir:   getenv("RUNNER_TEMP"),
 	})
+}
+
+// signIn replaces a managed cluster's exec plugin (EKS, GKE, AKS) with the cloud SDK's
+// sign-in, so the kubeconfigs the clouds' tools write work without their CLIs.
+func signIn(ctx context.Context, restConfig *rest.Config, log report.Logger, getenv config.Getenv) (*rest.Config, error) {
+	out, signed, err := kubeauth.Configure(ctx, restConfig, kubeauth.Options{Getenv: getenv, Mask: log.AddMask})
+	if err == nil && signed != nil {
+		log.Infof("Signed in to %s (in place of exec plugin %s) as %s", signed.Cloud, signed.Plugin, signed.User)
+	}
+	return out, err
 }
 
 // holder names this run in the upgrade Lease, so a blocked run can say who
