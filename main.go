@@ -43,15 +43,23 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return notes(ctx, args[1:], getenv, stdout, stderr)
 	}
 	inActions := config.InActions(getenv) && len(args) == 0
-	cfg, err := loadConfig(inActions, args, getenv, stderr)
+	cfg, err := loadConfig(ctx, inActions, args, getenv, stderr)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return exitOK
 	case config.IsInputError(err):
 		fmt.Fprintf(stderr, "pach-upgrade: bad input:\n%v\n", err)
 		if inActions {
-			// An annotation names the input on the run page too.
-			report.NewActionsLogger(stdout, getenv).Errorf("Bad input", "%v", err)
+			// An annotation names the input on the run page too. The
+			// error redacts URL credentials; masks hide them from any
+			// later line of the job.
+			log := report.NewActionsLogger(stdout, getenv)
+			for _, s := range config.URLCredentials(config.ActionsInputs(getenv)) {
+				log.AddMask(s)
+			}
+			log.Errorf("Bad input", "%v", err)
+			// Workflows branch on result: a refused run has failed.
+			log.SetOutput(config.OutputResult, string(report.ResultFailed))
 		}
 		return exitBadInput
 	case err != nil:
@@ -93,7 +101,7 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		kube, err = cluster.New(restConfig)
 	}
 	if err == nil {
-		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+		helm, err = helmrelease.New(restConfig, cfg.Namespace, helmrelease.WithDriver(cfg.HelmDriver))
 	}
 	if err != nil {
 		log.Errorf("Cannot reach the cluster", "%v", err)
@@ -105,6 +113,10 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		Holder:    holder(getenv),
 		ToolCache: getenv("RUNNER_TOOL_CACHE"),
 		TempDir:   getenv("RUNNER_TEMP"),
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 
@@ -152,11 +164,11 @@ func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, get
 	return report.CommentTarget{Client: gh, Repo: getenv("GITHUB_REPOSITORY"), PR: pr}
 }
 
-func loadConfig(inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
+func loadConfig(ctx context.Context, inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
 	if inActions {
-		return config.FromActions(getenv)
+		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(args, stderr)
+	return config.FromFlags(ctx, args, getenv, stderr)
 }
 
 // notes prints the release notes of a version range: the same extraction

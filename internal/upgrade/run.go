@@ -38,7 +38,13 @@ type Deps struct {
 	ToolCache string
 	// TempDir is the default backup dir (RUNNER_TEMP in Actions).
 	TempDir string
-	Now     func() time.Time
+	// Repository (GITHUB_REPOSITORY) holds version-file: propose opens its
+	// pull requests there, and from-file reads the pin from it at Ref
+	// (GITHUB_SHA; empty means the default branch). Outside Actions it is
+	// empty and from-file reads the file from the working directory.
+	Repository string
+	Ref        string
+	Now        func() time.Time
 }
 
 // pachdPort is pachd's gRPC port on the pachd Service.
@@ -63,6 +69,15 @@ type runner struct {
 	target  version.Chart
 	values  *values.Result
 	pachctl pachctl.Result
+
+	// Propose mode: the version-file's content and pin on the base branch;
+	// notes then start at the pin rather than the cluster's version.
+	base      string
+	pinFile   []byte
+	pinned    *semver.Version
+	notesFrom *semver.Version
+	// declined is set when a person closed this version's bump PR.
+	declined bool
 }
 
 // Run carries out the upgrade that cfg describes and returns its report.
@@ -87,6 +102,9 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
 }
 
 func (r *runner) run(ctx context.Context) report.Result {
+	if r.cfg.Mode == config.ModePropose {
+		return r.runPropose(ctx)
+	}
 	if r.cfg.Mode == config.ModeApply {
 		lock, err := r.lock(ctx)
 		if err != nil {
@@ -225,6 +243,15 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	r.index = ix
 	req := version.Request{Selector: version.Selector(r.cfg.Target.Kind), Version: r.cfg.Target.Version}
+	exact := r.cfg.Target.Kind == config.TargetExact
+	pinDetail := ""
+	if r.cfg.Target.Kind == config.TargetFromFile {
+		v, detail, err := r.pinnedTarget(ctx)
+		if err != nil {
+			return "", err
+		}
+		req, exact, pinDetail = version.Request{Selector: version.Exact, Version: v}, true, detail+"; "
+	}
 	if r.cfg.ChartVersion != nil {
 		req.ChartVersion = r.cfg.ChartVersion.Original()
 	}
@@ -234,7 +261,7 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	policy := version.Policy{
 		AllowMinor:      r.cfg.AllowMinor,
-		AllowPrerelease: r.cfg.AllowPrerelease && r.cfg.Target.Kind == config.TargetExact,
+		AllowPrerelease: r.cfg.AllowPrerelease && exact,
 	}
 	decision, err := policy.Check(r.from, target.AppVersion)
 	if err != nil {
@@ -244,9 +271,9 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	r.rep.ToVersion, r.rep.ToChart = target.AppVersion.String(), target.ChartVersion
 	if decision.Kind == version.NoOp {
 		r.rep.ToChart = r.release.ChartVersion
-		return fmt.Sprintf("already at %s: nothing to do", r.from), nil
+		return pinDetail + fmt.Sprintf("already at %s: nothing to do", r.from), nil
 	}
-	return fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
+	return pinDetail + fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
 		r.release.ChartVersion, target.ChartVersion), nil
 }
 
@@ -348,7 +375,7 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{RedactValues: values.Redact})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -480,9 +507,13 @@ func (r *runner) releaseNotes(ctx context.Context) (string, error) {
 	if r.d.GitHub == nil {
 		return "", warned{"no GitHub API client: release notes left out"}
 	}
+	from := r.from
+	if r.notesFrom != nil {
+		from = r.notesFrom
+	}
 	notes, err := changelog.Collect(ctx, r.d.GitHub, changelog.Request{
-		From: r.from, To: r.target.AppVersion,
-		Released:  r.index.AppVersionsBetween(r.from, r.target.AppVersion),
+		From: from, To: r.target.AppVersion,
+		Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
 		Repo:      r.cfg.ChangelogRepo,
 		Path:      r.cfg.ChangelogPath,
 		ServerURL: r.d.GitHub.ServerURL(),
