@@ -125,9 +125,14 @@ func (e *Entra) token(w http.ResponseWriter, r *http.Request, tenant string) {
 		entraError(w, http.StatusUnauthorized, "invalid_client", 700211, "AADSTS700211: No matching federated identity record found for presented assertion.")
 		return
 	}
-	scope := f.Get("scope")
-	aud, found := strings.CutSuffix(scope, "/.default")
-	if !found {
+	// MSAL adds the OpenID scopes to the resource's /.default.
+	var aud string
+	for _, sc := range strings.Fields(f.Get("scope")) {
+		if a, ok := strings.CutSuffix(sc, "/.default"); ok {
+			aud = a
+		}
+	}
+	if aud == "" {
 		entraError(w, http.StatusBadRequest, "invalid_scope", 70011, "AADSTS70011: The provided value for the input parameter 'scope' is not valid.")
 		return
 	}
