@@ -613,17 +613,55 @@ func (p *parser) versionFile(mode Mode, target Target) *versionfile.Spec {
 
 func (p *parser) repo(input string) string {
 	s := p.raw[input]
-	if !repoRE.MatchString(s) {
-		p.fail(input, s, "is not a repository", "owner/name, e.g. pachyderm/pachyderm")
-	}
+	p.add(Repo(input, s))
 	return s
 }
 
 func (p *parser) changelogPath() string {
-	s := p.raw[InputChangelogPath]
+	s, err := RepoPath(InputChangelogPath, p.raw[InputChangelogPath])
+	p.add(err)
+	return s
+}
+
+// add records err when it is a bad input.
+func (p *parser) add(err error) {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		p.errs = append(p.errs, ie)
+	}
+}
+
+// The validations below are shared with the notes command, so that an
+// input it refuses is refused there too, in the same words.
+
+// ExactVersion validates an exact Pachyderm version given to input, such as
+// 2.11.6 or v2.11.6.
+func ExactVersion(input, s string) (*semver.Version, error) {
+	const accepted = "an exact version like 2.11.6 or v2.11.6 (no build metadata)"
+	if s == "" {
+		return nil, &InputError{Input: input, Problem: "is required", Accepted: accepted}
+	}
+	v, err := strictVersion(s)
+	if err != nil {
+		return nil, &InputError{Input: input, Value: s, Problem: "is not a version", Accepted: accepted}
+	}
+	return v, nil
+}
+
+// Repo validates a GitHub repository given to input as owner/name.
+func Repo(input, s string) error {
+	if !repoRE.MatchString(s) {
+		return &InputError{Input: input, Value: s, Problem: "is not a repository", Accepted: "owner/name, e.g. pachyderm/pachyderm"}
+	}
+	return nil
+}
+
+// RepoPath validates a file path inside a repository given to input, and
+// returns it cleaned.
+func RepoPath(input, s string) (string, error) {
 	clean := path.Clean(s)
 	if s == "" || path.IsAbs(s) || clean == ".." || strings.HasPrefix(clean, "../") {
-		p.fail(InputChangelogPath, s, "is not a path inside the repository", "a relative path such as CHANGELOG.md")
+		return clean, &InputError{Input: input, Value: s, Problem: "is not a path inside the repository", Accepted: "a relative path such as CHANGELOG.md"}
 	}
-	return clean
+	return clean, nil
 }
