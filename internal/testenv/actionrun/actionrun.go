@@ -15,6 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // Build compiles the pach-upgrade binary from the repository at root into
@@ -54,6 +57,11 @@ type Result struct {
 	Outputs map[string]string
 	// Paths are the directories the step added to PATH for later steps.
 	Paths []string
+	// Wall is the process' run time, start to exit; FirstLine is the time from its start to
+	// the end of its first output line (zero when it printed none).
+	Wall, FirstLine time.Duration
+	// MaxRSS is the process' peak resident set in bytes (rusage maxrss).
+	MaxRSS int64
 }
 
 // Run runs the binary once as a GitHub Actions step with the given inputs.
@@ -100,10 +108,18 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		env = append(env, "INPUT_"+strings.ToUpper(strings.ReplaceAll(k, " ", "_"))+"="+v)
 	}
 	cmd.Env = append(env, r.Env...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &firstLineBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	res := &Result{}
+	log.start = time.Now()
 	err = cmd.Run()
+	res.Wall = time.Since(log.start)
+	if !log.first.IsZero() {
+		res.FirstLine = log.first.Sub(log.start)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.MaxRSS = ru.Maxrss << 10 // kilobytes on Linux
+	}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -111,7 +127,7 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	case err != nil:
 		return nil, fmt.Errorf("run %s: %w", r.Binary, err)
 	}
-	res.Log = log.String()
+	res.Log = log.buf.String()
 	summary, err := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
 	if err != nil {
 		return nil, err
@@ -126,6 +142,24 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	}
 	res.Paths = strings.Fields(string(paths))
 	return res, nil
+}
+
+// firstLineBuffer keeps the output and notes when its first line ended. exec copies both
+// streams through one goroutine each, so writes are serialised by the mutex.
+type firstLineBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	start time.Time
+	first time.Time
+}
+
+func (b *firstLineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first.IsZero() && bytes.IndexByte(p, '\n') >= 0 {
+		b.first = time.Now()
+	}
+	return b.buf.Write(p)
 }
 
 func (r Runner) writeEvent() (path, name string, err error) {
