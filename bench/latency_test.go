@@ -128,7 +128,7 @@ func BenchmarkReadinessLatency(b *testing.B) {
 		total, controllers := rollout()
 		s.add("latency-ms", float64(total.Microseconds())/1000)
 		s.add("controllers-ms", float64(controllers.Microseconds())/1000)
-		s.add("watch-ms", float64((total - controllers).Microseconds())/1000)
+		s.add("watch-ms", float64((total-controllers).Microseconds())/1000)
 	}
 	for _, name := range []string{"latency-ms", "controllers-ms", "watch-ms"} {
 		s.log(b, name, "ms")

@@ -52,7 +52,8 @@ func TestRunBadInput(t *testing.T) {
 	}
 	if res.Summary != "" || len(res.Outputs) != 0 {
 		t.Errorf("bad input wrote a summary %q or outputs %v", res.Summary, res.Outputs)
-	}	// The figures the benchmarks read: the process printed, so its first line came after its
+	}
+	// The figures the benchmarks read: the process printed, so its first line came after its
 	// start and before its exit, and it held some memory.
 	if res.FirstLine <= 0 || res.FirstLine > res.Wall {
 		t.Errorf("first line after %s of a %s run", res.FirstLine, res.Wall)
