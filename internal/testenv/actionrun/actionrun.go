@@ -14,9 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -60,7 +60,9 @@ type Result struct {
 	// Wall is the process' run time, start to exit; FirstLine is the time from its start to
 	// the end of its first output line (zero when it printed none).
 	Wall, FirstLine time.Duration
-	// MaxRSS is the process' peak resident set in bytes (rusage maxrss).
+	// MaxRSS is the process' peak resident set in bytes: its VmHWM, sampled every few
+	// milliseconds while it runs. Not rusage's maxrss: Go starts children with vfork, so the
+	// child's maxrss includes the parent's resident set at the time of the exec.
 	MaxRSS int64
 }
 
@@ -112,13 +114,17 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	cmd.Stdout, cmd.Stderr = log, log
 	res := &Result{}
 	log.start = time.Now()
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		done := make(chan struct{})
+		peak := make(chan int64, 1)
+		go func() { peak <- sampleHWM(cmd.Process.Pid, done) }()
+		err = cmd.Wait()
+		close(done)
+		res.MaxRSS = <-peak
+	}
 	res.Wall = time.Since(log.start)
 	if !log.first.IsZero() {
 		res.FirstLine = log.first.Sub(log.start)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.MaxRSS = ru.Maxrss << 10 // kilobytes on Linux
 	}
 	var exit *exec.ExitError
 	switch {
@@ -142,6 +148,32 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	}
 	res.Paths = strings.Fields(string(paths))
 	return res, nil
+}
+
+// sampleHWM reads the peak resident set (VmHWM) of process pid every 5 ms until done is
+// closed, and returns the largest value read, in bytes. VmHWM only grows, so the last sample
+// before the process exits holds its peak up to then.
+func sampleHWM(pid int, done <-chan struct{}) int64 {
+	path := filepath.Join("/proc", strconv.Itoa(pid), "status")
+	var peak int64
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+						peak = max(peak, kb<<10)
+					}
+				}
+			}
+		}
+		select {
+		case <-done:
+			return peak
+		case <-tick.C:
+		}
+	}
 }
 
 // firstLineBuffer keeps the output and notes when its first line ended. exec copies both
