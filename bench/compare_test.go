@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,8 +121,15 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	if err != nil {
 		b.Fatal(err)
 	}
+	order := []string{"action", "helm", "script"}
+	// BENCH_BASELINE_BINARY names a pach-upgrade binary built from an earlier commit: it runs
+	// as one more interleaved variant, for before/after figures of a change.
+	baseline := os.Getenv("BENCH_BASELINE_BINARY")
+	if baseline != "" {
+		order = append(order, "baseline")
+	}
 	vs := map[string]*variantNS{}
-	for _, v := range []string{"action", "helm", "script"} {
+	for _, v := range order {
 		ns := namespace(b, kube)
 		hc, err := helmrelease.New(rc, ns)
 		if err != nil {
@@ -137,6 +145,11 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	}
 	defer w.Close()
 	vs["action"].pachd = w.Pachd
+	if baseline != "" {
+		if vs["baseline"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["baseline"].ns, cc.pachdDeployment)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if vs["script"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["script"].ns, cc.pachdDeployment)); err != nil {
 		b.Fatal(err)
 	}
@@ -180,27 +193,44 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 
 	s := samples{}
 	gh := map[githubtest.Op][]int{}
-	run := map[string]func() (time.Duration, error){
-		"action": func() (time.Duration, error) {
-			before := opCounts(w.GitHub)
-			res, err := runner.Run(ctx, inputs)
-			if err != nil {
-				return 0, err
-			}
-			if res.ExitCode != 0 || res.Outputs["result"] != "upgraded" {
-				return 0, fmt.Errorf("action exit %d, result %q:\n%s", res.ExitCode, res.Outputs["result"], res.Log)
-			}
-			after := opCounts(w.GitHub)
-			total := 0
-			for _, op := range githubOps {
-				gh[op] = append(gh[op], after[op]-before[op])
-				total += after[op] - before[op]
-			}
-			s.add("github-calls", float64(total))
-			s.add("first-line-ms", float64(res.FirstLine.Microseconds())/1000)
-			s.add("maxrss-MiB", float64(res.MaxRSS)/(1<<20))
+	var lastSummary string
+	runAction := func(name string) (time.Duration, error) {
+		runner, inputs := runner, maps.Clone(inputs)
+		inputs[config.InputNamespace] = vs[name].ns
+		inputs[config.InputPachdAddress] = vs[name].pachd.Address
+		if name == "baseline" {
+			runner.Binary = baseline
+		}
+		before := opCounts(w.GitHub)
+		res, err := runner.Run(ctx, inputs)
+		if err != nil {
+			return 0, err
+		}
+		if res.ExitCode != 0 || res.Outputs["result"] != "upgraded" {
+			return 0, fmt.Errorf("%s exit %d, result %q:\n%s", name, res.ExitCode, res.Outputs["result"], res.Log)
+		}
+		if name == "baseline" {
+			s.add("baseline-maxrss-MiB", float64(res.MaxRSS)/(1<<20))
 			return res.Wall, nil
-		},
+		}
+		after := opCounts(w.GitHub)
+		total := 0
+		for _, op := range githubOps {
+			gh[op] = append(gh[op], after[op]-before[op])
+			total += after[op] - before[op]
+		}
+		s.add("github-calls", float64(total))
+		s.add("first-line-ms", float64(res.FirstLine.Microseconds())/1000)
+		s.add("maxrss-MiB", float64(res.MaxRSS)/(1<<20))
+		lastSummary = res.Summary
+		if os.Getenv("BENCH_SHOW_LOG") != "" {
+			b.Log(res.Log)
+		}
+		return res.Wall, nil
+	}
+	run := map[string]func() (time.Duration, error){
+		"action":   func() (time.Duration, error) { return runAction("action") },
+		"baseline": func() (time.Duration, error) { return runAction("baseline") },
 		"helm": func() (time.Duration, error) {
 			start := time.Now()
 			if out, err := helmCmd(vs["helm"].ns, true).CombinedOutput(); err != nil {
@@ -219,7 +249,6 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 			return time.Since(start), nil
 		},
 	}
-	order := []string{"action", "helm", "script"}
 	round := func(record bool) {
 		for _, name := range order {
 			v := vs[name]
@@ -250,6 +279,7 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	delete(s, "first-line-ms")
 	delete(s, "maxrss-MiB")
 	delete(s, "github-calls")
+	delete(s, "baseline-maxrss-MiB")
 	for op := range gh {
 		delete(gh, op)
 	}
@@ -262,10 +292,17 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	s.log(b, "first-line-ms", "ms")
 	s.log(b, "maxrss-MiB", "MiB")
 	s.log(b, "github-calls", "calls")
+	if baseline != "" {
+		s.log(b, "baseline-maxrss-MiB", "MiB")
+		b.ReportMetric(s.median("baseline"), "baseline-s")
+		b.ReportMetric(s.median("action")/s.median("baseline"), "action/baseline")
+		b.ReportMetric(s.median("baseline-maxrss-MiB"), "baseline-maxrss-MiB")
+	}
 	b.Logf("first line of the warm-up (first) run: %v ms", firstLineWarm)
 	for _, op := range githubOps {
 		b.Logf("github %-16s per run %v", op, gh[op])
 	}
+	b.Logf("steps of the last action run:\n%s", stepTable(lastSummary))
 	b.ReportMetric(s.median("action"), "action-s")
 	b.ReportMetric(s.median("helm"), "helm-wait-s")
 	b.ReportMetric(s.median("script"), "script-s")
@@ -344,4 +381,21 @@ func pachdVersion(out string) string {
 		}
 	}
 	return ""
+}
+
+// stepTable returns the rows of the job summary's step table (step, outcome, duration).
+func stepTable(summary string) string {
+	var rows []string
+	in := false
+	for _, line := range strings.Split(summary, "\n") {
+		switch {
+		case strings.HasPrefix(line, "| Step |"):
+			in = true
+		case in && strings.HasPrefix(line, "|"):
+			rows = append(rows, line)
+		default:
+			in = false
+		}
+	}
+	return strings.Join(rows, "\n")
 }

@@ -185,6 +185,13 @@ func addWorkers(ctx context.Context, kube *cluster.Client, ns string) error {
 	}); err != nil {
 		return fmt.Errorf("default ServiceAccount in %s: %w", ns, err)
 	}
+	// Placed on the node directly: on a loaded machine the scheduler's share of 500 pods took
+	// minutes, and scheduling is not what is measured.
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		return fmt.Errorf("find the kwok node: %v (%d nodes)", err, len(nodes.Items))
+	}
+	node := nodes.Items[0].Name
 	for i := range workerPipelines {
 		name := fmt.Sprintf("pipeline-edges-%d-v1", i)
 		labels := map[string]string{"app": name, "component": "worker", "pipelineName": fmt.Sprintf("edges-%d", i), "suite": "pachyderm"}
@@ -195,7 +202,7 @@ func addWorkers(ctx context.Context, kube *cluster.Client, ns string) error {
 				Selector: labels,
 				Template: &corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{
+					Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{
 						{Name: "user", Image: "ubuntu:24.04"},
 						{Name: "storage", Image: "pachyderm/pachd:2.11.5"},
 					}},
@@ -207,7 +214,7 @@ func addWorkers(ctx context.Context, kube *cluster.Client, ns string) error {
 		}
 	}
 	want := workerPipelines * workersPerPipline
-	return wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+	return wait.PollUntilContextTimeout(ctx, 2*time.Second, 40*time.Minute, true, func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "component=worker"})
 		if err != nil {
 			return false, err
