@@ -12,12 +12,14 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
+	"k8s.io/client-go/rest"
+
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
 
@@ -40,15 +42,23 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return notes(ctx, args[1:], getenv, stdout, stderr)
 	}
 	inActions := config.InActions(getenv) && len(args) == 0
-	cfg, err := loadConfig(inActions, args, getenv, stderr)
+	cfg, err := loadConfig(ctx, inActions, args, getenv, stderr)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return exitOK
 	case config.IsInputError(err):
 		fmt.Fprintf(stderr, "pach-upgrade: bad input:\n%v\n", err)
 		if inActions {
-			// An annotation names the input on the run page too.
-			report.NewActionsLogger(stdout, getenv).Errorf("Bad input", "%v", err)
+			// An annotation names the input on the run page too. The
+			// error redacts URL credentials; masks hide them from any
+			// later line of the job.
+			log := report.NewActionsLogger(stdout, getenv)
+			for _, s := range config.URLCredentials(config.ActionsInputs(getenv)) {
+				log.AddMask(s)
+			}
+			log.Errorf("Bad input", "%v", err)
+			// Workflows branch on result: a refused run has failed.
+			log.SetOutput(config.OutputResult, string(report.ResultFailed))
 		}
 		return exitBadInput
 	case err != nil:
@@ -80,25 +90,41 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 // upgradeCluster connects to the cluster and runs the upgrade; a failure to
 // connect is reported like any other failure.
 func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) *report.Report {
-	restConfig, err := cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	place := runnerenv.Detect(getenv)
+	// In a container action the runner's kubeconfig file and loopback are
+	// out of sight: say so, instead of client-go's bare errors.
+	err := place.CheckKubeconfig(cfg.Kubeconfig)
+	var restConfig *rest.Config
+	if err == nil {
+		restConfig, err = cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	}
+	if err == nil {
+		err = place.CheckServer(ctx, restConfig.Host)
+	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
 	if err == nil {
 		kube, err = cluster.New(restConfig)
 	}
 	if err == nil {
-		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+		helm, err = helmrelease.New(restConfig, cfg.Namespace, helmrelease.WithDriver(cfg.HelmDriver))
 	}
 	if err != nil {
 		log.Errorf("Cannot reach the cluster", "%v", err)
 		return &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode),
 			Result: report.ResultFailed, Failure: log.Redact(err.Error())}
 	}
+	toolCache, _ := place.ToolCache()
 	return upgrade.Run(ctx, cfg, upgrade.Deps{
 		Log: log, Cluster: kube, Helm: helm, GitHub: gh,
 		Holder:    holder(getenv),
-		ToolCache: getenv("RUNNER_TOOL_CACHE"),
-		TempDir:   getenv("RUNNER_TEMP"),
+		ToolCache: toolCache,
+		TempDir:   place.TempDir(),
+		Runner:    place,
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 
@@ -136,25 +162,9 @@ func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, get
 	return report.CommentTarget{Client: gh, Repo: getenv("GITHUB_REPOSITORY"), PR: pr}
 }
 
-func loadConfig(inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
+func loadConfig(ctx context.Context, inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
 	if inActions {
-		return config.FromActions(getenv)
+		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(args, stderr)
-}
-
-// notes prints the release notes of a version range: the same extraction
-// the action writes into the job summary.
-func notes(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	err := changelog.RunNotes(ctx, args, stdout, getenv)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, changelog.ErrUsage):
-		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
-		return exitBadInput
-	default:
-		fmt.Fprintf(stderr, "pach-upgrade: notes: %v\n", err)
-		return exitFailed
-	}
+	return config.FromFlags(ctx, args, getenv, stderr)
 }

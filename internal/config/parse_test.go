@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -84,6 +85,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputValues:                 "console:\n  enabled: false\n",
 		InputKubeconfig:             validKubeconfig,
 		InputKubeContext:            "prod",
+		InputHelmDriver:             "configmaps",
 		InputMode:                   "plan",
 		InputAllowMinor:             "False",
 		InputAllowPrerelease:        "TRUE",
@@ -112,6 +114,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputPRNumber:               "42",
 		InputChangelogRepo:          "pachyderm/pachyderm",
 		InputChangelogPath:          "docs/CHANGELOG.md",
+		InputVersionFile:            "deploy/values.yaml#pachyderm.version",
 	}
 	if len(raw) != len(Options()) {
 		t.Fatalf("test covers %d inputs, table has %d: cover the new input", len(raw), len(Options()))
@@ -124,7 +127,8 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.Timeout != 90*time.Minute || c.RollbackOnFailure || !c.RecoverPending || c.KubeContext != "prod" ||
 		c.ChartRepo != "http://127.0.0.1:8080/charts" || c.ChartVersion.String() != "2.11.6" || c.PRNumber != 42 ||
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
-		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl {
+		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
+		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
 	}
 	if got := c.ValuesFromFile["pachd"].(map[string]any)["replicas"]; got != float64(2) {
@@ -176,6 +180,9 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"garbage timeout", InputTimeout, "ten minutes", nil},
 		{"unitless timeout", InputTimeout, "600", nil},
 		{"timeout over job limit", InputTimeout, "7h", nil},
+		{"timeout of 1ns", InputTimeout, "1ns", nil},
+		{"timeout in ms for minutes", InputTimeout, "10ms", nil},
+		{"timeout under a second", InputTimeout, "999ms", nil},
 		{"bad boolean allow-minor", InputAllowMinor, "yes", nil},
 		{"bad boolean rollback", InputRollbackOnFailure, "1", nil},
 		{"bad boolean comment", InputComment, "sometimes", nil},
@@ -207,6 +214,13 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"pachd-address no port", InputPachdAddress, "grpc://pachd", nil},
 		{"pachd-address bad scheme", InputPachdAddress, "ftp://pachd:30650", nil},
 		{"pachd-address port out of range", InputPachdAddress, "pachd:70000", nil},
+		{"pachd-address bare IPv6 without brackets", InputPachdAddress, "::1:30650", nil},
+		{"pachd-address with a path", InputPachdAddress, "grpc://pachd:30650/x", nil},
+		{"pachd-address with user info", InputPachdAddress, "grpc://u:p@pachd:30650", nil},
+		{"pachd-address with a query", InputPachdAddress, "grpcs://pachd:443?insecure=1", nil},
+		{"pachd-address empty host", InputPachdAddress, "grpc://:30650", nil},
+		{"pachd-address port zero", InputPachdAddress, "pachd:0", nil},
+		{"pachd-address named port", InputPachdAddress, "pachd:grpc", nil},
 		{"download URL without version", InputPachctlDownloadURL, "https://mirror.example/pachctl.tar.gz", nil},
 		{"download URL not http", InputPachctlDownloadURL, "file:///tmp/{version}.tgz", nil},
 		{"sha256 too short", InputPachctlSHA256, "abc123", nil},
@@ -217,6 +231,14 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"changelog-path escapes repo", InputChangelogPath, "../secrets", nil},
 		{"changelog-path absolute", InputChangelogPath, "/etc/passwd", nil},
 		{"unknown input", "target-versoin", "2.11.6", nil},
+		{"helm-driver memory", InputHelmDriver, "memory", nil},
+		{"helm-driver unknown", InputHelmDriver, "etcd", nil},
+		{"propose without version-file", InputVersionFile, "", map[string]string{InputMode: "propose", InputGitHubToken: "t"}},
+		{"from-file without version-file", InputVersionFile, "", map[string]string{InputTargetVersion: "from-file"}},
+		{"version-file outside the repo", InputVersionFile, "../values.yaml#a.b", nil},
+		{"version-file empty key", InputVersionFile, "values.yaml#a..b", nil},
+		{"propose without token", InputGitHubToken, "", map[string]string{InputMode: "propose", InputVersionFile: "V"}},
+		{"propose from-file", InputTargetVersion, "from-file", map[string]string{InputMode: "propose", InputVersionFile: "V", InputGitHubToken: "t"}},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d bad-input cases", len(cases))
@@ -224,6 +246,9 @@ func TestParseRejectsBadInputs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := map[string]string{InputTargetVersion: "2.11.6"}
+			if tc.input == InputTargetVersion {
+				delete(raw, InputTargetVersion)
+			}
 			for k, v := range tc.extra {
 				raw[k] = v
 			}
@@ -292,7 +317,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 	if !InActions(getenv) {
 		t.Fatal("InActions = false with GITHUB_ACTIONS=true")
 	}
-	fromEnv, err := FromActions(getenv)
+	fromEnv, err := FromActions(context.Background(), getenv)
 	if err != nil {
 		t.Fatalf("FromActions: %v", err)
 	}
@@ -302,7 +327,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 			args = append(args, "--"+strings.ToLower(name), v)
 		}
 	}
-	fromFlags, err := FromFlags(args, &bytes.Buffer{})
+	fromFlags, err := FromFlags(context.Background(), args, getenv, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("FromFlags: %v", err)
 	}
@@ -316,7 +341,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 
 func TestFlagsUsageAndErrors(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := FromFlags([]string{"--help"}, &out); !errors.Is(err, ErrHelp) {
+	if _, err := FromFlags(context.Background(), []string{"--help"}, noEnv, &out); !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: err = %v, want ErrHelp", err)
 	}
 	for _, o := range Options() {
@@ -328,8 +353,79 @@ func TestFlagsUsageAndErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--no-such-flag", "x"}, {"--target-version", "2.11.6", "extra"}} {
-		if _, err := FromFlags(args, &out); !IsInputError(err) {
-			t.Errorf("FromFlags(%q) = %v, want an InputError", args, err)
+		if _, err := FromFlags(context.Background(), args, noEnv, &out); !IsInputError(err) {
+			t.Errorf("FromFlags(context.Background(), %q) = %v, want an InputError", args, err)
+		}
+	}
+}
+
+// TestPachdAddressForms: every form pachctl takes is accepted, IPv6
+// literals included.
+func TestPachdAddressForms(t *testing.T) {
+	for _, a := range []string{
+		"grpc://[::1]:30650", "[::1]:30650", "grpcs://[2001:db8::7]:443", "grpc://pachd.example.com:30650",
+		"pachd:30650", "127.0.0.1:30650", "https://pachd.example.com:443", "grpc://pachd:30650/",
+	} {
+		c, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputPachdAddress: a})
+		if err != nil {
+			t.Errorf("pachd-address %q refused: %v", a, err)
+			continue
+		}
+		if c.PachdAddress != a {
+			t.Errorf("pachd-address %q read as %q", a, c.PachdAddress)
+		}
+	}
+}
+
+func TestTimeoutBounds(t *testing.T) {
+	for s, want := range map[string]time.Duration{"1s": time.Second, "10m": 10 * time.Minute, "6h": 6 * time.Hour} {
+		c, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputTimeout: s})
+		if err != nil || c.Timeout != want {
+			t.Errorf("timeout %q: %v, %v", s, c, err)
+		}
+	}
+	_, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputTimeout: "1ns"})
+	if err == nil || !strings.Contains(err.Error(), "minimum of 1s") {
+		t.Errorf("timeout 1ns: %v, want an error naming the minimum", err)
+	}
+}
+
+func noEnv(string) string { return "" }
+
+// TestHelmDriver: helm-driver, else HELM_DRIVER, else secret, in both
+// modes; what cannot hold a release in the cluster is refused.
+func TestHelmDriver(t *testing.T) {
+	cases := []struct {
+		input, env, want string
+	}{
+		{"", "", HelmDriverSecret},
+		{"", "configmap", HelmDriverConfigMap},
+		{"", "secrets", HelmDriverSecret},
+		{"configmaps", "", HelmDriverConfigMap},
+		{"secret", "configmap", HelmDriverSecret},
+	}
+	for _, tc := range cases {
+		env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_TARGET-VERSION": "2.11.6", "HELM_DRIVER": tc.env, "INPUT_HELM-DRIVER": tc.input}
+		getenv := func(k string) string { return env[k] }
+		c, err := FromActions(context.Background(), getenv)
+		if err != nil || c.HelmDriver != tc.want {
+			t.Errorf("helm-driver %q, HELM_DRIVER %q: Actions %v, %v; want %s", tc.input, tc.env, c, err, tc.want)
+		}
+		args := []string{"--target-version", "2.11.6"}
+		if tc.input != "" {
+			args = append(args, "--helm-driver", tc.input)
+		}
+		c, err = FromFlags(context.Background(), args, getenv, &bytes.Buffer{})
+		if err != nil || c.HelmDriver != tc.want {
+			t.Errorf("helm-driver %q, HELM_DRIVER %q: flags %v, %v; want %s", tc.input, tc.env, c, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"memory", "sql", "Secret", "etcd"} {
+		env := map[string]string{"HELM_DRIVER": bad}
+		_, err := FromFlags(context.Background(), []string{"--target-version", "2.11.6"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+		var errs InputErrors
+		if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Input != InputHelmDriver || !strings.Contains(err.Error(), "HELM_DRIVER") {
+			t.Errorf("HELM_DRIVER=%s: %v, want one helm-driver error naming HELM_DRIVER", bad, err)
 		}
 	}
 }

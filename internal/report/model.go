@@ -18,6 +18,7 @@ const (
 	ResultUpgraded   Result = "upgraded"
 	ResultNoOp       Result = "no-op"
 	ResultPlanned    Result = "planned"
+	ResultProposed   Result = "proposed"
 	ResultRolledBack Result = "rolled-back"
 	ResultFailed     Result = "failed"
 )
@@ -31,6 +32,8 @@ func (r Result) Icon() string {
 		return "☑️"
 	case ResultPlanned:
 		return "📝"
+	case ResultProposed:
+		return "🔀"
 	case ResultRolledBack:
 		return "↩️"
 	case ResultFailed:
@@ -48,6 +51,8 @@ func (r Result) Headline() string {
 		return "Already at the target version, nothing changed"
 	case ResultPlanned:
 		return "Planned (no change made)"
+	case ResultProposed:
+		return "Upgrade proposed as a pull request (no change made to the cluster)"
 	case ResultRolledBack:
 		return "Upgrade failed and was rolled back"
 	case ResultFailed:
@@ -115,6 +120,17 @@ type Plan struct {
 	ManifestDiff string
 }
 
+// PullRequest is the bump pull request of a propose run.
+type PullRequest struct {
+	Number int
+	URL    string
+	Branch string
+	// Created is true for a new PR, false for one updated in place.
+	Created bool
+	// Superseded are older bump PRs closed in favour of this one.
+	Superseded []int
+}
+
 // Rollback says what was rolled back. Set it only once the rollback is done
 // and the old revision is Ready again, or with Err when it failed.
 type Rollback struct {
@@ -132,8 +148,12 @@ type Report struct {
 	Release   string
 	Namespace string
 	Result    Result
-	// Mode is "apply" or "plan".
+	// Mode is "apply", "plan" or "propose".
 	Mode string
+	// Pinned is the version the repository's version-file pins (propose).
+	Pinned string
+	// PullRequest is the bump PR propose opened or updated.
+	PullRequest *PullRequest
 
 	FromVersion, ToVersion string // Pachyderm (app) versions
 	FromChart, ToChart     string // chart versions

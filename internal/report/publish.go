@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
@@ -35,6 +36,10 @@ func Publish(ctx context.Context, log Logger, r *Report, target CommentTarget) {
 	log.SetOutput(config.OutputTargetVersion, r.ToVersion)
 	log.SetOutput(config.OutputChartVersion, r.ToChart)
 	log.SetOutput(config.OutputBackupPath, r.BackupPath)
+	if pr := r.PullRequest; pr != nil {
+		log.SetOutput(config.OutputPRNumber, strconv.Itoa(pr.Number))
+		log.SetOutput(config.OutputPRURL, pr.URL)
+	}
 	log.AddSummary(Summary(r))
 
 	if target.Client == nil || target.PR <= 0 {

@@ -22,6 +22,7 @@ func Summary(r *Report) string {
 	var b strings.Builder
 	title(&b, r, "##")
 	fromTo(&b, r)
+	pullRequest(&b, r)
 	warnings(&b, r)
 	failure(&b, r, 0)
 
@@ -117,6 +118,26 @@ func fromTo(b *strings.Builder, r *Report) {
 		fmt.Fprintf(b, "| Chart | %s | %s |\n", cell(or(r.FromChart, "—")), cell(or(r.ToChart, "—")))
 	}
 	b.WriteString("\n")
+}
+
+func pullRequest(b *strings.Builder, r *Report) {
+	pr := r.PullRequest
+	if pr == nil {
+		return
+	}
+	verb := "Updated"
+	if pr.Created {
+		verb = "Opened"
+	}
+	fmt.Fprintf(b, "%s pull request [#%d](%s) from `%s`", verb, pr.Number, pr.URL, cell(pr.Branch))
+	if r.Pinned != "" {
+		fmt.Fprintf(b, ", bumping the pinned %s to %s", cell(r.Pinned), cell(r.ToVersion))
+	}
+	b.WriteString(".")
+	for _, n := range pr.Superseded {
+		fmt.Fprintf(b, " Closed #%d, which it supersedes.", n)
+	}
+	b.WriteString("\n\n")
 }
 
 func warnings(b *strings.Builder, r *Report) {

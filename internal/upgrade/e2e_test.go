@@ -66,6 +66,10 @@ type scenario struct {
 	out   bytes.Buffer // everything the runs logged and printed
 	mu    sync.Mutex
 	files []string // files the runs wrote (backups)
+
+	// repository and ref are the workflow's GITHUB_REPOSITORY and
+	// GITHUB_SHA, for runs that use version-file.
+	repository, ref string
 }
 
 func newScenario(t *testing.T, rc *rest.Config, opts world.Options) *scenario {
@@ -133,6 +137,7 @@ func (s *scenario) run(inputs map[string]string) *report.Report {
 	rep := Run(context.Background(), cfg, Deps{
 		Log: log, Cluster: s.kube, Helm: helm, GitHub: gh,
 		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
+		Repository: s.repository, Ref: s.ref,
 	})
 	log.AddSummary(report.Summary(rep))
 	log.AddSummary(report.Comment(rep))

@@ -18,6 +18,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 	"github.com/pach-upgrade/pach-upgrade/internal/version"
 )
@@ -38,7 +39,18 @@ type Deps struct {
 	ToolCache string
 	// TempDir is the default backup dir (RUNNER_TEMP in Actions).
 	TempDir string
-	Now     func() time.Time
+	// Runner says where the run executes: on the runner (the zero value) or
+	// in a container action, whose files go to the runner's user, whose
+	// paths the outputs give as the runner sees them, and whose folders
+	// outside the runner's mounts vanish with the step.
+	Runner runnerenv.Env
+	// Repository (GITHUB_REPOSITORY) holds version-file: propose opens its
+	// pull requests there, and from-file reads the pin from it at Ref
+	// (GITHUB_SHA; empty means the default branch). Outside Actions it is
+	// empty and from-file reads the file from the working directory.
+	Repository string
+	Ref        string
+	Now        func() time.Time
 }
 
 // pachdPort is pachd's gRPC port on the pachd Service.
@@ -63,6 +75,15 @@ type runner struct {
 	target  version.Chart
 	values  *values.Result
 	pachctl pachctl.Result
+
+	// Propose mode: the version-file's content and pin on the base branch;
+	// notes then start at the pin rather than the cluster's version.
+	base      string
+	pinFile   []byte
+	pinned    *semver.Version
+	notesFrom *semver.Version
+	// declined is set when a person closed this version's bump PR.
+	declined bool
 }
 
 // Run carries out the upgrade that cfg describes and returns its report.
@@ -87,6 +108,9 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
 }
 
 func (r *runner) run(ctx context.Context) report.Result {
+	if r.cfg.Mode == config.ModePropose {
+		return r.runPropose(ctx)
+	}
 	if r.cfg.Mode == config.ModeApply {
 		lock, err := r.lock(ctx)
 		if err != nil {
@@ -225,6 +249,15 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	r.index = ix
 	req := version.Request{Selector: version.Selector(r.cfg.Target.Kind), Version: r.cfg.Target.Version}
+	exact := r.cfg.Target.Kind == config.TargetExact
+	pinDetail := ""
+	if r.cfg.Target.Kind == config.TargetFromFile {
+		v, detail, err := r.pinnedTarget(ctx)
+		if err != nil {
+			return "", err
+		}
+		req, exact, pinDetail = version.Request{Selector: version.Exact, Version: v}, true, detail+"; "
+	}
 	if r.cfg.ChartVersion != nil {
 		req.ChartVersion = r.cfg.ChartVersion.Original()
 	}
@@ -234,7 +267,7 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	policy := version.Policy{
 		AllowMinor:      r.cfg.AllowMinor,
-		AllowPrerelease: r.cfg.AllowPrerelease && r.cfg.Target.Kind == config.TargetExact,
+		AllowPrerelease: r.cfg.AllowPrerelease && exact,
 	}
 	decision, err := policy.Check(r.from, target.AppVersion)
 	if err != nil {
@@ -244,9 +277,9 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	r.rep.ToVersion, r.rep.ToChart = target.AppVersion.String(), target.ChartVersion
 	if decision.Kind == version.NoOp {
 		r.rep.ToChart = r.release.ChartVersion
-		return fmt.Sprintf("already at %s: nothing to do", r.from), nil
+		return pinDetail + fmt.Sprintf("already at %s: nothing to do", r.from), nil
 	}
-	return fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
+	return pinDetail + fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
 		r.release.ChartVersion, target.ChartVersion), nil
 }
 
@@ -258,6 +291,10 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	if !r.d.Runner.Visible(dir) {
+		r.log.Warningf("Backup not kept", "backup-dir %s is not a folder the runner mounts into this action's container: "+
+			"the snapshot is gone when the step ends; use a folder under ${{ runner.temp }} or ${{ github.workspace }}", dir)
+	}
 	manifest, err := helmrelease.RedactManifest(r.release.Manifest)
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
@@ -267,12 +304,21 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
 		AppVersion: r.release.AppVersion, Values: values.Redact(r.release.Values),
 		Manifest: manifest, TakenAt: r.now().UTC(),
-	})
+	}, r.d.Runner)
 	if err != nil {
 		return "", err
 	}
-	r.rep.BackupPath = path
-	detail := "release snapshot at " + path
+	// The output is for later steps, which run on the runner: give the path
+	// they can open.
+	host, ok := r.d.Runner.HostPath(path)
+	r.rep.BackupPath = host
+	detail := "release snapshot at " + host
+	if host != path {
+		detail += " (" + path + " in this container)"
+	} else if !ok && r.d.Runner.Visible(path) {
+		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set): "+
+			"backup-path gives the path in this action's container", path)
+	}
 	if r.cfg.BackupCommand == "" {
 		return detail + "; no backup-command given", nil
 	}
@@ -335,12 +381,18 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.pachctl = res
-	r.log.AddPath(res.Dir)
 	how := "downloaded, verified against " + string(res.Verified)
 	if res.CacheHit {
 		how = "from the tool cache"
 	}
-	return fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how), nil
+	detail := fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how)
+	if r.d.Runner.InContainer() {
+		// The folder exists only in this container: a PATH entry would name
+		// nothing on the runner, and no later run finds the download.
+		return detail + "; in this action's container only: not put on the job's PATH, not cached for later runs", nil
+	}
+	r.log.AddPath(res.Dir)
+	return detail, nil
 }
 
 func (r *runner) plan(ctx context.Context) (string, error) {
@@ -348,7 +400,7 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{RedactValues: values.Redact})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -480,9 +532,13 @@ func (r *runner) releaseNotes(ctx context.Context) (string, error) {
 	if r.d.GitHub == nil {
 		return "", warned{"no GitHub API client: release notes left out"}
 	}
-	notes, err := changelog.Collect(ctx, r.d.GitHub, changelog.Request{
-		From: r.from, To: r.target.AppVersion,
-		Released:  r.index.AppVersionsBetween(r.from, r.target.AppVersion),
+	from := r.from
+	if r.notesFrom != nil {
+		from = r.notesFrom
+	}
+	notes, err := changelog.Collect(ctx, NotesSource(r.d.GitHub), changelog.Request{
+		From: from, To: r.target.AppVersion,
+		Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
 		Repo:      r.cfg.ChangelogRepo,
 		Path:      r.cfg.ChangelogPath,
 		ServerURL: r.d.GitHub.ServerURL(),

@@ -139,7 +139,7 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		return nil, err
 	}
 	res.Summary = string(summary)
-	if res.Outputs, err = readOutputs(files["GITHUB_OUTPUT"]); err != nil {
+	if res.Outputs, err = ReadOutputs(files["GITHUB_OUTPUT"]); err != nil {
 		return nil, err
 	}
 	paths, err := os.ReadFile(files["GITHUB_PATH"])
@@ -211,9 +211,9 @@ func (r Runner) writeEvent() (path, name string, err error) {
 	return path, name, os.WriteFile(path, data, 0o644)
 }
 
-// readOutputs parses the GITHUB_OUTPUT file: name=value lines and
+// ReadOutputs parses the GITHUB_OUTPUT file: name=value lines and
 // name<<DELIMITER heredocs, as the runner does.
-func readOutputs(path string) (map[string]string, error) {
+func ReadOutputs(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
