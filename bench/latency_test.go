@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
@@ -43,7 +42,7 @@ func BenchmarkReadinessLatency(b *testing.B) {
 		ObjectMeta: metav1.ObjectMeta{Name: "pachd", Labels: map[string]string{cluster.ManagedByLabel: "Helm"},
 			Annotations: map[string]string{cluster.ReleaseNameAnnotation: release}},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](replicas),
+			Replicas: int32Ptr(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{testenv.AnnotationNeverReady: "true", generationKey: "0"}},

@@ -144,3 +144,5 @@ func apiserverRequests(ctx context.Context, cs kubernetes.Interface) (float64, e
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
+
+func int32Ptr(v int32) *int32 { return &v }
