@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
@@ -22,6 +23,18 @@ type CommentTarget struct {
 	// Repo is GITHUB_REPOSITORY, the repository of the pull request.
 	Repo string
 	PR   int
+}
+
+// PublishContext returns the context to publish a run's report with. It is
+// not ctx: a cancelled run (SIGINT, SIGTERM) must still publish, and the
+// Actions runner kills the step 10 s after its first signal. So it lives on
+// after ctx ends, for at most grace from that moment, and for at most limit
+// in all.
+func PublishContext(ctx context.Context, grace, limit time.Duration) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	// A timer left running after the returned cancel only cancels again.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return pctx, func() { stop(); cancel() }
 }
 
 // Publish ends a run: outputs, the job summary and the sticky PR comment,

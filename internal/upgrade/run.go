@@ -76,6 +76,12 @@ type runner struct {
 	values  *values.Result
 	pachctl pachctl.Result
 
+	// runCtx is Run's context: its end is a cancel (a signal), which is
+	// reported as such and never as a failure or a timeout.
+	runCtx context.Context
+	// running is the step in progress, for a cancel's report.
+	running string
+	phase   phase
 	// Propose mode: the version-file's content and pin on the base branch;
 	// notes then start at the pin rather than the cluster's version.
 	base      string
@@ -97,7 +103,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
 		d.HTTP = &http.Client{Timeout: 2 * time.Minute}
 	}
 	r := &runner{
-		cfg: cfg, d: d, log: d.Log, now: d.Now,
+		cfg: cfg, d: d, log: d.Log, now: d.Now, runCtx: ctx,
 		rep: &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode)},
 	}
 	for _, s := range cfg.SecretValues() {
@@ -118,7 +124,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 		}
 		// Released on every exit path, even when ctx is already cancelled.
 		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			rctx, cancel := r.cleanupContext(30 * time.Second)
 			defer cancel()
 			if err := lock.Release(rctx); err != nil {
 				r.log.Warningf("Lease not released", "%v", err)
@@ -170,14 +176,20 @@ func (r *runner) run(ctx context.Context) report.Result {
 		err = r.step(uctx, "Verify versions", r.verify)
 	}
 	if err != nil {
+		if r.cancelled() {
+			return r.cancel()
+		}
 		return r.recover(ctx, err)
 	}
 	r.recordPods(ctx)
 	return report.ResultUpgraded
 }
 
-// fail records err as the run's failure.
+// fail records err as the run's failure, or ends a cancelled run.
 func (r *runner) fail(err error) report.Result {
+	if r.cancelled() {
+		return r.cancel()
+	}
 	r.rep.Failure = r.log.Redact(err.Error())
 	return report.ResultFailed
 }
@@ -413,14 +425,18 @@ func (r *runner) upgrade(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rel, err := r.d.Helm.Upgrade(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.UpgradeOptions{
-		Timeout:     r.remaining(ctx),
-		Description: fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
-	})
+	rel, err := r.helmUpgrade(ctx, ch)
 	if err != nil {
 		return "", err
 	}
+	if ctx.Err() != nil {
+		// Never start a wait that a cancel or the timeout has already ended.
+		return "", fmt.Errorf("revision %d applied, its rollout not watched: %w", rel.Revision, context.Cause(ctx))
+	}
 	if err := r.waitReady(ctx); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return "", fmt.Errorf("revision %d applied, its rollout watch stopped: %w", rel.Revision, err)
+		}
 		return "", fmt.Errorf("revision %d did not become Ready: %w", rel.Revision, err)
 	}
 	return fmt.Sprintf("revision %d deployed; every workload and pod Ready", rel.Revision), nil
@@ -478,19 +494,29 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 		r.recordPods(ctx)
 		return report.ResultFailed
 	}
-	// The rollback must run even when the run was cancelled or timed out.
+	// The rollback must run even when the upgrade timed out; its wait for
+	// Ready stops on a cancel (the runner's kill would cut it anyway).
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
 	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
 	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
+		r.phase = phaseRollingBack
 		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx)); err != nil {
 			return "", err
 		}
-		if err := r.waitReady(ctx); err != nil {
+		wctx, stop := r.stopOnCancel(ctx)
+		defer stop()
+		if wctx.Err() != nil {
+			return "", fmt.Errorf("rolled back to revision %d, its rollout not watched: %w", r.release.Revision, context.Cause(wctx))
+		}
+		if err := r.waitReady(wctx); err != nil {
 			return "", fmt.Errorf("revision %d did not become Ready after the rollback: %w", r.release.Revision, err)
 		}
 		return fmt.Sprintf("rolled back to revision %d (Pachyderm %s); every pod Ready", r.release.Revision, r.from), nil
 	})
+	if err != nil && r.cancelled() {
+		return r.cancel()
+	}
 	r.recordPods(rctx)
 	if err != nil {
 		rb.Err = r.log.Redact(err.Error())

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -46,6 +47,25 @@ type Runner struct {
 	PullRequest int
 	// Env is added to the step's environment (e.g. KUBECONFIG, PATH).
 	Env []string
+	// Cancel is what a cancelled ctx does to the step; nil means what the
+	// Actions runner does, RunnerCancel.
+	Cancel []Signal
+}
+
+// Signal is one step of cancelling a running step: After the previous one
+// (or the cancel), Signal is sent if the process still runs.
+type Signal struct {
+	Signal os.Signal
+	After  time.Duration
+}
+
+// RunnerCancel is how the Actions runner cancels a step (actions/runner,
+// ProcessInvoker): SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s
+// after that.
+var RunnerCancel = []Signal{
+	{Signal: os.Interrupt},
+	{Signal: syscall.SIGTERM, After: 7500 * time.Millisecond},
+	{Signal: os.Kill, After: 2500 * time.Millisecond},
 }
 
 // Result is what one step run left behind.
@@ -64,6 +84,8 @@ type Result struct {
 	// milliseconds while it runs. Not rusage's maxrss: Go starts children with vfork, so the
 	// child's maxrss includes the parent's resident set at the time of the exec.
 	MaxRSS int64
+	// Signals are the signals a cancel sent before the process exited.
+	Signals []os.Signal
 }
 
 // Run runs the binary once as a GitHub Actions step with the given inputs.
@@ -113,6 +135,11 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	log := &firstLineBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	res := &Result{}
+	cc := &canceller{cmd: cmd, steps: r.Cancel}
+	if cc.steps == nil {
+		cc.steps = RunnerCancel
+	}
+	cmd.Cancel, cmd.WaitDelay = cc.cancel, cc.waitDelay()
 	log.start = time.Now()
 	if err = cmd.Start(); err == nil {
 		done := make(chan struct{})
@@ -122,6 +149,7 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		close(done)
 		res.MaxRSS = <-peak
 	}
+	res.Signals = cc.exited()
 	res.Wall = time.Since(log.start)
 	if !log.first.IsZero() {
 		res.FirstLine = log.first.Sub(log.start)
@@ -192,6 +220,55 @@ func (b *firstLineBuffer) Write(p []byte) (int, error) {
 		b.first = time.Now()
 	}
 	return b.buf.Write(p)
+}
+
+// canceller sends a cancel's signals in turn while the process runs.
+type canceller struct {
+	cmd   *exec.Cmd
+	steps []Signal
+	mu    sync.Mutex
+	done  bool
+	sent  []os.Signal
+}
+
+// cancel is the exec.Cmd Cancel function: it starts the sequence.
+func (c *canceller) cancel() error {
+	go func() {
+		for _, s := range c.steps {
+			time.Sleep(s.After)
+			if !c.send(s.Signal) {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+func (c *canceller) send(sig os.Signal) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.sent = append(c.sent, sig)
+	return c.cmd.Process.Signal(sig) == nil
+}
+
+// exited stops the sequence and returns the signals sent.
+func (c *canceller) exited() []os.Signal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	return c.sent
+}
+
+// waitDelay is past the sequence's last signal.
+func (c *canceller) waitDelay() time.Duration {
+	total := 5 * time.Second
+	for _, s := range c.steps {
+		total += s.After
+	}
+	return total
 }
 
 func (r Runner) writeEvent() (path, name string, err error) {
