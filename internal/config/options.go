@@ -120,7 +120,7 @@ func Options() []Option {
 		{Name: InputChartVersion,
 			Description: "Chart version to install, overriding the one the repository index maps to the target version."},
 		{Name: InputValuesFile,
-			Description: "Path to a values file merged over the release's current values."},
+			Description: "Path to a values file merged over the release's current values: a regular text file of at most 4 MiB."},
 		{Name: InputValues,
 			Description: "Inline YAML values merged over `values-file` (highest precedence)."},
 		{Name: InputKubeconfig, Secret: true,

@@ -21,6 +21,9 @@ const (
 	ResultProposed   Result = "proposed"
 	ResultRolledBack Result = "rolled-back"
 	ResultFailed     Result = "failed"
+	// ResultCancelled: the run was stopped by a signal (the runner's cancel);
+	// Report.Cancelled says where and what the release is left as.
+	ResultCancelled Result = "cancelled"
 )
 
 // Icon is the emoji shown beside the result.
@@ -38,6 +41,8 @@ func (r Result) Icon() string {
 		return "↩️"
 	case ResultFailed:
 		return "❌"
+	case ResultCancelled:
+		return "⏹️"
 	}
 	return "❔"
 }
@@ -57,6 +62,8 @@ func (r Result) Headline() string {
 		return "Upgrade failed and was rolled back"
 	case ResultFailed:
 		return "Upgrade failed"
+	case ResultCancelled:
+		return "Cancelled"
 	}
 	return string(r)
 }
@@ -69,6 +76,8 @@ const (
 	OutcomeFailed  Outcome = "failed"
 	OutcomeSkipped Outcome = "skipped"
 	OutcomeWarning Outcome = "warning"
+	// OutcomeCancelled: the step was running when the run was cancelled.
+	OutcomeCancelled Outcome = "cancelled"
 )
 
 // Icon is the emoji shown beside the outcome.
@@ -82,6 +91,8 @@ func (o Outcome) Icon() string {
 		return "⏭️"
 	case OutcomeWarning:
 		return "⚠️"
+	case OutcomeCancelled:
+		return "⏹️"
 	}
 	return "❔"
 }
@@ -143,6 +154,21 @@ type Rollback struct {
 	Err string
 }
 
+// Cancellation says how a cancelled run ended, so that whoever reads the
+// comment knows what the cluster is left as and what the next run does.
+type Cancellation struct {
+	// Cause is what stopped the run, e.g. "terminated signal received".
+	Cause string
+	// Step is the step that was running.
+	Step string
+	// State is the release as the run left it, e.g. "revision 2
+	// pending-upgrade (Pachyderm 2.11.6)".
+	State string
+	// Recovery is what the next run needs, e.g. "run again with
+	// `recover-pending: true`".
+	Recovery string
+}
+
 // Report is everything the summary and the comment show.
 type Report struct {
 	Release   string
@@ -169,6 +195,7 @@ type Report struct {
 	// Failure is what failed and why, for failed and rolled-back runs.
 	Failure    string
 	RolledBack *Rollback
+	Cancelled  *Cancellation
 	BackupPath string
 	// Warnings are non-fatal problems to surface (e.g. a version
 	// disagreement between the Helm release and the pachd image).

@@ -155,6 +155,23 @@ func failure(b *strings.Builder, r *Report, limit int) {
 		}
 		codeBlock(b, "text", text)
 	}
+	if c := r.Cancelled; c != nil {
+		b.WriteString("> [!IMPORTANT]\n> **Cancelled**")
+		if c.Step != "" {
+			fmt.Fprintf(b, " during step **%s**", inline(c.Step))
+		}
+		if c.Cause != "" {
+			fmt.Fprintf(b, " (%s)", inline(c.Cause))
+		}
+		b.WriteString(".\n")
+		if c.State != "" {
+			fmt.Fprintf(b, "> **Release left as:** %s.\n", inline(c.State))
+		}
+		if c.Recovery != "" {
+			fmt.Fprintf(b, "> **Next run:** %s\n", inline(c.Recovery))
+		}
+		b.WriteString("\n")
+	}
 	if rb := r.RolledBack; rb != nil {
 		switch {
 		case rb.Err != "":

@@ -19,6 +19,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 	"github.com/pach-upgrade/pach-upgrade/internal/version"
 )
@@ -39,6 +40,11 @@ type Deps struct {
 	ToolCache string
 	// TempDir is the default backup dir (RUNNER_TEMP in Actions).
 	TempDir string
+	// Runner says where the run executes: on the runner (the zero value) or
+	// in a container action, whose files go to the runner's user, whose
+	// paths the outputs give as the runner sees them, and whose folders
+	// outside the runner's mounts vanish with the step.
+	Runner runnerenv.Env
 	// Repository (GITHUB_REPOSITORY) holds version-file: propose opens its
 	// pull requests there, and from-file reads the pin from it at Ref
 	// (GITHUB_SHA; empty means the default branch). Outside Actions it is
@@ -72,6 +78,12 @@ type runner struct {
 	values  *values.Result
 	pachctl pachctl.Result
 
+	// runCtx is Run's context: its end is a cancel (a signal), which is
+	// reported as such and never as a failure or a timeout.
+	runCtx context.Context
+	// running is the step in progress, for a cancel's report.
+	running string
+	phase   phase
 	// Propose mode: the version-file's content and pin on the base branch;
 	// notes then start at the pin rather than the cluster's version.
 	base      string
@@ -93,7 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
 		d.HTTP = &http.Client{Timeout: 2 * time.Minute}
 	}
 	r := &runner{
-		cfg: cfg, d: d, log: d.Log, now: d.Now,
+		cfg: cfg, d: d, log: d.Log, now: d.Now, runCtx: ctx,
 		rep: &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode)},
 	}
 	for _, s := range cfg.SecretValues() {
@@ -114,7 +126,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 		}
 		// Released on every exit path, even when ctx is already cancelled.
 		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			rctx, cancel := r.cleanupContext(30 * time.Second)
 			defer cancel()
 			if err := lock.Release(rctx); err != nil {
 				r.log.Warningf("Lease not released", "%v", err)
@@ -174,14 +186,20 @@ func (r *runner) run(ctx context.Context) report.Result {
 		err = r.step(uctx, "Verify versions", r.verify)
 	}
 	if err != nil {
+		if r.cancelled() {
+			return r.cancel()
+		}
 		return r.recover(ctx, err)
 	}
 	r.recordPods(ctx)
 	return report.ResultUpgraded
 }
 
-// fail records err as the run's failure.
+// fail records err as the run's failure, or ends a cancelled run.
 func (r *runner) fail(err error) report.Result {
+	if r.cancelled() {
+		return r.cancel()
+	}
 	r.rep.Failure = r.log.Redact(err.Error())
 	return report.ResultFailed
 }
@@ -295,6 +313,10 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	if !r.d.Runner.Visible(dir) {
+		r.log.Warningf("Backup not kept", "backup-dir %s is not a folder the runner mounts into this action's container: "+
+			"the snapshot is gone when the step ends; use a folder under ${{ runner.temp }} or ${{ github.workspace }}", dir)
+	}
 	manifest, err := helmrelease.RedactManifest(r.release.Manifest)
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
@@ -304,12 +326,21 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
 		AppVersion: r.release.AppVersion, Values: values.Redact(r.release.Values),
 		Manifest: manifest, TakenAt: r.now().UTC(),
-	})
+	}, r.d.Runner)
 	if err != nil {
 		return "", err
 	}
-	r.rep.BackupPath = path
-	detail := "release snapshot at " + path
+	// The output is for later steps, which run on the runner: give the path
+	// they can open.
+	host, ok := r.d.Runner.HostPath(path)
+	r.rep.BackupPath = host
+	detail := "release snapshot at " + host
+	if host != path {
+		detail += " (" + path + " in this container)"
+	} else if !ok && r.d.Runner.Visible(path) {
+		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set): "+
+			"backup-path gives the path in this action's container", path)
+	}
 	if r.cfg.BackupCommand == "" {
 		return detail + "; no backup-command given", nil
 	}
@@ -372,12 +403,18 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.pachctl = res
-	r.log.AddPath(res.Dir)
 	how := "downloaded, verified against " + string(res.Verified)
 	if res.CacheHit {
 		how = "from the tool cache"
 	}
-	return fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how), nil
+	detail := fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how)
+	if r.d.Runner.InContainer() {
+		// The folder exists only in this container: a PATH entry would name
+		// nothing on the runner, and no later run finds the download.
+		return detail + "; in this action's container only: not put on the job's PATH, not cached for later runs", nil
+	}
+	r.log.AddPath(res.Dir)
+	return detail, nil
 }
 
 // fetchChart downloads the target chart and checks it against the index's
@@ -404,15 +441,18 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 }
 
 func (r *runner) upgrade(ctx context.Context) (string, error) {
-	rel, err := r.d.Helm.Upgrade(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.UpgradeOptions{
-		Timeout:        r.remaining(ctx),
-		Description:    fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
-		ForceConflicts: r.cfg.ForceConflicts,
-	})
+	rel, err := r.helmUpgrade(ctx, r.chart)
 	if err != nil {
 		return "", conflictHint(err)
 	}
+	if ctx.Err() != nil {
+		// Never start a wait that a cancel or the timeout has already ended.
+		return "", fmt.Errorf("revision %d applied, its rollout not watched: %w", rel.Revision, context.Cause(ctx))
+	}
 	if err := r.waitReady(ctx); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return "", fmt.Errorf("revision %d applied, its rollout watch stopped: %w", rel.Revision, err)
+		}
 		return "", fmt.Errorf("revision %d did not become Ready: %w", rel.Revision, err)
 	}
 	return fmt.Sprintf("revision %d deployed; every workload and pod Ready", rel.Revision), nil
@@ -495,19 +535,29 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 		r.recordPods(ctx)
 		return report.ResultFailed
 	}
-	// The rollback must run even when the run was cancelled or timed out.
+	// The rollback must run even when the upgrade timed out; its wait for
+	// Ready stops on a cancel (the runner's kill would cut it anyway).
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
 	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
 	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
+		r.phase = phaseRollingBack
 		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx)); err != nil {
 			return "", err
 		}
-		if err := r.waitReady(ctx); err != nil {
+		wctx, stop := r.stopOnCancel(ctx)
+		defer stop()
+		if wctx.Err() != nil {
+			return "", fmt.Errorf("rolled back to revision %d, its rollout not watched: %w", r.release.Revision, context.Cause(wctx))
+		}
+		if err := r.waitReady(wctx); err != nil {
 			return "", fmt.Errorf("revision %d did not become Ready after the rollback: %w", r.release.Revision, err)
 		}
 		return fmt.Sprintf("rolled back to revision %d (Pachyderm %s); every pod Ready", r.release.Revision, r.from), nil
 	})
+	if err != nil && r.cancelled() {
+		return r.cancel()
+	}
 	r.recordPods(rctx)
 	if err != nil {
 		rb.Err = r.log.Redact(err.Error())

@@ -14,7 +14,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // Build compiles the pach-upgrade binary from the repository at root into
@@ -43,6 +47,25 @@ type Runner struct {
 	PullRequest int
 	// Env is added to the step's environment (e.g. KUBECONFIG, PATH).
 	Env []string
+	// Cancel is what a cancelled ctx does to the step; nil means what the
+	// Actions runner does, RunnerCancel.
+	Cancel []Signal
+}
+
+// Signal is one step of cancelling a running step: After the previous one
+// (or the cancel), Signal is sent if the process still runs.
+type Signal struct {
+	Signal os.Signal
+	After  time.Duration
+}
+
+// RunnerCancel is how the Actions runner cancels a step (actions/runner,
+// ProcessInvoker): SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s
+// after that.
+var RunnerCancel = []Signal{
+	{Signal: os.Interrupt},
+	{Signal: syscall.SIGTERM, After: 7500 * time.Millisecond},
+	{Signal: os.Kill, After: 2500 * time.Millisecond},
 }
 
 // Result is what one step run left behind.
@@ -54,6 +77,15 @@ type Result struct {
 	Outputs map[string]string
 	// Paths are the directories the step added to PATH for later steps.
 	Paths []string
+	// Wall is the process' run time, start to exit; FirstLine is the time from its start to
+	// the end of its first output line (zero when it printed none).
+	Wall, FirstLine time.Duration
+	// MaxRSS is the process' peak resident set in bytes: its VmHWM, sampled every few
+	// milliseconds while it runs. Not rusage's maxrss: Go starts children with vfork, so the
+	// child's maxrss includes the parent's resident set at the time of the exec.
+	MaxRSS int64
+	// Signals are the signals a cancel sent before the process exited.
+	Signals []os.Signal
 }
 
 // Run runs the binary once as a GitHub Actions step with the given inputs.
@@ -100,10 +132,28 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		env = append(env, "INPUT_"+strings.ToUpper(strings.ReplaceAll(k, " ", "_"))+"="+v)
 	}
 	cmd.Env = append(env, r.Env...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &firstLineBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	res := &Result{}
-	err = cmd.Run()
+	cc := &canceller{cmd: cmd, steps: r.Cancel}
+	if cc.steps == nil {
+		cc.steps = RunnerCancel
+	}
+	cmd.Cancel, cmd.WaitDelay = cc.cancel, cc.waitDelay()
+	log.start = time.Now()
+	if err = cmd.Start(); err == nil {
+		done := make(chan struct{})
+		peak := make(chan int64, 1)
+		go func() { peak <- sampleHWM(cmd.Process.Pid, done) }()
+		err = cmd.Wait()
+		close(done)
+		res.MaxRSS = <-peak
+	}
+	res.Signals = cc.exited()
+	res.Wall = time.Since(log.start)
+	if !log.first.IsZero() {
+		res.FirstLine = log.first.Sub(log.start)
+	}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -111,13 +161,13 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	case err != nil:
 		return nil, fmt.Errorf("run %s: %w", r.Binary, err)
 	}
-	res.Log = log.String()
+	res.Log = log.buf.String()
 	summary, err := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
 	if err != nil {
 		return nil, err
 	}
 	res.Summary = string(summary)
-	if res.Outputs, err = readOutputs(files["GITHUB_OUTPUT"]); err != nil {
+	if res.Outputs, err = ReadOutputs(files["GITHUB_OUTPUT"]); err != nil {
 		return nil, err
 	}
 	paths, err := os.ReadFile(files["GITHUB_PATH"])
@@ -126,6 +176,99 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	}
 	res.Paths = strings.Fields(string(paths))
 	return res, nil
+}
+
+// sampleHWM reads the peak resident set (VmHWM) of process pid every 5 ms until done is
+// closed, and returns the largest value read, in bytes. VmHWM only grows, so the last sample
+// before the process exits holds its peak up to then.
+func sampleHWM(pid int, done <-chan struct{}) int64 {
+	path := filepath.Join("/proc", strconv.Itoa(pid), "status")
+	var peak int64
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+						peak = max(peak, kb<<10)
+					}
+				}
+			}
+		}
+		select {
+		case <-done:
+			return peak
+		case <-tick.C:
+		}
+	}
+}
+
+// firstLineBuffer keeps the output and notes when its first line ended. exec copies both
+// streams through one goroutine each, so writes are serialised by the mutex.
+type firstLineBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	start time.Time
+	first time.Time
+}
+
+func (b *firstLineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first.IsZero() && bytes.IndexByte(p, '\n') >= 0 {
+		b.first = time.Now()
+	}
+	return b.buf.Write(p)
+}
+
+// canceller sends a cancel's signals in turn while the process runs.
+type canceller struct {
+	cmd   *exec.Cmd
+	steps []Signal
+	mu    sync.Mutex
+	done  bool
+	sent  []os.Signal
+}
+
+// cancel is the exec.Cmd Cancel function: it starts the sequence.
+func (c *canceller) cancel() error {
+	go func() {
+		for _, s := range c.steps {
+			time.Sleep(s.After)
+			if !c.send(s.Signal) {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+func (c *canceller) send(sig os.Signal) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.sent = append(c.sent, sig)
+	return c.cmd.Process.Signal(sig) == nil
+}
+
+// exited stops the sequence and returns the signals sent.
+func (c *canceller) exited() []os.Signal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	return c.sent
+}
+
+// waitDelay is past the sequence's last signal.
+func (c *canceller) waitDelay() time.Duration {
+	total := 5 * time.Second
+	for _, s := range c.steps {
+		total += s.After
+	}
+	return total
 }
 
 func (r Runner) writeEvent() (path, name string, err error) {
@@ -145,9 +288,9 @@ func (r Runner) writeEvent() (path, name string, err error) {
 	return path, name, os.WriteFile(path, data, 0o644)
 }
 
-// readOutputs parses the GITHUB_OUTPUT file: name=value lines and
+// ReadOutputs parses the GITHUB_OUTPUT file: name=value lines and
 // name<<DELIMITER heredocs, as the runner does.
-func readOutputs(path string) (map[string]string, error) {
+func ReadOutputs(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
