@@ -60,15 +60,18 @@ var runSeq atomic.Int64
 // scenario is one cluster namespace with a release, the world around it,
 // and the runs made against it.
 type scenario struct {
-	t     *testing.T
-	ns    string
-	rc    *rest.Config
-	w     *world.World
-	kube  *cluster.Client
-	out   bytes.Buffer // everything the runs logged and printed
-	last  string       // what the last run logged and printed
-	mu    sync.Mutex
-	files []string // files the runs wrote (backups)
+	t    *testing.T
+	ns   string
+	rc   *rest.Config
+	w    *world.World
+	kube *cluster.Client
+	out  bytes.Buffer // everything the runs logged and printed
+	last string       // what the last run logged and printed
+	// publish makes every run publish as main does, the PR comment
+	// included (a write to the GitHub stand-in).
+	publish bool
+	mu      sync.Mutex
+	files   []string // files the runs wrote (backups)
 
 	// repository and ref are the workflow's GITHUB_REPOSITORY and
 	// GITHUB_SHA, for runs that use version-file.
@@ -150,13 +153,17 @@ func (s *scenario) runCtx(ctx context.Context, inputs map[string]string, publish
 		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
 		Repository: s.repository, Ref: s.ref,
 	})
-	// Published as main does: outputs, job summary, and the sticky comment
-	// on pull request 1 of the stand-in GitHub.
 	target := report.CommentTarget{Client: gh, Repo: world.Repo, PR: 1}
-	if publish != nil {
+	switch {
+	case publish != nil:
 		publish(rep, log, target)
-	} else {
+	case s.publish:
+		// As main does: outputs, job summary, and the sticky comment on
+		// pull request 1 of the stand-in GitHub.
 		report.Publish(context.Background(), log, rep, target)
+	default:
+		log.AddSummary(report.Summary(rep))
+		log.AddSummary(report.Comment(rep))
 	}
 	s.mu.Lock()
 	s.out.Write(out.Bytes())

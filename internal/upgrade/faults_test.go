@@ -27,6 +27,15 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/world"
 )
 
+// newFaultScenario is a scenario whose runs publish their report, PR
+// comment included, as main does.
+func newFaultScenario(t *testing.T) *scenario {
+	t.Helper()
+	s := newScenario(t, nil, world.Options{})
+	s.publish = true
+	return s
+}
+
 // lastOutput is what the scenario's last run logged and printed.
 func (s *scenario) lastOutput() string {
 	s.mu.Lock()
@@ -63,7 +72,7 @@ func (s *scenario) wantPublished(rep *report.Report) {
 // release untouched.
 func TestChartRepositoryFaultsFailBeforeAnyChange(t *testing.T) {
 	t.Parallel()
-	s := newScenario(t, nil, world.Options{})
+	s := newFaultScenario(t)
 	s.install("7.11.5", baseValues())
 	const password, token = "repo-Pw-4b1d", "repo-T0ken-77e2"
 	withCreds := strings.Replace(s.w.Charts.URL, "http://", "http://reader:"+password+"@", 1) + "/?token=" + token
@@ -142,7 +151,7 @@ func TestFieldOwnedByAnotherManager(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s := newScenario(t, nil, world.Options{})
+			s := newFaultScenario(t)
 			s.install("7.11.5", baseValues())
 			if err := tc.scale(ctx, s); err != nil {
 				t.Fatal(err)
@@ -325,7 +334,7 @@ func (s *scenario) wantAllReady() {
 // restart, so the run can only see it through watches re-established with
 // the new API server.
 func TestAPIServerRestartDuringRolloutWatch(t *testing.T) {
-	s := newScenario(t, nil, world.Options{})
+	s := newFaultScenario(t)
 	s.install("7.11.5", baseValues())
 	done := s.runAsync(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "3m", config.InputValues: neverReady})
 	pod := s.waitForPod("2.11.6")
@@ -344,7 +353,7 @@ func TestAPIServerRestartDuringRolloutWatch(t *testing.T) {
 // waits for the rolled-back revision's pods: after a failed upgrade, the
 // old revision must still come back.
 func TestAPIServerRestartDuringRollback(t *testing.T) {
-	s := newScenario(t, nil, world.Options{})
+	s := newFaultScenario(t)
 	s.install("7.11.5", baseValues())
 	// Revision 1's pachd comes up only when the test says so, after the restart.
 	s.breakRevision(1)
@@ -367,7 +376,7 @@ func TestAPIServerRestartDuringRollback(t *testing.T) {
 // cause is gone.
 func TestRollbackFailureGivesRecoveryCommands(t *testing.T) {
 	t.Parallel()
-	s := newScenario(t, nil, world.Options{})
+	s := newFaultScenario(t)
 	s.install("7.11.5", baseValues())
 	restore := s.breakRevision(1)
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "10s", config.InputValues: crashLoop})
@@ -410,7 +419,7 @@ func TestGitHubFaultsNeverFailAnUpgrade(t *testing.T) {
 	t.Parallel()
 	t.Run("server errors", func(t *testing.T) {
 		t.Parallel()
-		s := newScenario(t, nil, world.Options{})
+		s := newFaultScenario(t)
 		s.install("7.10.0", baseValues())
 		gh := s.w.GitHub
 		// Passing 5xx on every endpoint the run reads and writes: retried.
@@ -442,7 +451,7 @@ func TestGitHubFaultsNeverFailAnUpgrade(t *testing.T) {
 	})
 	t.Run("rate limits", func(t *testing.T) {
 		t.Parallel()
-		s := newScenario(t, nil, world.Options{})
+		s := newFaultScenario(t)
 		s.install("7.10.0", baseValues())
 		gh := s.w.GitHub
 		// A primary rate limit that resets in an hour is not waited for.

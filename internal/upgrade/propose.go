@@ -47,6 +47,7 @@ func (r *runner) runPropose(ctx context.Context) report.Result {
 		name string
 		f    stepFunc
 	}{
+		{"Fetch the chart", r.fetchChart},
 		{"Helm values", r.prepareValues},
 		{"Plan the upgrade", r.plan},
 	} {
