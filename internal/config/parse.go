@@ -133,6 +133,7 @@ func Parse(raw map[string]string) (*Config, error) {
 		p.fail(InputBuiltinPostgreSQL, "true", "conflicts with postgresql-secret: the built-in PostgreSQL cannot take its password from a Secret (see the upgrade procedure)",
 			"builtin-postgresql: false (or auto) with postgresql-secret, or no postgresql-secret")
 	}
+	c.Regenerate = p.regenerate()
 	c.PachctlVersionCheck = p.boolean(InputPachctlVersionCheck)
 	c.PachdAddress = p.pachdAddress()
 	c.PachctlDownloadURL = p.downloadURL()
@@ -477,4 +478,22 @@ func (p *parser) changelogPath() string {
 		p.fail(InputChangelogPath, s, "is not a path inside the repository", "a relative path such as CHANGELOG.md")
 	}
 	return clean
+}
+
+// regenerate reads the comma-separated regenerate input: each entry names
+// an object (Kind/name) or one of its fields (Kind/name/path).
+func (p *parser) regenerate() []string {
+	var out []string
+	for _, e := range strings.Split(p.raw[InputRegenerate], ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if parts := strings.SplitN(e, "/", 3); len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			p.fail(InputRegenerate, e, "is not an object or field", "Kind/name or Kind/name/path, as the plan lists generated fields")
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputEnterpriseSecret:       "ent",
 		InputUpstreamIDPsSecret:     "idps",
 		InputBuiltinPostgreSQL:      "false",
+		InputRegenerate:             " Secret/pachyderm-session , Deployment/pachd/spec.template.metadata.annotations[\"x.y\"],",
 		InputPachctlVersionCheck:    "false",
 		InputPachdAddress:           "grpc://127.0.0.1:30650",
 		InputPachctlDownloadURL:     "https://mirror.example/pachctl/{version}/pachctl_{version}_linux_{arch}.tar.gz",
@@ -126,6 +128,9 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
+	}
+	if want := []string{"Secret/pachyderm-session", `Deployment/pachd/spec.template.metadata.annotations["x.y"]`}; !slices.Equal(c.Regenerate, want) {
+		t.Errorf("regenerate = %q, want %q", c.Regenerate, want)
 	}
 	if got := c.ValuesFromFile["pachd"].(map[string]any)["replicas"]; got != float64(2) {
 		t.Errorf("values-file not parsed: pachd.replicas = %v", got)
@@ -161,6 +166,7 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		extra map[string]string
 	}{
 		{"empty target", InputTargetVersion, "", nil},
+		{"regenerate without a name", InputRegenerate, "Secret/a/data.x,Secret", nil},
 		{"partial version", InputTargetVersion, "3.0", nil},
 		{"major only", InputTargetVersion, "2", nil},
 		{"latest", InputTargetVersion, "latest", nil},

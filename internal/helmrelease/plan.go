@@ -10,6 +10,7 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/postrenderer"
 	"sigs.k8s.io/yaml"
 )
 
@@ -38,6 +39,8 @@ type PlanOptions struct {
 	RedactValues func(map[string]any) map[string]any
 	// SkipServerDryRun skips the server-side dry-run apply of the rendered objects.
 	SkipServerDryRun bool
+	// PostRenderer patches the rendered manifest (Carry.PostRenderer).
+	PostRenderer postrenderer.PostRenderer
 }
 
 // Plan renders the upgrade of name to ch with values, without changing anything: Helm's
@@ -60,6 +63,7 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 	up.DryRunStrategy = action.DryRunServer
 	up.WaitStrategy = kube.HookOnlyStrategy
 	up.ResetValues = true
+	up.PostRenderer = opts.PostRenderer
 	if values == nil {
 		values = map[string]any{}
 	}

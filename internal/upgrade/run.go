@@ -62,6 +62,7 @@ type runner struct {
 	index   *version.Index
 	target  version.Chart
 	values  *values.Result
+	carry   *helmrelease.Carry
 	pachctl pachctl.Result
 }
 
@@ -115,21 +116,31 @@ func (r *runner) run(ctx context.Context) report.Result {
 	_ = r.step(ctx, "Release notes", r.releaseNotes)
 
 	if r.cfg.Mode == config.ModePlan {
-		if err := r.step(ctx, "Helm values", r.prepareValues); err != nil {
-			return r.fail(err)
-		}
-		if err := r.step(ctx, "Plan the upgrade", r.plan); err != nil {
-			return r.fail(err)
+		for _, s := range []struct {
+			name string
+			f    stepFunc
+		}{
+			{"Helm values", r.prepareValues},
+			{"Generated values", r.carryGenerated},
+			{"Plan the upgrade", r.plan},
+		} {
+			if err := r.step(ctx, s.name, s.f); err != nil {
+				return r.fail(err)
+			}
 		}
 		return report.ResultPlanned
 	}
 
+	// The values steps only read: they run first so that what they find
+	// to keep is masked in the backup too, and a run that cannot keep a
+	// generated value stops before the backup command.
 	for _, s := range []struct {
 		name string
 		f    stepFunc
 	}{
-		{"Back up", r.backup},
 		{"Helm values", r.prepareValues},
+		{"Generated values", r.carryGenerated},
+		{"Back up", r.backup},
 		{"Install pachctl", r.installPachctl},
 	} {
 		if err := r.step(ctx, s.name, s.f); err != nil {
@@ -262,11 +273,13 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
 	}
+	// Generated values (a host path, a deployment ID) are not under keys
+	// that look like credentials: the log's masks cover them.
 	path, err := writeSnapshot(dir, Snapshot{
 		Release: r.cfg.Release, Namespace: r.cfg.Namespace, Revision: r.release.Revision,
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
-		AppVersion: r.release.AppVersion, Values: values.Redact(r.release.Values),
-		Manifest: manifest, TakenAt: r.now().UTC(),
+		AppVersion: r.release.AppVersion, Values: redactStrings(values.Redact(r.release.Values), r.log.Redact),
+		Manifest: r.log.Redact(manifest), TakenAt: r.now().UTC(),
 	})
 	if err != nil {
 		return "", err
@@ -348,7 +361,8 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{RedactValues: values.Redact})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.PlanOptions{
+		RedactValues: values.Redact, PostRenderer: r.carry.PostRenderer()})
 	if err != nil {
 		return "", err
 	}
@@ -361,9 +375,10 @@ func (r *runner) upgrade(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rel, err := r.d.Helm.Upgrade(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.UpgradeOptions{
-		Timeout:     r.remaining(ctx),
-		Description: fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+	rel, err := r.d.Helm.Upgrade(ctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
+		Timeout:      r.remaining(ctx),
+		Description:  fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		PostRenderer: r.carry.PostRenderer(),
 	})
 	if err != nil {
 		return "", err
