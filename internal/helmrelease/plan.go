@@ -88,7 +88,11 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 			return nil, fmt.Errorf("plan upgrade of %s/%s: server-side dry run: %w", c.namespace, name, err)
 		}
 	}
-	curManifest, newManifest, err := redactManifests(current.Manifest, proposed.Manifest)
+	curRendered, newRendered := current.Manifest, proposed.Manifest
+	if opts.PostRenderer != nil {
+		curRendered, newRendered = normalizeManifest(curRendered), normalizeManifest(newRendered)
+	}
+	curManifest, newManifest, err := redactManifests(curRendered, newRendered)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"helm.sh/helm/v4/pkg/postrenderer"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -76,4 +77,30 @@ func (p *carryRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
 		return nil, fmt.Errorf("carry generated values: write manifests: %w", err)
 	}
 	return bytes.NewBufferString(out), nil
+}
+
+// normalizeManifest writes every object of manifest the way Helm writes
+// post-rendered ones (through kyaml), so that a plan diffing a manifest
+// rendered without a post-renderer against one rendered with it shows only
+// what changed, not how the YAML was laid out. It returns manifest as it is
+// when it does not parse.
+func normalizeManifest(manifest string) string {
+	var b strings.Builder
+	for _, doc := range releaseutil.SplitManifests(manifest) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		nodes, err := kio.ParseAll(doc)
+		if err != nil {
+			return manifest
+		}
+		out, err := kio.StringAll(nodes)
+		if err != nil {
+			return manifest
+		}
+		b.WriteString("---\n")
+		b.WriteString(sourceComment(doc))
+		b.WriteString(out)
+	}
+	return b.String()
 }
