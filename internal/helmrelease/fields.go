@@ -175,7 +175,7 @@ func (o *object) text(path string) (string, bool) {
 	s, isStr := l.value.(string)
 	if !isStr {
 		if l.value == nil {
-			return "", false
+			return "", true // a null compares as empty, as Kubernetes reads it
 		}
 		return fmt.Sprint(l.value), true
 	}

@@ -103,6 +103,9 @@ func TestRealChartKeepsGeneratedValues(t *testing.T) {
 			}
 			t.Logf("%d renders in %s (FindGenerated %s)", carry.Renders, carry.Took, time.Since(start))
 			for _, f := range carry.Fields {
+				if f.Outcome == NotInLive && !strings.Contains(f.Path, "UPGRADE_NO_OP") {
+					t.Errorf("%s/%s: %s, but only UPGRADE_NO_OP is new to the release", f.Object, f.Path, f.Outcome)
+				}
 				t.Logf("%-45s %-70s %-26s %s (%s)", f.Object, f.Path, f.Outcome, f.ValuesKey, f.Note)
 			}
 			if err := carry.Err(); err != nil {
@@ -134,8 +137,9 @@ func TestRealChartKeepsGeneratedValues(t *testing.T) {
 						t.Errorf("%s: %s, want carried by the post-renderer (pachd and pachw drew different paths)", f.ID(), f.Outcome)
 					}
 				}
-				if strings.Contains(f.Path, "UPGRADE_NO_OP") && f.Outcome != RolloutMarker {
-					t.Errorf("%s: %s, want a rollout marker", f.ID(), f.Outcome)
+				// The installed release has no UPGRADE_NO_OP: nothing to keep.
+				if strings.Contains(f.Path, "UPGRADE_NO_OP") && f.Outcome != NotInLive {
+					t.Errorf("%s: %s, want new", f.ID(), f.Outcome)
 				}
 			}
 			if hostPaths != 4 {
@@ -165,10 +169,24 @@ func TestRealChartKeepsGeneratedValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			markers := 0
 			for _, f := range again.Fields {
-				if f.Outcome == CarriedByValues {
+				switch {
+				case f.Outcome == CarriedByValues:
 					t.Errorf("second upgrade carries %s by values again", f.ID())
+				case strings.Contains(f.Path, "UPGRADE_NO_OP"):
+					// Now the live release has it, and only the rule keeps
+					// it from being carried.
+					markers++
+					if f.Outcome != RolloutMarker {
+						t.Errorf("second upgrade: %s: %s, want a rollout marker", f.ID(), f.Outcome)
+					}
+				case f.Outcome != CarriedByPostRenderer:
+					t.Errorf("second upgrade: %s: %s", f.ID(), f.Outcome)
 				}
+			}
+			if markers != 2 {
+				t.Errorf("second upgrade: %d rollout markers, want pachd's and console's UPGRADE_NO_OP", markers)
 			}
 		})
 	}

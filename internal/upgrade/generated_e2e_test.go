@@ -177,7 +177,7 @@ func TestPlainUpgradeReportsNoGeneratedValues(t *testing.T) {
 	if len(rep.Generated) != 0 {
 		t.Errorf("report lists generated fields: %+v", rep.Generated)
 	}
-	if strings.Contains(report.Summary(rep), "Generated values") || strings.Contains(report.Comment(rep), "Generated values") {
+	if strings.Contains(report.Summary(rep), "### Generated values") || strings.Contains(report.Comment(rep), "<summary>Generated values") {
 		t.Error("summary or comment has a generated-values section")
 	}
 }
