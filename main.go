@@ -40,15 +40,23 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return notes(ctx, args[1:], getenv, stdout, stderr)
 	}
 	inActions := config.InActions(getenv) && len(args) == 0
-	cfg, err := loadConfig(inActions, args, getenv, stderr)
+	cfg, err := loadConfig(ctx, inActions, args, getenv, stderr)
 	switch {
 	case errors.Is(err, config.ErrHelp):
 		return exitOK
 	case config.IsInputError(err):
 		fmt.Fprintf(stderr, "pach-upgrade: bad input:\n%v\n", err)
 		if inActions {
-			// An annotation names the input on the run page too.
-			report.NewActionsLogger(stdout, getenv).Errorf("Bad input", "%v", err)
+			// An annotation names the input on the run page too. The
+			// error redacts URL credentials; masks hide them from any
+			// later line of the job.
+			log := report.NewActionsLogger(stdout, getenv)
+			for _, s := range config.URLCredentials(config.ActionsInputs(getenv)) {
+				log.AddMask(s)
+			}
+			log.Errorf("Bad input", "%v", err)
+			// Workflows branch on result: a refused run has failed.
+			log.SetOutput(config.OutputResult, string(report.ResultFailed))
 		}
 		return exitBadInput
 	case err != nil:
@@ -136,11 +144,11 @@ func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, get
 	return report.CommentTarget{Client: gh, Repo: getenv("GITHUB_REPOSITORY"), PR: pr}
 }
 
-func loadConfig(inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
+func loadConfig(ctx context.Context, inActions bool, args []string, getenv config.Getenv, stderr io.Writer) (*config.Config, error) {
 	if inActions {
-		return config.FromActions(getenv)
+		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(args, stderr)
+	return config.FromFlags(ctx, args, stderr)
 }
 
 // notes prints the release notes of a version range: the same extraction

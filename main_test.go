@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -53,5 +58,104 @@ func TestNotesSubcommand(t *testing.T) {
 	stdout.Reset()
 	if code := run(context.Background(), []string{"notes", "--from", "2.5.3", "--to", "2.5.0"}, func(string) string { return "" }, &stdout, &stderr); code != exitBadInput {
 		t.Errorf("notes with a reversed range: exit code = %d, want %d", code, exitBadInput)
+	}
+}
+
+// TestBadInputNeverEchoesURLCredentials: a refused URL input with a password
+// and a token is named in the error without them, in both modes; in Actions
+// mode the credentials are masked before the annotation is written.
+func TestBadInputNeverEchoesURLCredentials(t *testing.T) {
+	const pw, tok = "PW-s3cr3t", "T0k3n-s3cr3t"
+	bad := "https://u:" + pw + "@host/x?token=" + tok
+	for _, actions := range []bool{false, true} {
+		var stdout, stderr bytes.Buffer
+		env := map[string]string{}
+		var args []string
+		if actions {
+			env = map[string]string{"GITHUB_ACTIONS": "true", "INPUT_TARGET-VERSION": "2.11.6", "INPUT_PACHCTL-DOWNLOAD-URL": bad}
+		} else {
+			args = []string{"--target-version", "2.11.6", "--pachctl-download-url", bad}
+		}
+		code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+		if code != exitBadInput {
+			t.Fatalf("actions=%v: exit %d, want %d", actions, code, exitBadInput)
+		}
+		out := stdout.String() + stderr.String()
+		if !strings.Contains(out, `input "pachctl-download-url"`) {
+			t.Errorf("actions=%v: error does not name the input:\n%s", actions, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "::add-mask::") {
+				continue
+			}
+			if strings.Contains(line, pw) || strings.Contains(line, tok) {
+				t.Errorf("actions=%v: a credential is echoed: %s", actions, line)
+			}
+		}
+		if actions {
+			for _, s := range []string{pw, tok} {
+				if !strings.Contains(stdout.String(), "::add-mask::"+s+"\n") {
+					t.Errorf("%s is not masked:\n%s", s, stdout.String())
+				}
+			}
+		}
+	}
+}
+
+// TestFileInputsRefuseDevicesAndFIFOs: every file input reads only a
+// regular file; a device or a FIFO exits 2 at once, naming the input.
+func TestFileInputsRefuseDevicesAndFIFOs(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args  []string
+		input string
+	}{
+		{[]string{"--target-version", "2.11.6", "--values-file", "/dev/zero"}, "values-file"},
+		{[]string{"--target-version", "2.11.6", "--values-file", fifo}, "values-file"},
+		{[]string{"notes", "--from", "2.5.0", "--to", "2.5.3", "--changelog-file", "/dev/zero"}, "changelog-file"},
+		{[]string{"notes", "--from", "2.5.0", "--to", "2.5.3", "--changelog-file", fifo}, "changelog-file"},
+	}
+	for _, tc := range cases {
+		var stdout, stderr bytes.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
+		}()
+		select {
+		case code := <-done:
+			if code != exitBadInput {
+				t.Errorf("%q: exit %d, want %d; stderr:\n%s", tc.args, code, exitBadInput, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), `input "`+tc.input+`"`) || !strings.Contains(stderr.String(), "not a regular file") {
+				t.Errorf("%q: error does not name %s as not a regular file:\n%s", tc.args, tc.input, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: still reading after 10s", tc.args)
+		}
+	}
+}
+
+// TestBadInputSetsResultFailed: in Action mode a refused input still sets
+// the result output, so a workflow's `if: steps.x.outputs.result == 'failed'`
+// fires.
+func TestBadInputSetsResultFailed(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "output")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": out, "INPUT_TARGET-VERSION": "2.11.6", "INPUT_MODE": "destroy"}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), nil, func(k string) string { return env[k] }, &stdout, &stderr); code != exitBadInput {
+		t.Fatalf("exit %d, want %d", code, exitBadInput)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^result<<(\S+)\nfailed\n\S+$`).Match(b) {
+		t.Errorf("GITHUB_OUTPUT does not set result=failed:\n%s", b)
 	}
 }

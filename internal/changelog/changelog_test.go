@@ -362,7 +362,7 @@ func TestRunNotesUsageErrors(t *testing.T) {
 		}
 	}
 	err := RunNotes(context.Background(), []string{"--from", "2.5.0", "--to", "2.5.3", "--changelog-file", "does-not-exist.md"}, &bytes.Buffer{}, func(string) string { return "" })
-	if err == nil || errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "changelog-file") {
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "changelog-file") {
 		t.Errorf("missing file: %v", err)
 	}
 	var help bytes.Buffer

@@ -6,11 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 )
 
@@ -71,9 +71,9 @@ func RunNotes(ctx context.Context, args []string, stdout io.Writer, env func(str
 	}
 	var src Source
 	if *file != "" {
-		b, err := os.ReadFile(*file)
+		b, err := config.ReadFile(ctx, "changelog-file", *file)
 		if err != nil {
-			return fmt.Errorf("notes: read --changelog-file: %w", err)
+			return fmt.Errorf("%w: notes: %w", ErrUsage, err)
 		}
 		req.Changelog = b
 	} else {

@@ -104,16 +104,15 @@ type Config struct {
 	ChangelogPath string
 
 	kubeCredentials []string
+	urlCredentials  []string
 }
 
-// SecretValues returns every credential among the inputs, so the logger can
-// mask them before anything is printed.
+// SecretValues returns every credential among the inputs, each once, so
+// the logger can mask them before anything is printed.
 func (c *Config) SecretValues() []string {
-	var out []string
-	for _, v := range []string{c.GitHubToken, c.Kubeconfig} {
-		if v != "" {
-			out = append(out, v)
-		}
-	}
-	return append(out, c.kubeCredentials...)
+	// Not the kubeconfig itself: only its credential fields (see
+	// kubeCredentials).
+	out := []string{c.GitHubToken}
+	out = append(out, c.kubeCredentials...)
+	return onceEach(append(out, c.urlCredentials...))
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,14 +19,19 @@ func InActions(getenv Getenv) bool {
 
 // FromActions reads every input of the table the way the Actions runner
 // passes them to a container action: as INPUT_<NAME> environment variables.
-func FromActions(getenv Getenv) (*Config, error) {
+func FromActions(ctx context.Context, getenv Getenv) (*Config, error) {
+	return ParseContext(ctx, ActionsInputs(getenv))
+}
+
+// ActionsInputs returns the inputs set in the environment, by input name.
+func ActionsInputs(getenv Getenv) map[string]string {
 	raw := map[string]string{}
 	for _, o := range Options() {
 		if v := getenv(actionsEnvName(o.Name)); v != "" {
 			raw[o.Name] = v
 		}
 	}
-	return Parse(raw)
+	return raw
 }
 
 // actionsEnvName mirrors the runner's (and go-githubactions') naming:
@@ -40,7 +46,7 @@ var ErrHelp = flag.ErrHelp
 
 // FromFlags reads the inputs from command-line flags named exactly as the
 // inputs (--target-version 2.11.6). Usage errors are InputErrors.
-func FromFlags(args []string, stderr io.Writer) (*Config, error) {
+func FromFlags(ctx context.Context, args []string, stderr io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("pach-upgrade", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	set := map[string]*string{}
@@ -60,7 +66,7 @@ func FromFlags(args []string, stderr io.Writer) (*Config, error) {
 	}
 	raw := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { raw[f.Name] = *set[f.Name] })
-	return Parse(raw)
+	return ParseContext(ctx, raw)
 }
 
 // Usage writes every option with its default and meaning.

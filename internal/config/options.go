@@ -184,7 +184,7 @@ func Options() []Option {
 // Outputs is the table of the action's outputs.
 func Outputs() []Output {
 	return []Output{
-		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `rolled-back` or `failed`."},
+		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `rolled-back`, `failed` or `cancelled` (stopped by a signal; the summary says how the next run recovers)."},
 		{Name: OutputPreviousVersion, Description: "Pachyderm version before the run."},
 		{Name: OutputTargetVersion, Description: "Pachyderm version the run upgraded (or planned) to."},
 		{Name: OutputChartVersion, Description: "Chart version the run installed (or planned)."},

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path"
@@ -16,9 +18,11 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // InputError is a bad input: it names the input, says what was given and
@@ -35,7 +39,8 @@ func (e *InputError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "input %q", e.Input)
 	if e.Value != "" {
-		fmt.Fprintf(&b, " (%q)", e.Value)
+		// A URL's user info and query may be credentials: never echoed.
+		fmt.Fprintf(&b, " (%q)", redact.URL(e.Value))
 	}
 	fmt.Fprintf(&b, ": %s", e.Problem)
 	if e.Accepted != "" {
@@ -64,8 +69,14 @@ func IsInputError(err error) bool {
 }
 
 // maxTimeout is GitHub's limit on a job's run time: a longer timeout could
-// never be honoured.
-const maxTimeout = 6 * time.Hour
+// never be honoured. minTimeout refuses the sub-second timeouts that are unit
+// slips (10ms for 10m, 1ns): no rollout is that fast. It stays low because a
+// short timeout is legitimate when the run is expected to give up quickly
+// (waiting on a held Lease).
+const (
+	maxTimeout = 6 * time.Hour
+	minTimeout = time.Second
+)
 
 var (
 	chartNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$`)
@@ -77,7 +88,13 @@ var (
 // inputs take their default from Options) into a Config. It reads the
 // values file, but makes no network or cluster call.
 func Parse(raw map[string]string) (*Config, error) {
-	p := parser{raw: map[string]string{}}
+	return ParseContext(context.Background(), raw)
+}
+
+// ParseContext is Parse with a context that stops the reading of input
+// files (a signal during the run).
+func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
+	p := parser{ctx: ctx, raw: map[string]string{}}
 	known := map[string]bool{}
 	for _, o := range Options() {
 		known[o.Name] = true
@@ -144,6 +161,7 @@ func Parse(raw map[string]string) (*Config, error) {
 	c.PRNumber = p.prNumber()
 	c.ChangelogRepo = p.repo(InputChangelogRepo)
 	c.ChangelogPath = p.changelogPath()
+	c.urlCredentials = URLCredentials(p.raw)
 
 	if len(p.errs) > 0 {
 		return nil, p.errs
@@ -152,6 +170,7 @@ func Parse(raw map[string]string) (*Config, error) {
 }
 
 type parser struct {
+	ctx  context.Context
 	raw  map[string]string
 	errs InputErrors
 }
@@ -162,7 +181,7 @@ func (p *parser) fail(input, value, problem, accepted string) {
 			value = ""
 		}
 	}
-	p.errs = append(p.errs, &InputError{Input: input, Value: value, Problem: problem, Accepted: accepted})
+	p.errs = append(p.errs, &InputError{Input: input, Value: redact.URL(value), Problem: problem, Accepted: accepted})
 }
 
 func (p *parser) target() Target {
@@ -223,8 +242,16 @@ func (p *parser) dnsLabel(input string, max int) string {
 func (p *parser) chart() string {
 	s := p.raw[InputChart]
 	if isLocalPath(s) {
-		if _, err := os.Stat(s); err != nil {
-			p.fail(InputChart, s, "local chart not found", "a chart name in chart-repo, or an existing chart directory or .tgz archive")
+		const accepted = "a chart name in chart-repo, or an existing chart directory or .tgz archive"
+		fi, err := os.Stat(s)
+		switch {
+		case err != nil:
+			p.fail(InputChart, s, "local chart not found", accepted)
+		case !fi.IsDir() && !fi.Mode().IsRegular():
+			// A FIFO or a device would hang or flood the chart loader.
+			p.fail(InputChart, s, "is not a directory or a regular file ("+fileKind(fi.Mode())+")", accepted)
+		case !fi.IsDir() && fi.Size() > MaxInputFile:
+			p.fail(InputChart, s, "is larger than 4 MiB", accepted)
 		}
 		return s
 	}
@@ -255,13 +282,10 @@ func (p *parser) valuesFile() (string, map[string]any) {
 	if f == "" {
 		return "", nil
 	}
-	data, err := os.ReadFile(f)
-	if err != nil {
-		problem := "cannot be read"
-		if errors.Is(err, os.ErrNotExist) {
-			problem = "file does not exist"
-		}
-		p.fail(InputValuesFile, f, problem, "the path of a readable YAML values file")
+	data, err := ReadFile(p.ctx, InputValuesFile, f)
+	var ie *InputError
+	if errors.As(err, &ie) {
+		p.errs = append(p.errs, ie)
 		return f, nil
 	}
 	return f, p.yamlMap(InputValuesFile, string(data))
@@ -310,14 +334,7 @@ func (p *parser) kubeconfig() (string, string, []string) {
 		p.fail(InputKubeconfig, "", "does not parse as a kubeconfig", "the content (not the path) of a kubeconfig file")
 		return content, ctx, nil
 	}
-	var creds []string
-	for _, a := range cfg.AuthInfos {
-		for _, v := range []string{a.Token, a.Password, string(a.ClientKeyData), base64.StdEncoding.EncodeToString(a.ClientKeyData)} {
-			if v != "" {
-				creds = append(creds, v)
-			}
-		}
-	}
+	creds := kubeCredentials(cfg)
 	if len(cfg.Contexts) == 0 {
 		p.fail(InputKubeconfig, "", "has no contexts", "a kubeconfig with at least one context")
 		return content, ctx, creds
@@ -331,6 +348,67 @@ func (p *parser) kubeconfig() (string, string, []string) {
 		}
 	}
 	return content, ctx, creds
+}
+
+// kubeCredentials returns the secret fields of a kubeconfig, to be masked
+// one by one: tokens, passwords, client keys (as written in the file, and
+// each line of the decoded key), auth-provider settings and exec plugin
+// environment values whose names say they are credentials. Client
+// certificates are not secret (a TLS client sends its certificate to
+// the server, in clear before TLS 1.3) and, like the rest of the file, are
+// not masked: masking the kubeconfig line by line starred out lines such
+// as "---" or "{" all over the job summary.
+func kubeCredentials(cfg *clientcmdapi.Config) []string {
+	var creds []string
+	for _, name := range sortedKeys(cfg.AuthInfos) {
+		a := cfg.AuthInfos[name]
+		creds = append(creds, a.Token, a.Password)
+		if len(a.ClientKeyData) > 0 {
+			creds = append(creds, base64.StdEncoding.EncodeToString(a.ClientKeyData))
+			for _, line := range strings.Split(string(a.ClientKeyData), "\n") {
+				if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+					creds = append(creds, line)
+				}
+			}
+		}
+		if a.AuthProvider != nil {
+			for _, k := range sortedKeys(a.AuthProvider.Config) {
+				if redact.SensitiveKey(k) {
+					creds = append(creds, a.AuthProvider.Config[k])
+				}
+			}
+		}
+		if a.Exec != nil {
+			for _, e := range a.Exec.Env {
+				if redact.SensitiveKey(e.Name) {
+					creds = append(creds, e.Value)
+				}
+			}
+		}
+	}
+	return onceEach(creds)
+}
+
+// onceEach drops empty and repeated values, keeping the order.
+func onceEach(values []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func contextNames[T any](m map[string]T) string {
@@ -374,9 +452,11 @@ func (p *parser) timeout() time.Duration {
 	case err != nil:
 		p.fail(InputTimeout, s, "is not a duration", "a Go duration with a unit, such as 90s, 10m or 1h30m")
 	case d <= 0:
-		p.fail(InputTimeout, s, "must be positive", "a duration above zero, such as 10m")
+		p.fail(InputTimeout, s, "must be positive", "a duration from 1s to 6h, such as 10m")
+	case d < minTimeout:
+		p.fail(InputTimeout, s, "is shorter than the minimum of 1s (did you mean minutes, 10m?)", "a duration from 1s to 6h, such as 10m")
 	case d > maxTimeout:
-		p.fail(InputTimeout, s, "is longer than a GitHub job may run", "at most 6h")
+		p.fail(InputTimeout, s, "is longer than a GitHub job may run", "a duration from 1s to 6h, such as 10m")
 	}
 	return d
 }
@@ -401,24 +481,38 @@ func (p *parser) secretKey(input string) string {
 	return s
 }
 
+// pachdAddress accepts what pachctl takes as PACHD_ADDRESS: host:port, or a
+// grpc, grpcs, http or https URL of host:port and nothing else. Hosts may be
+// IPv6 literals in brackets ([::1]:30650).
 func (p *parser) pachdAddress() string {
 	s := p.raw[InputPachdAddress]
 	if s == "" {
 		return ""
 	}
-	const accepted = "grpc://host:port, grpcs://host:port or host:port"
+	const accepted = "grpc://host:port, grpcs://host:port or host:port (an IPv6 host in brackets: grpc://[::1]:30650)"
 	hostport := s
-	if i := strings.Index(s, "://"); i >= 0 {
-		scheme := s[:i]
-		if scheme != "grpc" && scheme != "grpcs" && scheme != "http" && scheme != "https" {
-			p.fail(InputPachdAddress, s, "has an unknown scheme", accepted)
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			p.fail(InputPachdAddress, s, "is not an address", accepted)
 			return s
 		}
-		hostport = s[i+3:]
+		switch {
+		case u.Scheme != "grpc" && u.Scheme != "grpcs" && u.Scheme != "http" && u.Scheme != "https":
+			p.fail(InputPachdAddress, s, "has an unknown scheme", accepted)
+			return s
+		case u.User != nil:
+			p.fail(InputPachdAddress, s, "holds user info; pachctl authenticates with a token, not in the address", accepted)
+			return s
+		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			p.fail(InputPachdAddress, s, "has a path or query; pachd is addressed by host and port only", accepted)
+			return s
+		}
+		hostport = u.Host
 	}
-	host, port, ok := strings.Cut(hostport, ":")
-	n, err := strconv.Atoi(port)
-	if !ok || host == "" || err != nil || n < 1 || n > 65535 {
+	host, port, err := net.SplitHostPort(hostport)
+	n, perr := strconv.Atoi(port)
+	if err != nil || host == "" || perr != nil || n < 1 || n > 65535 || strings.ContainsAny(host, " /@?#") {
 		p.fail(InputPachdAddress, s, "is not an address", accepted)
 	}
 	return s
@@ -432,7 +526,7 @@ func (p *parser) downloadURL() string {
 	if err == nil {
 		u, err = url.Parse(expanded)
 	}
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || strings.ContainsAny(s, " \t\r\n") {
 		p.fail(InputPachctlDownloadURL, s, "is not a URL template", "an http(s) URL with {version} (and optionally {arch}) placeholders")
 		return s
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -182,6 +183,9 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"garbage timeout", InputTimeout, "ten minutes", nil},
 		{"unitless timeout", InputTimeout, "600", nil},
 		{"timeout over job limit", InputTimeout, "7h", nil},
+		{"timeout of 1ns", InputTimeout, "1ns", nil},
+		{"timeout in ms for minutes", InputTimeout, "10ms", nil},
+		{"timeout under a second", InputTimeout, "999ms", nil},
 		{"bad boolean allow-minor", InputAllowMinor, "yes", nil},
 		{"bad boolean rollback", InputRollbackOnFailure, "1", nil},
 		{"bad boolean comment", InputComment, "sometimes", nil},
@@ -213,6 +217,13 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"pachd-address no port", InputPachdAddress, "grpc://pachd", nil},
 		{"pachd-address bad scheme", InputPachdAddress, "ftp://pachd:30650", nil},
 		{"pachd-address port out of range", InputPachdAddress, "pachd:70000", nil},
+		{"pachd-address bare IPv6 without brackets", InputPachdAddress, "::1:30650", nil},
+		{"pachd-address with a path", InputPachdAddress, "grpc://pachd:30650/x", nil},
+		{"pachd-address with user info", InputPachdAddress, "grpc://u:p@pachd:30650", nil},
+		{"pachd-address with a query", InputPachdAddress, "grpcs://pachd:443?insecure=1", nil},
+		{"pachd-address empty host", InputPachdAddress, "grpc://:30650", nil},
+		{"pachd-address port zero", InputPachdAddress, "pachd:0", nil},
+		{"pachd-address named port", InputPachdAddress, "pachd:grpc", nil},
 		{"download URL without version", InputPachctlDownloadURL, "https://mirror.example/pachctl.tar.gz", nil},
 		{"download URL not http", InputPachctlDownloadURL, "file:///tmp/{version}.tgz", nil},
 		{"sha256 too short", InputPachctlSHA256, "abc123", nil},
@@ -298,7 +309,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 	if !InActions(getenv) {
 		t.Fatal("InActions = false with GITHUB_ACTIONS=true")
 	}
-	fromEnv, err := FromActions(getenv)
+	fromEnv, err := FromActions(context.Background(), getenv)
 	if err != nil {
 		t.Fatalf("FromActions: %v", err)
 	}
@@ -308,7 +319,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 			args = append(args, "--"+strings.ToLower(name), v)
 		}
 	}
-	fromFlags, err := FromFlags(args, &bytes.Buffer{})
+	fromFlags, err := FromFlags(context.Background(), args, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("FromFlags: %v", err)
 	}
@@ -322,7 +333,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 
 func TestFlagsUsageAndErrors(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := FromFlags([]string{"--help"}, &out); !errors.Is(err, ErrHelp) {
+	if _, err := FromFlags(context.Background(), []string{"--help"}, &out); !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: err = %v, want ErrHelp", err)
 	}
 	for _, o := range Options() {
@@ -334,8 +345,39 @@ func TestFlagsUsageAndErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--no-such-flag", "x"}, {"--target-version", "2.11.6", "extra"}} {
-		if _, err := FromFlags(args, &out); !IsInputError(err) {
-			t.Errorf("FromFlags(%q) = %v, want an InputError", args, err)
+		if _, err := FromFlags(context.Background(), args, &out); !IsInputError(err) {
+			t.Errorf("FromFlags(context.Background(), %q) = %v, want an InputError", args, err)
 		}
+	}
+}
+
+// TestPachdAddressForms: every form pachctl takes is accepted, IPv6
+// literals included.
+func TestPachdAddressForms(t *testing.T) {
+	for _, a := range []string{
+		"grpc://[::1]:30650", "[::1]:30650", "grpcs://[2001:db8::7]:443", "grpc://pachd.example.com:30650",
+		"pachd:30650", "127.0.0.1:30650", "https://pachd.example.com:443", "grpc://pachd:30650/",
+	} {
+		c, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputPachdAddress: a})
+		if err != nil {
+			t.Errorf("pachd-address %q refused: %v", a, err)
+			continue
+		}
+		if c.PachdAddress != a {
+			t.Errorf("pachd-address %q read as %q", a, c.PachdAddress)
+		}
+	}
+}
+
+func TestTimeoutBounds(t *testing.T) {
+	for s, want := range map[string]time.Duration{"1s": time.Second, "10m": 10 * time.Minute, "6h": 6 * time.Hour} {
+		c, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputTimeout: s})
+		if err != nil || c.Timeout != want {
+			t.Errorf("timeout %q: %v, %v", s, c, err)
+		}
+	}
+	_, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputTimeout: "1ns"})
+	if err == nil || !strings.Contains(err.Error(), "minimum of 1s") {
+		t.Errorf("timeout 1ns: %v, want an error naming the minimum", err)
 	}
 }

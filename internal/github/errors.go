@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v89/github"
@@ -34,14 +35,33 @@ type Error struct {
 	Status int
 	// RetryAfter is set for rate limits when GitHub says when to retry.
 	RetryAfter time.Duration
+	// Permission is set on a 403 of a write: the workflow permission the
+	// token lacks, e.g. "contents: write".
+	Permission string
 	Err        error
+
+	header http.Header
 }
 
 func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %s: %v", e.Op, e.Kind, e.Err)
 	if e.Status != 0 {
-		return fmt.Sprintf("%s: %s (HTTP %d): %v", e.Op, e.Kind, e.Status, e.Err)
+		msg = fmt.Sprintf("%s: %s (HTTP %d): %v", e.Op, e.Kind, e.Status, e.Err)
 	}
-	return fmt.Sprintf("%s: %s: %v", e.Op, e.Kind, e.Err)
+	return msg + e.permissionHint()
+}
+
+// permissionHint says how to give the token what a 403 says it lacks.
+func (e *Error) permissionHint() string {
+	if e.Kind != KindForbidden || e.Permission == "" {
+		return ""
+	}
+	if strings.Contains(e.Err.Error(), "not permitted to create or approve pull requests") {
+		return "; the repository does not let GITHUB_TOKEN open pull requests: use a GitHub App token or a PAT " +
+			"(see the README), or enable Settings → Actions → General → \"Allow GitHub Actions to create and approve pull requests\""
+	}
+	return fmt.Sprintf("; the token lacks `%s`: add it to the job's `permissions:` block "+
+		"(for a GitHub App token, grant the App that permission; for a fine-grained PAT, the same repository permission)", e.Permission)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -65,6 +85,7 @@ func wrap(op string, resp *gh.Response, err error) error {
 	e := &Error{Op: op, Kind: KindOther, Err: err}
 	if resp != nil && resp.Response != nil {
 		e.Status = resp.StatusCode
+		e.header = resp.Header
 	}
 	var rl *gh.RateLimitError
 	var abuse *gh.AbuseRateLimitError

@@ -11,8 +11,9 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // maxBackoff caps the wait between download attempts.
@@ -140,24 +141,4 @@ func classify(ctx, attemptCtx context.Context, err error) error {
 
 // redactURL is how a download URL appears in logs, errors and the report:
 // a user's mirror may carry credentials in its user info or query string.
-// It works on the string so that template placeholders stay readable.
-func redactURL(raw string) string {
-	s, query, hasQuery := strings.Cut(raw, "?")
-	if hasQuery && query != "" {
-		query = "REDACTED"
-	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		host, path, hasPath := strings.Cut(rest, "/")
-		if i := strings.LastIndex(host, "@"); i >= 0 {
-			host = "REDACTED" + host[i:]
-		}
-		s = scheme + "://" + host
-		if hasPath {
-			s += "/" + path
-		}
-	}
-	if hasQuery {
-		s += "?" + query
-	}
-	return s
-}
+func redactURL(raw string) string { return redact.URL(raw) }

@@ -44,6 +44,8 @@ const (
 	EnvClusterDir = "PACH_UPGRADE_TEST_CLUSTER_DIR"
 	// EnvHelm3 names the Helm 3 CLI built beside the control plane.
 	EnvHelm3 = "PACH_UPGRADE_TEST_HELM3"
+	// EnvHelm4 names the Helm 4 CLI built beside the control plane.
+	EnvHelm4 = "PACH_UPGRADE_TEST_HELM4"
 )
 
 // Pod annotations that the cluster's kwok stages turn into failures.
@@ -62,6 +64,7 @@ type Cluster struct {
 	dir        string
 	kubeconfig string
 	helm3      string
+	helm4      string
 	tmp        string // removed by Stop when Start created it
 }
 
@@ -70,6 +73,9 @@ func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
 
 // Helm3 returns the path of the Helm 3 CLI built with the cluster.
 func (c *Cluster) Helm3() string { return c.helm3 }
+
+// Helm4 returns the path of the Helm 4 CLI built with the cluster.
+func (c *Cluster) Helm4() string { return c.helm4 }
 
 // Dir returns the cluster's state directory.
 func (c *Cluster) Dir() string { return c.dir }
@@ -112,7 +118,7 @@ func Start(ctx context.Context, logw io.Writer) (*Cluster, error) {
 		return nil, fmt.Errorf("start local cluster: %w", err)
 	}
 	env := parseEnv(out.String())
-	c.kubeconfig, c.helm3 = env["KUBECONFIG"], env["HELM3"]
+	c.kubeconfig, c.helm3, c.helm4 = env["KUBECONFIG"], env["HELM3"], env["HELM4"]
 	if c.kubeconfig == "" {
 		_ = c.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("start local cluster: no KUBECONFIG line in its output:\n%s", out.String())
@@ -187,9 +193,9 @@ func fromEnv() *Cluster {
 	if kc == "" {
 		return nil
 	}
-	c := &Cluster{kubeconfig: kc, dir: os.Getenv(EnvClusterDir), helm3: os.Getenv(EnvHelm3)}
+	c := &Cluster{kubeconfig: kc, dir: os.Getenv(EnvClusterDir), helm3: os.Getenv(EnvHelm3), helm4: os.Getenv(EnvHelm4)}
 	// A cluster started by hand with test/cluster keeps its kubeconfig in its state dir.
-	if c.dir == "" || c.helm3 == "" {
+	if c.dir == "" || c.helm3 == "" || c.helm4 == "" {
 		if b, err := os.ReadFile(filepath.Join(filepath.Dir(kc), "cluster.env")); err == nil {
 			env := parseEnv(string(b))
 			if c.dir == "" {
@@ -197,6 +203,9 @@ func fromEnv() *Cluster {
 			}
 			if c.helm3 == "" {
 				c.helm3 = env["HELM3"]
+			}
+			if c.helm4 == "" {
+				c.helm4 = env["HELM4"]
 			}
 		}
 	}
@@ -232,7 +241,7 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "testenv:", err)
 		}
 	}()
-	for k, v := range map[string]string{EnvKubeconfig: c.kubeconfig, EnvClusterDir: c.dir, EnvHelm3: c.helm3} {
+	for k, v := range map[string]string{EnvKubeconfig: c.kubeconfig, EnvClusterDir: c.dir, EnvHelm3: c.helm3, EnvHelm4: c.helm4} {
 		if err := os.Setenv(k, v); err != nil {
 			fmt.Fprintln(os.Stderr, "testenv: set", k, err)
 			return 1

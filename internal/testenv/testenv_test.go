@@ -42,15 +42,16 @@ func TestParseEnvKeepsUpperCaseKeyValueLines(t *testing.T) {
 func TestFromEnvReadsClusterEnvBesideKubeconfig(t *testing.T) {
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(filepath.Join(dir, "cluster.env"), []byte("DIR="+dir+"\nHELM3=/bin/helm3\nKUBECONFIG="+kc+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "cluster.env"), []byte("DIR="+dir+"\nHELM3=/bin/helm3\nHELM4=/bin/helm4\nKUBECONFIG="+kc+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(EnvKubeconfig, kc)
 	t.Setenv(EnvClusterDir, "")
 	t.Setenv(EnvHelm3, "")
+	t.Setenv(EnvHelm4, "")
 	c := fromEnv()
-	if c == nil || c.Kubeconfig() != kc || c.Dir() != dir || c.Helm3() != "/bin/helm3" {
-		t.Fatalf("fromEnv = %+v, want kubeconfig %s, dir %s, helm3 /bin/helm3", c, kc, dir)
+	if c == nil || c.Kubeconfig() != kc || c.Dir() != dir || c.Helm3() != "/bin/helm3" || c.Helm4() != "/bin/helm4" {
+		t.Fatalf("fromEnv = %+v, want kubeconfig %s, dir %s, helm3 /bin/helm3, helm4 /bin/helm4", c, kc, dir)
 	}
 }
 

@@ -21,6 +21,10 @@ const (
 	kubernetesVersion = "v1.37.2"
 	kwokModule        = "sigs.k8s.io/kwok/cmd/kwok@v0.8.0"
 	helm3Module       = "helm.sh/helm/v3/cmd/helm@v3.22.0"
+	helm4Module       = "helm.sh/helm/v4/cmd/helm@v4.3.1" // the CLI of the SDK the action uses
+	// helm4File names the Helm 4 CLI with its version instead of entering the cache key: a
+	// new key rebuilds every binary, while a new name builds only this one when it changes.
+	helm4File = "helm4-v4.3.1"
 )
 
 // Binaries are the built commands, all in Dir.
@@ -31,6 +35,7 @@ type Binaries struct {
 	Scheduler         string
 	Kwok              string
 	Helm3             string
+	Helm4             string
 }
 
 func binariesIn(dir string) Binaries {
@@ -41,11 +46,12 @@ func binariesIn(dir string) Binaries {
 		Scheduler:         filepath.Join(dir, "kube-scheduler"),
 		Kwok:              filepath.Join(dir, "kwok"),
 		Helm3:             filepath.Join(dir, "helm3"),
+		Helm4:             filepath.Join(dir, helm4File),
 	}
 }
 
 func (b Binaries) all() []string {
-	return []string{b.APIServer, b.ControllerManager, b.Scheduler, b.Kwok, b.Helm3}
+	return []string{b.APIServer, b.ControllerManager, b.Scheduler, b.Kwok, b.Helm3, b.Helm4}
 }
 
 func (b Binaries) complete() bool {
@@ -155,7 +161,7 @@ func ensureBinaries(ctx context.Context, logw io.Writer) (Binaries, error) {
 			}
 		}
 	}
-	for _, b := range []struct{ module, dst string }{{kwokModule, bins.Kwok}, {helm3Module, bins.Helm3}} {
+	for _, b := range []struct{ module, dst string }{{kwokModule, bins.Kwok}, {helm3Module, bins.Helm3}, {helm4Module, bins.Helm4}} {
 		if fileExists(b.dst) {
 			continue
 		}

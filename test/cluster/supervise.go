@@ -282,7 +282,7 @@ func startControlPlane(ctx context.Context, dir string, bins Binaries) (*control
 	}
 	c.writeChildren()
 
-	env := fmt.Sprintf("DIR=%s\nAPI_SERVER=%s\nBIN_DIR=%s\nHELM3=%s\nKUBECONFIG=%s\n", dir, c.server, bins.Dir, bins.Helm3, kubeconfig)
+	env := fmt.Sprintf("DIR=%s\nAPI_SERVER=%s\nBIN_DIR=%s\nHELM3=%s\nHELM4=%s\nKUBECONFIG=%s\n", dir, c.server, bins.Dir, bins.Helm3, bins.Helm4, kubeconfig)
 	if err := os.WriteFile(statePath(dir, envFile), []byte(env), 0o644); err != nil {
 		return c, fmt.Errorf("write cluster env: %w", err)
 	}

@@ -7,7 +7,6 @@ package githubtest
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -31,7 +30,26 @@ const (
 	OpCreateComment Op = "create-comment"
 	OpEditComment   Op = "edit-comment"
 	OpDownload      Op = "download-asset"
+	OpGetRepo       Op = "get-repo"
+	OpGetRef        Op = "get-ref"
+	OpCreateRef     Op = "create-ref"
+	OpPutContents   Op = "put-contents"
+	OpListPulls     Op = "list-pulls"
+	OpCreatePull    Op = "create-pull"
+	OpEditPull      Op = "edit-pull"
 )
+
+// acceptedPermissions are the token permissions each write needs, as GitHub
+// reports them in X-Accepted-GitHub-Permissions: alternatives separated by
+// "; ".
+var acceptedPermissions = map[Op]string{
+	OpCreateComment: "issues=write; pull_requests=write",
+	OpEditComment:   "issues=write; pull_requests=write",
+	OpCreateRef:     "contents=write",
+	OpPutContents:   "contents=write",
+	OpCreatePull:    "pull_requests=write",
+	OpEditPull:      "pull_requests=write",
+}
 
 // Failure is an injected error response.
 type Failure struct {
@@ -96,7 +114,7 @@ type Server struct {
 	srv *httptest.Server
 
 	mu          sync.Mutex
-	files       map[string][]byte // repo + "\x00" + path
+	repos       map[string]*repoState
 	releases    map[string][]*release
 	comments    map[string][]*Comment // repo + "#" + pr
 	nextID      int64
@@ -104,6 +122,7 @@ type Server struct {
 	requests    []Request
 	perPage     int
 	writeTokens map[string]bool
+	tokenPerms  map[string]map[string]bool
 	commentUser string
 }
 
@@ -140,6 +159,20 @@ func WithWriteTokens(tokens ...string) Option {
 	}
 }
 
+// WithTokenPermissions gives token exactly perms (`contents=write`,
+// `pull_requests=write`, `issues=write`): a write needing another answers
+// 403 "Resource not accessible by integration" with the permission it needs
+// in X-Accepted-GitHub-Permissions, as GitHub does for a job whose
+// `permissions:` block lacks it.
+func WithTokenPermissions(token string, perms ...string) Option {
+	return func(s *Server) {
+		s.tokenPerms[token] = map[string]bool{}
+		for _, p := range perms {
+			s.tokenPerms[token][p] = true
+		}
+	}
+}
+
 // WithCommentUser sets the login shown as the author of new comments.
 func WithCommentUser(login string) Option {
 	return func(s *Server) { s.commentUser = login }
@@ -149,7 +182,8 @@ func WithCommentUser(login string) Option {
 // t.Cleanup(s.Close)).
 func NewServer(opts ...Option) *Server {
 	s := &Server{
-		files:       map[string][]byte{},
+		repos:       map[string]*repoState{},
+		tokenPerms:  map[string]map[string]bool{},
 		releases:    map[string][]*release{},
 		comments:    map[string][]*Comment{},
 		failures:    map[Op]*Failure{},
@@ -173,11 +207,13 @@ func (s *Server) Close() { s.srv.Close() }
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// SetFile stores a file in repo ("owner/name") at path.
+// SetFile commits content at path to the default branch of repo
+// ("owner/name"), creating the repository when new.
 func (s *Server) SetFile(repo, path string, content []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.files[repo+"\x00"+strings.TrimPrefix(path, "/")] = append([]byte(nil), content...)
+	path = strings.TrimPrefix(path, "/")
+	s.repoLocked(repo).commitLocked(DefaultBranch, path, "Update "+path, content)
 }
 
 // AddRelease adds a release; releases list newest-added first, as GitHub
@@ -278,6 +314,13 @@ func (s *Server) routes(prefix string) http.Handler {
 	api("GET /repos/{owner}/{repo}/issues/{number}/comments", OpListComments, s.listComments)
 	api("POST /repos/{owner}/{repo}/issues/{number}/comments", OpCreateComment, s.createComment)
 	api("PATCH /repos/{owner}/{repo}/issues/comments/{id}", OpEditComment, s.editComment)
+	api("GET /repos/{owner}/{repo}", OpGetRepo, s.getRepo)
+	api("GET /repos/{owner}/{repo}/git/ref/{ref...}", OpGetRef, s.getRef)
+	api("POST /repos/{owner}/{repo}/git/refs", OpCreateRef, s.createRef)
+	api("PUT /repos/{owner}/{repo}/contents/{path...}", OpPutContents, s.putContents)
+	api("GET /repos/{owner}/{repo}/pulls", OpListPulls, s.listPulls)
+	api("POST /repos/{owner}/{repo}/pulls", OpCreatePull, s.createPull)
+	api("PATCH /repos/{owner}/{repo}/pulls/{number}", OpEditPull, s.editPull)
 	mux.HandleFunc("GET /{owner}/{repo}/releases/download/{tag}/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if !s.admit(w, r, OpDownload) {
 			return
@@ -306,8 +349,8 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, op Op) bool {
 			}
 		}
 	}
-	write := op == OpCreateComment || op == OpEditComment
-	readOnly := write && len(s.writeTokens) > 0 && !s.writeTokens[token]
+	accepted, write := acceptedPermissions[op]
+	readOnly := write && !s.mayWriteLocked(token, accepted)
 	s.mu.Unlock()
 
 	if f != nil {
@@ -326,10 +369,28 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, op Op) bool {
 		return false
 	}
 	if readOnly {
+		w.Header().Set("X-Accepted-GitHub-Permissions", accepted)
 		writeError(w, http.StatusForbidden, "Resource not accessible by integration")
 		return false
 	}
 	return true
+}
+
+// mayWriteLocked applies WithWriteTokens and WithTokenPermissions; with
+// neither, every token may write.
+func (s *Server) mayWriteLocked(token, accepted string) bool {
+	if len(s.writeTokens) == 0 && len(s.tokenPerms) == 0 {
+		return true
+	}
+	if s.writeTokens[token] {
+		return true
+	}
+	for _, alt := range strings.Split(accepted, ";") {
+		if s.tokenPerms[token][strings.TrimSpace(alt)] {
+			return true
+		}
+	}
+	return false
 }
 
 func defaultMessage(f Failure) string {
@@ -362,29 +423,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// getContents serves a file at ?ref= (a branch or commit SHA; the default
+// branch when absent). An unknown ref is a 404 "No commit found for the
+// ref", as on GitHub.
 func (s *Server) getContents(w http.ResponseWriter, r *http.Request, repo string) {
 	path := r.PathValue("path")
+	ref := r.URL.Query().Get("ref")
 	s.mu.Lock()
-	content, ok := s.files[repo+"\x00"+path]
+	var content []byte
+	ok, refOK := false, false
+	if st := s.repos[repo]; st != nil {
+		if c := st.resolve(ref); c != nil {
+			refOK = true
+			content, ok = c.files[path]
+		}
+	}
 	s.mu.Unlock()
-	if !ok {
+	switch {
+	case !refOK && ref != "":
+		writeError(w, http.StatusNotFound, "No commit found for the ref "+ref)
+		return
+	case !ok:
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	sum := sha256.Sum256(content)
-	name := path[strings.LastIndex(path, "/")+1:]
-	writeJSON(w, http.StatusOK, map[string]any{
-		"type":         "file",
-		"encoding":     "base64",
-		"size":         len(content),
-		"name":         name,
-		"path":         path,
-		"content":      wrap60(base64.StdEncoding.EncodeToString(content)),
-		"sha":          hex.EncodeToString(sum[:20]),
-		"url":          s.APIURL + "/repos/" + repo + "/contents/" + path + "?ref=main",
-		"html_url":     s.ServerURL + "/" + repo + "/blob/main/" + path,
-		"download_url": s.ServerURL + "/raw/" + repo + "/main/" + path,
-	})
+	if ref == "" {
+		ref = DefaultBranch
+	}
+	writeJSON(w, http.StatusOK, s.contentJSON(repo, ref, path, content))
 }
 
 // wrap60 breaks base64 into lines as the contents API does (60 characters

@@ -94,3 +94,73 @@ func TestRateLimitResponse(t *testing.T) {
 		t.Errorf("Count = %d", s.Count(OpListReleases))
 	}
 }
+
+func send(t *testing.T, s *Server, method, url, token string, body any) (int, map[string]any, http.Header) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, url, strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, resp.Header
+}
+
+// TestGitWritesAnswerAsGitHub checks the error answers the propose client
+// relies on: 422 for an existing branch, 409 for a stale blob SHA, 422 for
+// a second PR from one branch, and 403 naming the permission.
+func TestGitWritesAnswerAsGitHub(t *testing.T) {
+	s := NewServer(WithTokenPermissions("ro"), WithTokenPermissions("rw", "contents=write", "pull_requests=write"))
+	defer s.Close()
+	s.SetFile("o/r", "V", []byte("1\n"))
+	api := s.APIURL + "/repos/o/r"
+	head, _ := s.Branch("o/r", DefaultBranch)
+
+	if st, _, _ := send(t, s, "POST", api+"/git/refs", "rw", map[string]string{"ref": "refs/heads/b", "sha": head}); st != 201 {
+		t.Fatalf("create ref: %d", st)
+	}
+	st, out, _ := send(t, s, "POST", api+"/git/refs", "rw", map[string]string{"ref": "refs/heads/b", "sha": head})
+	if st != 422 || out["message"] != "Reference already exists" {
+		t.Errorf("existing ref: %d %v", st, out)
+	}
+	content := base64.StdEncoding.EncodeToString([]byte("2\n"))
+	st, out, _ = send(t, s, "PUT", api+"/contents/V", "rw", map[string]string{"message": "m", "content": content, "branch": "b", "sha": "0000000000000000000000000000000000000000"})
+	if st != 409 || !strings.Contains(out["message"].(string), "does not match") {
+		t.Errorf("stale sha: %d %v", st, out)
+	}
+	st, out, _ = send(t, s, "PUT", api+"/contents/V", "rw", map[string]string{"message": "m", "content": content, "branch": "b"})
+	if st != 422 || !strings.Contains(out["message"].(string), `"sha" wasn't supplied`) {
+		t.Errorf("missing sha: %d %v", st, out)
+	}
+	_, b := get(t, s, api+"/contents/V?ref=b")
+	var file struct{ SHA string }
+	_ = json.Unmarshal(b, &file)
+	st, out, _ = send(t, s, "PUT", api+"/contents/V", "rw", map[string]string{"message": "m", "content": content, "branch": "b", "sha": file.SHA})
+	if st != 200 || out["commit"] == nil {
+		t.Errorf("update: %d %v", st, out)
+	}
+	pr := map[string]string{"title": "t", "head": "b", "base": DefaultBranch}
+	if st, _, _ := send(t, s, "POST", api+"/pulls", "rw", pr); st != 201 {
+		t.Errorf("create pull: %d", st)
+	}
+	st, out, _ = send(t, s, "POST", api+"/pulls", "rw", pr)
+	if errs, _ := out["errors"].([]any); st != 422 || len(errs) != 1 || !strings.Contains(errs[0].(map[string]any)["message"].(string), "A pull request already exists for o:b.") {
+		t.Errorf("second pull: %d %v", st, out)
+	}
+	st, out, h := send(t, s, "POST", api+"/pulls", "ro", pr)
+	if st != 403 || out["message"] != "Resource not accessible by integration" || h.Get("X-Accepted-GitHub-Permissions") != "pull_requests=write" {
+		t.Errorf("read-only token: %d %v %v", st, out, h)
+	}
+}

@@ -1,0 +1,63 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestURL(t *testing.T) {
+	cases := map[string]string{
+		"https://u:PW@host/x?token=T":                "https://REDACTED@host/x?REDACTED",
+		"https://TOKEN@host/x":                       "https://REDACTED@host/x",
+		"https://u:P/W@host/x":                       "https://REDACTED@host/x",
+		"https://u:P@W@host:8443/x#access=T":         "https://REDACTED@host:8443/x#REDACTED",
+		"grpc://u:PW@[::1]:30650":                    "grpc://REDACTED@[::1]:30650",
+		"u:PW@pachd:30650":                           "REDACTED@pachd:30650",
+		"pachd:30650?token=T":                        "pachd:30650?REDACTED",
+		"https://h/{version}/p_{arch}.tgz?sig=S":     "https://h/{version}/p_{arch}.tgz?REDACTED",
+		"a https://u:PW@h/ and http://h/?k=T end":    "a https://REDACTED@h/ and http://h/?REDACTED end",
+		"https://helm.pachyderm.com":                 "https://helm.pachyderm.com",
+		"2.11.6":                                     "2.11.6",
+		"https://u:PW@host/x?token=T&v={version}x y": "https://REDACTED@host/x?REDACTED y",
+	}
+	for in, want := range cases {
+		if got := URL(in); got != want {
+			t.Errorf("URL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestURLCredentials(t *testing.T) {
+	got := strings.Join(URLCredentials("https://user:pa%2Fss-word@h/x?sig=sig-value&n=1"), "\n")
+	for _, want := range []string{"user:pa%2Fss-word", "pa%2Fss-word", "pa/ss-word", "sig=sig-value&n=1", "sig-value"} {
+		if !strings.Contains(got, want+"\n") && !strings.HasSuffix(got, want) {
+			t.Errorf("URLCredentials lacks %q: %q", want, got)
+		}
+	}
+	for _, short := range URLCredentials("https://u:p@h/?n=1") {
+		t.Errorf("too short to mask, yet returned: %q", short)
+	}
+	if got := URLCredentials("https://tokenasuser@h/"); len(got) != 1 || got[0] != "tokenasuser" {
+		t.Errorf("token as user name: %q", got)
+	}
+}
+
+func TestSensitiveKey(t *testing.T) {
+	for _, k := range []string{
+		"password", "postgresqlPassword", "rootToken", "access-token", "refresh_token", "id-token",
+		"client-secret", "clientSecret", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "VAULT_TOKEN",
+		"enterpriseLicenseKey", "apiKey", "privateKey", "cred", "credentials", "upstreamIDPs", "DB_PASSWD",
+	} {
+		if !SensitiveKey(k) {
+			t.Errorf("SensitiveKey(%q) = false", k)
+		}
+	}
+	for _, k := range []string{
+		"rootTokenSecretName", "postgresqlExistingSecretKey", "imagePullSecrets", "oauthClientSecretSecretName",
+		"IDTokenExpiry", "replicas", "client-id", "idp-issuer-url", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "tokenFile", "name",
+	} {
+		if SensitiveKey(k) {
+			t.Errorf("SensitiveKey(%q) = true", k)
+		}
+	}
+}
