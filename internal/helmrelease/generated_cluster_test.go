@@ -93,7 +93,11 @@ func TestRealChartKeepsGeneratedValues(t *testing.T) {
 				t.Fatal(err)
 			}
 			vals := realChartValues(tc.auth)
-			install(t, c, old, vals)
+			// The real chart's install can take minutes on a loaded machine
+			// under the race detector.
+			if _, err := c.Install(ctx, testRelease, old, vals, UpgradeOptions{Timeout: 4 * time.Minute}); err != nil {
+				t.Fatal(err)
+			}
 			before := liveGenerated(t, ns, tc.auth)
 
 			start := time.Now()
@@ -152,7 +156,7 @@ func TestRealChartKeepsGeneratedValues(t *testing.T) {
 			}
 
 			if _, err := c.Upgrade(ctx, testRelease, next, carry.Apply(vals), UpgradeOptions{
-				Timeout: 2 * time.Minute, PostRenderer: carry.PostRenderer(),
+				Timeout: 4 * time.Minute, PostRenderer: carry.PostRenderer(),
 			}); err != nil {
 				t.Fatal(err)
 			}
