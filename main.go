@@ -11,13 +11,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
+	"k8s.io/client-go/rest"
+
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
 
@@ -78,35 +81,63 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	}
 	rep := upgradeCluster(ctx, cfg, gh, log, getenv)
 	rep.RunURL = report.RunURL(getenv)
-	report.Publish(ctx, log, rep, commentTarget(cfg, gh, log, getenv))
-	if rep.Result == report.ResultFailed || rep.Result == report.ResultRolledBack {
+	// Not ctx: a cancelled run must still publish, within the seconds the
+	// runner leaves between its SIGINT and its kill.
+	pctx, done := report.PublishContext(ctx, publishGrace, publishLimit)
+	report.Publish(pctx, log, rep, commentTarget(cfg, gh, log, getenv))
+	done()
+	switch rep.Result {
+	case report.ResultFailed, report.ResultRolledBack, report.ResultCancelled:
 		return exitFailed
 	}
 	return exitOK
 }
 
+// Publishing is bounded: by publishGrace once the run is cancelled (the
+// runner kills a step 10 s after its SIGINT), by publishLimit otherwise.
+const (
+	publishGrace = 2 * time.Second
+	publishLimit = 2 * time.Minute
+)
+
 // upgradeCluster connects to the cluster and runs the upgrade; a failure to
 // connect is reported like any other failure.
 func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) *report.Report {
-	restConfig, err := cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	place := runnerenv.Detect(getenv)
+	// In a container action the runner's kubeconfig file and loopback are
+	// out of sight: say so, instead of client-go's bare errors.
+	err := place.CheckKubeconfig(cfg.Kubeconfig)
+	var restConfig *rest.Config
+	if err == nil {
+		restConfig, err = cluster.RESTConfig([]byte(cfg.Kubeconfig), cfg.KubeContext)
+	}
+	if err == nil {
+		err = place.CheckServer(ctx, restConfig.Host)
+	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
 	if err == nil {
 		kube, err = cluster.New(restConfig)
 	}
 	if err == nil {
-		helm, err = helmrelease.New(restConfig, cfg.Namespace)
+		helm, err = helmrelease.New(restConfig, cfg.Namespace, helmrelease.WithDriver(cfg.HelmDriver))
 	}
 	if err != nil {
 		log.Errorf("Cannot reach the cluster", "%v", err)
 		return &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode),
 			Result: report.ResultFailed, Failure: log.Redact(err.Error())}
 	}
+	toolCache, _ := place.ToolCache()
 	return upgrade.Run(ctx, cfg, upgrade.Deps{
 		Log: log, Cluster: kube, Helm: helm, GitHub: gh,
 		Holder:    holder(getenv),
-		ToolCache: getenv("RUNNER_TOOL_CACHE"),
-		TempDir:   getenv("RUNNER_TEMP"),
+		ToolCache: toolCache,
+		TempDir:   place.TempDir(),
+		Runner:    place,
+		// version-file lives in the workflow's repository, read at the
+		// commit the run is for.
+		Repository: getenv("GITHUB_REPOSITORY"),
+		Ref:        getenv("GITHUB_SHA"),
 	})
 }
 
@@ -148,21 +179,5 @@ func loadConfig(ctx context.Context, inActions bool, args []string, getenv confi
 	if inActions {
 		return config.FromActions(ctx, getenv)
 	}
-	return config.FromFlags(ctx, args, stderr)
-}
-
-// notes prints the release notes of a version range: the same extraction
-// the action writes into the job summary.
-func notes(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	err := changelog.RunNotes(ctx, args, stdout, getenv)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, changelog.ErrUsage):
-		fmt.Fprintf(stderr, "pach-upgrade: %v\n", err)
-		return exitBadInput
-	default:
-		fmt.Fprintf(stderr, "pach-upgrade: notes: %v\n", err)
-		return exitFailed
-	}
+	return config.FromFlags(ctx, args, getenv, stderr)
 }

@@ -40,27 +40,6 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
-func TestNotesSubcommand(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"notes", "--from", "2.5.0", "--to", "2.5.3", "--changelog-file", "testdata/changelog/CHANGELOG.md"},
-		func(string) string { return "" }, &stdout, &stderr)
-	if code != exitOK {
-		t.Fatalf("notes exit code = %d; stderr:\n%s", code, stderr.String())
-	}
-	for _, v := range []string{"2.5.3", "2.5.2", "2.5.1"} {
-		if !strings.Contains(stdout.String(), v) {
-			t.Errorf("notes output lacks %s:\n%s", v, stdout.String())
-		}
-	}
-	if strings.Contains(stdout.String(), "2.5.0\n") {
-		t.Errorf("notes output includes the current version 2.5.0")
-	}
-	stdout.Reset()
-	if code := run(context.Background(), []string{"notes", "--from", "2.5.3", "--to", "2.5.0"}, func(string) string { return "" }, &stdout, &stderr); code != exitBadInput {
-		t.Errorf("notes with a reversed range: exit code = %d, want %d", code, exitBadInput)
-	}
-}
-
 // TestBadInputNeverEchoesURLCredentials: a refused URL input with a password
 // and a token is named in the error without them, in both modes; in Actions
 // mode the credentials are masked before the annotation is written.

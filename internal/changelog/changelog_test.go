@@ -1,9 +1,10 @@
 package changelog
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
-
-	"github.com/pach-upgrade/pach-upgrade/internal/github"
-	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
 )
 
 func fixture(t *testing.T) string {
@@ -175,10 +173,12 @@ func TestSelectRange(t *testing.T) {
 	}
 }
 
+var errRateLimited = errors.New("fetch: HTTP 403: rate limit")
+
 type fakeSource struct {
 	file     []byte
 	fileErr  error
-	releases []github.Release
+	releases []Release
 	relErr   error
 	listed   int
 }
@@ -187,52 +187,15 @@ func (f *fakeSource) FetchFile(context.Context, string, string) ([]byte, error) 
 	return f.file, f.fileErr
 }
 
-func (f *fakeSource) ListReleases(context.Context, string) ([]github.Release, error) {
+func (f *fakeSource) ListReleases(context.Context, string) ([]Release, error) {
 	f.listed++
 	return f.releases, f.relErr
 }
 
-func TestCollectFallsBackToReleaseBodies(t *testing.T) {
-	s := githubtest.NewServer()
-	t.Cleanup(s.Close)
-	const repo = "pachyderm/pachyderm"
-	// The changelog stops at 2.5.3; 2.6.x is only in release bodies.
-	s.SetFile(repo, "CHANGELOG.md", []byte(fixture(t)))
-	s.AddRelease(repo, githubtest.Release{Tag: "v2.5.3", Body: "release body of 2.5.3"})
-	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.0", Body: "## What's Changed\n* Big 2.6 feature"})
-	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.1-rc.1", Body: "rc", Prerelease: true})
-	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.1", Body: ""})
-	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.2", Body: "draft", Draft: true})
-	c, err := github.NewClient(github.Options{APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	notes, err := Collect(context.Background(), c, Request{
-		From: v("2.5.2"), To: v("2.6.2"), Repo: repo, Path: "CHANGELOG.md", ServerURL: s.ServerURL,
-		Released: versions("2.5.3", "2.6.0", "2.6.1", "2.6.2"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, n := range notes {
-		got = append(got, n.Version.String()+":"+string(n.Origin))
-	}
-	if want := "2.6.2:none 2.6.1:none 2.6.0:release 2.5.3:changelog"; strings.Join(got, " ") != want {
-		t.Fatalf("notes = %v, want %s", got, want)
-	}
-	if !strings.Contains(notes[2].Body, "Big 2.6 feature") || strings.Contains(notes[3].Body, "release body") {
-		t.Errorf("bodies: %q / %q", notes[2].Body, notes[3].Body)
-	}
-	if n := s.Count(githubtest.OpGetContents); n != 1 {
-		t.Errorf("contents calls = %d, want 1", n)
-	}
-}
-
 func TestCollectMissingChangelog(t *testing.T) {
 	src := &fakeSource{
-		fileErr:  &github.Error{Op: "fetch", Kind: github.KindNotFound, Status: 404, Err: errors.New("Not Found")},
-		releases: []github.Release{{Tag: "v2.11.6", Body: "six"}, {Tag: "v2.11.5", Body: "five"}, {Tag: "v2.11.4", Body: "four"}},
+		fileErr:  fmt.Errorf("fetch: HTTP 404: %w", fs.ErrNotExist),
+		releases: []Release{{Tag: "v2.11.6", Body: "six"}, {Tag: "v2.11.5", Body: "five"}, {Tag: "v2.11.4", Body: "four"}},
 	}
 	// No released list: the versions come from the releases themselves.
 	notes, err := Collect(context.Background(), src, Request{From: v("2.11.4"), To: v("2.11.6"), Repo: "o/r", ServerURL: "https://github.com"})
@@ -246,12 +209,12 @@ func TestCollectMissingChangelog(t *testing.T) {
 
 func TestCollectDegradesOnAPIErrors(t *testing.T) {
 	src := &fakeSource{
-		fileErr: &github.Error{Op: "fetch", Kind: github.KindRateLimited, Status: 403, Err: errors.New("rate limit")},
-		relErr:  &github.Error{Op: "list", Kind: github.KindServer, Status: 502, Err: errors.New("bad gateway")},
+		fileErr: errRateLimited,
+		relErr:  errors.New("list releases: HTTP 502: bad gateway"),
 	}
 	notes, err := Collect(context.Background(), src, Request{From: v("2.5.0"), To: v("2.5.2"), Repo: "o/r", ServerURL: "https://github.com",
 		Released: versions("2.5.1", "2.5.2")})
-	if !github.IsKind(err, github.KindRateLimited) || !strings.Contains(err.Error(), "HTTP 502") {
+	if !errors.Is(err, errRateLimited) || !strings.Contains(err.Error(), "HTTP 502") {
 		t.Fatalf("err = %v, want both failures", err)
 	}
 	if len(notes) != 2 || notes[0].Origin != OriginNone || notes[0].URL != "https://github.com/o/r/releases/tag/v2.5.2" {
@@ -305,72 +268,6 @@ func TestTruncateKeepsFencesClosed(t *testing.T) {
 	}
 }
 
-func TestRunNotesFromFile(t *testing.T) {
-	path := filepath.Join("..", "..", "testdata", "changelog", "CHANGELOG.md")
-	var out bytes.Buffer
-	err := RunNotes(context.Background(), []string{"--from", "2.5.0", "--to", "v2.5.3", "--changelog-file", path}, &out, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := out.String()
-	for _, want := range []string{"Release notes: 2.5.0 → 2.5.3", "<b>2.5.3</b>", "<b>2.5.2</b>", "<b>2.5.1</b>", "https://github.com/pachyderm/pachyderm/releases/tag/v2.5.3"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("output lacks %q:\n%s", want, s)
-		}
-	}
-	if strings.Contains(s, "<b>2.5.0</b>") {
-		t.Error("from version included")
-	}
-}
-
-func TestRunNotesFromGitHub(t *testing.T) {
-	s := githubtest.NewServer(githubtest.WithPathPrefix("/api/v3"))
-	t.Cleanup(s.Close)
-	s.SetFile("acme/pachyderm", "docs/CHANGES.md", []byte("## 2.5.1\n- mirrored fix\n"))
-	env := map[string]string{"GITHUB_API_URL": s.APIURL, "GITHUB_SERVER_URL": s.ServerURL, "GITHUB_TOKEN": "ghs_secret"}
-	var out bytes.Buffer
-	err := RunNotes(context.Background(), []string{"--from=2.5.0", "--to=2.5.1", "--changelog-repo=acme/pachyderm", "--changelog-path=docs/CHANGES.md"},
-		&out, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "mirrored fix") || !strings.Contains(out.String(), s.ServerURL+"/acme/pachyderm/releases/tag/v2.5.1") {
-		t.Fatalf("output:\n%s", out.String())
-	}
-	if strings.Contains(out.String(), "ghs_secret") {
-		t.Fatal("token printed")
-	}
-}
-
-func TestRunNotesUsageErrors(t *testing.T) {
-	cases := [][]string{
-		{},
-		{"--from", "2.5.0"},
-		{"--to", "2.5.0"},
-		{"--from", "2.5", "--to", "2.5.3"},
-		{"--from", "2.5.3", "--to", "2.5.0"},
-		{"--from", "2.5.3", "--to", "2.5.3"},
-		{"--from", "2.5.0", "--to", "latest"},
-		{"--from", "2.5.0", "--to", "2.5.3", "--changelog-repo", "pachyderm"},
-		{"--from", "2.5.0", "--to", "2.5.3", "extra"},
-		{"--bogus"},
-	}
-	for _, args := range cases {
-		err := RunNotes(context.Background(), args, &bytes.Buffer{}, func(string) string { return "" })
-		if !errors.Is(err, ErrUsage) {
-			t.Errorf("%v: err = %v, want usage error", args, err)
-		}
-	}
-	err := RunNotes(context.Background(), []string{"--from", "2.5.0", "--to", "2.5.3", "--changelog-file", "does-not-exist.md"}, &bytes.Buffer{}, func(string) string { return "" })
-	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "changelog-file") {
-		t.Errorf("missing file: %v", err)
-	}
-	var help bytes.Buffer
-	if err := RunNotes(context.Background(), []string{"--help"}, &help, func(string) string { return "" }); err != nil || !strings.Contains(help.String(), "--changelog-file") && !strings.Contains(help.String(), "-changelog-file") {
-		t.Errorf("help: %v\n%s", err, help.String())
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	f.Add("## 2.5.1 \n- x\n## Logging\n- y\n# 2.5.0\n")
 	f.Add("```\n## 2.5.1\n```\n## [v2.5.2] - 2023\n")
@@ -398,4 +295,18 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("unbalanced details")
 		}
 	})
+}
+
+// TestSelectPastNewestSection: a range past the changelog's newest section
+// lists the target with its release link instead of "no versions".
+func TestSelectPastNewestSection(t *testing.T) {
+	cl := Parse(fixture(t))
+	notes := Select(cl, v("2.5.3"), v("2.11.6"), nil, ReleaseLink("https://github.com", "pachyderm/pachyderm"))
+	if len(notes) != 1 || !notes[0].Version.Equal(v("2.11.6")) || notes[0].Origin != OriginNone ||
+		notes[0].URL != "https://github.com/pachyderm/pachyderm/releases/tag/v2.11.6" {
+		t.Fatalf("notes = %+v, want 2.11.6 without notes, with its link", notes)
+	}
+	if md := Markdown(notes); !strings.Contains(md, "**2.11.6** — no notes ([release](https://github.com/pachyderm/pachyderm/releases/tag/v2.11.6))") {
+		t.Errorf("markdown:\n%s", md)
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-
-	"github.com/pach-upgrade/pach-upgrade/internal/github"
 )
 
 // Origin says where a version's notes came from.
@@ -73,11 +71,13 @@ func Range(from, to *semver.Version, candidates ...[]*semver.Version) []*semver.
 }
 
 // Select returns the notes of every version in (from, to] that is either in
-// released or has a heading in cl, newest first. Versions without a section,
-// or with an empty one, get OriginNone and only their link.
+// released or has a heading in cl, newest first, and of to itself: the
+// target is a release even when nothing lists it (a range past the
+// changelog's newest section). Versions without a section, or with an empty
+// one, get OriginNone and only their link.
 func Select(cl *Changelog, from, to *semver.Version, released []*semver.Version, link LinkFunc) []Note {
 	var notes []Note
-	for _, v := range Range(from, to, released, cl.Versions()) {
+	for _, v := range Range(from, to, released, cl.Versions(), []*semver.Version{to}) {
 		n := Note{Version: v, Origin: OriginNone, URL: link(v)}
 		if s, ok := cl.Section(v); ok && s.Body != "" {
 			n.Body, n.Origin = s.Body, OriginChangelog
@@ -87,11 +87,23 @@ func Select(cl *Changelog, from, to *semver.Version, released []*semver.Version,
 	return notes
 }
 
-// Source is what Collect needs from GitHub; *github.Client implements it.
+// Release is one published release, as plain data: its tag and notes.
+type Release struct {
+	Tag   string
+	Body  string
+	Draft bool
+}
+
+// Source is what Collect needs from where the changelog and releases are
+// kept (GitHub, through an adapter in the packages that wire it). FetchFile
+// returns an error wrapping fs.ErrNotExist when there is no such file.
 type Source interface {
 	FetchFile(ctx context.Context, repo, path string) ([]byte, error)
-	ListReleases(ctx context.Context, repo string) ([]github.Release, error)
+	ListReleases(ctx context.Context, repo string) ([]Release, error)
 }
+
+// DefaultPath is the changelog's path when Request.Path is empty.
+const DefaultPath = "CHANGELOG.md"
 
 // Request says which notes to collect.
 type Request struct {

@@ -187,6 +187,26 @@ func TestWaitReadyNeverReadyTimesOut(t *testing.T) {
 	}
 }
 
+// TestWaitReadyCancelledIsNotATimeout: a wait cancelled by the caller (the
+// runner's SIGINT) returns at once with the cause, never "not ready after".
+func TestWaitReadyCancelledIsNotATimeout(t *testing.T) {
+	c, ns := newClient(t)
+	create(t, c.cs.AppsV1().Deployments(ns).Create, deployment("pachd", "pach", "pachd:2.11.6", 1,
+		map[string]string{testenv.AnnotationNeverReady: "true"}))
+	cause := errors.New("interrupt signal received")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(2*time.Second, func() { cancel(cause) })
+	start := time.Now()
+	err := c.WaitReady(ctx, ns, Selection{Release: "pach"}, 5*time.Minute, nil)
+	var nr *NotReadyError
+	if errors.As(err, &nr) || !errors.Is(err, cause) {
+		t.Fatalf("err = %v, want the cancel's cause and no NotReadyError", err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("cancelled wait returned after %s", took)
+	}
+}
+
 func TestWaitReadyFailsFast(t *testing.T) {
 	for annotation, reason := range map[string]string{
 		testenv.AnnotationCrashLoop:        "CrashLoopBackOff",

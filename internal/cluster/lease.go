@@ -267,6 +267,17 @@ func (l *Lock) renew() error {
 	}
 }
 
+// releaseTimeout bounds deleting the Lease: ten seconds, or less when the
+// caller's deadline is nearer (a cancelled run has only seconds left before
+// the runner kills it), but never so little that the delete cannot be sent.
+func releaseTimeout(ctx context.Context) time.Duration {
+	d := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, max(time.Until(dl), 500*time.Millisecond))
+	}
+	return d
+}
+
 // Release stops renewal and deletes the Lease if it is still ours (guarded by
 // its resourceVersion, so a Lease someone else took over is left alone). It is
 // safe to call more than once and from defer; it works even when ctx is
@@ -282,7 +293,7 @@ func (l *Lock) Release(ctx context.Context) error {
 		l.mu.Lock()
 		rv, uid := l.lease.ResourceVersion, l.lease.UID
 		l.mu.Unlock()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout(ctx))
 		defer cancel()
 		err := l.c.cs.CoordinationV1().Leases(l.ns).Delete(rctx, l.name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{ResourceVersion: &rv, UID: &uid}})

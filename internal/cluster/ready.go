@@ -114,6 +114,7 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 	if _, err := labels.Parse(workloadSel); err != nil {
 		return fmt.Errorf("wait ready: label selector %q: %w", workloadSel, err)
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -179,6 +180,12 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// Cancelled by the caller (a signal), not timed out: say so,
+				// so that a cancel is never reported as "not ready after".
+				return fmt.Errorf("wait ready: %s in %s: stopped after %s: %w", sel, ns,
+					time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+			}
 			if snap.total == 0 {
 				return fmt.Errorf("wait ready: no Deployment, StatefulSet, DaemonSet or Job of %s in namespace %s", sel, ns)
 			}

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/versionfile"
 )
 
 // Mode says whether the run changes the cluster.
@@ -14,6 +16,9 @@ const (
 	ModeApply Mode = "apply"
 	// ModePlan renders the upgrade and reports it without changing anything.
 	ModePlan Mode = "plan"
+	// ModePropose opens (or updates) a pull request that bumps the version
+	// pinned in version-file, leaving the cluster unchanged.
+	ModePropose Mode = "propose"
 )
 
 // TargetKind says how the target version is chosen.
@@ -26,6 +31,9 @@ const (
 	TargetLatestPatch TargetKind = "latest-patch"
 	// TargetLatestMinor is the newest release of the current major.
 	TargetLatestMinor TargetKind = "latest-minor"
+	// TargetFromFile is the version pinned in version-file, as a merged
+	// bump pull request left it.
+	TargetFromFile TargetKind = "from-file"
 )
 
 // Target is the requested Pachyderm version.
@@ -53,6 +61,15 @@ const (
 	BuiltinPostgreSQLFalse BuiltinPostgreSQL = "false"
 )
 
+// Helm storage drivers a release in a cluster can be kept in. Helm's memory
+// driver keeps nothing between runs, so there is no release to upgrade in
+// it; its sql driver keeps releases in an external PostgreSQL database,
+// which this action does not reach (and cannot be tested here).
+const (
+	HelmDriverSecret    = "secret"
+	HelmDriverConfigMap = "configmap"
+)
+
 // Config is the validated set of inputs for one run.
 type Config struct {
 	Target       Target
@@ -61,6 +78,10 @@ type Config struct {
 	Chart        string
 	ChartRepo    string
 	ChartVersion *semver.Version
+
+	// VersionFile is where the repository pins the Pachyderm version, for
+	// mode propose and target-version from-file; nil when not given.
+	VersionFile *versionfile.Spec
 
 	ValuesFile string
 	// Values is the inline `values` input, parsed.
@@ -72,6 +93,9 @@ type Config struct {
 	// or in-cluster configuration.
 	Kubeconfig  string
 	KubeContext string
+	// HelmDriver is Helm's release storage: HelmDriverSecret or
+	// HelmDriverConfigMap.
+	HelmDriver string
 
 	Mode              Mode
 	AllowMinor        bool

@@ -1,12 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
+	"unicode/utf8"
 )
 
 // MaxInputFile is the largest file an input may name. Values files and
@@ -14,13 +16,13 @@ import (
 // filling memory.
 const MaxInputFile = 4 << 20
 
-// ReadFile reads the file named by input: a regular file of at most
+// ReadFile reads the file named by input: a regular text file of at most
 // MaxInputFile bytes, read in chunks so that a cancelled ctx (SIGTERM) stops
 // it. Devices, FIFOs and directories are refused without reading: a FIFO
 // would block forever, /dev/zero never ends. Every error is an *InputError
 // naming the input.
 func ReadFile(ctx context.Context, input, path string) ([]byte, error) {
-	const accepted = "the path of a regular file of at most 4 MiB"
+	const accepted = "the path of a regular text file of at most 4 MiB"
 	bad := func(problem string) error {
 		return &InputError{Input: input, Value: path, Problem: problem, Accepted: accepted}
 	}
@@ -60,6 +62,9 @@ func ReadFile(ctx context.Context, input, path string) ([]byte, error) {
 			return nil, bad("is larger than 4 MiB")
 		}
 		if errors.Is(err, io.EOF) {
+			if !isText(data) {
+				return nil, bad("is not text (it holds binary data)")
+			}
 			return data, nil
 		}
 		if err != nil {
@@ -80,4 +85,10 @@ func fileKind(m os.FileMode) string {
 		return "a device"
 	}
 	return "not a plain file"
+}
+
+// isText reports whether data is UTF-8 text: no NUL byte (which no text
+// format we read holds), no invalid sequence.
+func isText(data []byte) bool {
+	return bytes.IndexByte(data, 0) < 0 && utf8.Valid(data)
 }

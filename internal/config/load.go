@@ -20,7 +20,7 @@ func InActions(getenv Getenv) bool {
 // FromActions reads every input of the table the way the Actions runner
 // passes them to a container action: as INPUT_<NAME> environment variables.
 func FromActions(ctx context.Context, getenv Getenv) (*Config, error) {
-	return ParseContext(ctx, ActionsInputs(getenv))
+	return ParseContext(ctx, withEnv(ActionsInputs(getenv), getenv))
 }
 
 // ActionsInputs returns the inputs set in the environment, by input name.
@@ -40,13 +40,27 @@ func actionsEnvName(input string) string {
 	return "INPUT_" + strings.ToUpper(strings.ReplaceAll(input, " ", "_"))
 }
 
+// withEnv fills each empty input that has an environment variable (see
+// Option.Env) from it.
+func withEnv(raw map[string]string, getenv Getenv) map[string]string {
+	for _, o := range Options() {
+		if o.Env == "" || strings.TrimSpace(raw[o.Name]) != "" {
+			continue
+		}
+		if v := getenv(o.Env); v != "" {
+			raw[o.Name] = v
+		}
+	}
+	return raw
+}
+
 // ErrHelp is returned by FromFlags when the user asked for --help; the usage
 // has been written and the program should exit 0.
 var ErrHelp = flag.ErrHelp
 
 // FromFlags reads the inputs from command-line flags named exactly as the
 // inputs (--target-version 2.11.6). Usage errors are InputErrors.
-func FromFlags(ctx context.Context, args []string, stderr io.Writer) (*Config, error) {
+func FromFlags(ctx context.Context, args []string, getenv Getenv, stderr io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("pach-upgrade", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	set := map[string]*string{}
@@ -66,7 +80,7 @@ func FromFlags(ctx context.Context, args []string, stderr io.Writer) (*Config, e
 	}
 	raw := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { raw[f.Name] = *set[f.Name] })
-	return ParseContext(ctx, raw)
+	return ParseContext(ctx, withEnv(raw, getenv))
 }
 
 // Usage writes every option with its default and meaning.

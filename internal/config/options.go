@@ -17,6 +17,9 @@ type Option struct {
 	// Secret marks inputs whose value is a credential: it is masked in logs
 	// before anything else is printed.
 	Secret bool
+	// Env is an environment variable read when the input is empty, as the
+	// tool the input mirrors reads it (HELM_DRIVER for helm-driver).
+	Env string
 }
 
 // Output describes one output of the action.
@@ -37,6 +40,7 @@ const (
 	InputValues                 = "values"
 	InputKubeconfig             = "kubeconfig"
 	InputKubeContext            = "kube-context"
+	InputHelmDriver             = "helm-driver"
 	InputMode                   = "mode"
 	InputAllowMinor             = "allow-minor"
 	InputAllowPrerelease        = "allow-prerelease"
@@ -66,6 +70,7 @@ const (
 	InputPRNumber               = "pr-number"
 	InputChangelogRepo          = "changelog-repo"
 	InputChangelogPath          = "changelog-path"
+	InputVersionFile            = "version-file"
 )
 
 // Names of the outputs.
@@ -75,6 +80,8 @@ const (
 	OutputTargetVersion   = "target-version"
 	OutputChartVersion    = "chart-version"
 	OutputBackupPath      = "backup-path"
+	OutputPRNumber        = "pr-number"
+	OutputPRURL           = "pr-url"
 )
 
 // DefaultPachctlDownloadURL is where Pachyderm publishes pachctl release
@@ -101,7 +108,7 @@ func SecretInputs() []string {
 func Options() []Option {
 	return []Option{
 		{Name: InputTargetVersion, Required: true,
-			Description: "Pachyderm version to upgrade to: an exact version (`2.11.6` or `v2.11.6`), `latest-patch` (newest patch of the current minor) or `latest-minor` (newest release of the current major)."},
+			Description: "Pachyderm version to upgrade to: an exact version (`2.11.6` or `v2.11.6`), `latest-patch` (newest patch of the current minor), `latest-minor` (newest release of the current major), or `from-file` (the version pinned in `version-file`)."},
 		{Name: InputRelease, Default: "pachd",
 			Description: "Name of the Helm release of Pachyderm."},
 		{Name: InputNamespace, Default: "default",
@@ -113,15 +120,17 @@ func Options() []Option {
 		{Name: InputChartVersion,
 			Description: "Chart version to install, overriding the one the repository index maps to the target version."},
 		{Name: InputValuesFile,
-			Description: "Path to a values file merged over the release's current values."},
+			Description: "Path to a values file merged over the release's current values: a regular text file of at most 4 MiB."},
 		{Name: InputValues,
 			Description: "Inline YAML values merged over `values-file` (highest precedence)."},
 		{Name: InputKubeconfig, Secret: true,
 			Description: "Content of a kubeconfig file. When empty, KUBECONFIG or the in-cluster configuration is used."},
 		{Name: InputKubeContext,
 			Description: "Context of the kubeconfig to use; empty means its current context."},
+		{Name: InputHelmDriver, Env: "HELM_DRIVER",
+			Description: "Where Helm keeps the release's records: `secret` or `configmap` (`secrets` and `configmaps` too), as `HELM_DRIVER` for the Helm CLIs. Empty means the `HELM_DRIVER` environment variable, else `secret`. `memory` (keeps no release between runs) and `sql` (an external database) are refused."},
 		{Name: InputMode, Default: "apply",
-			Description: "`apply` upgrades the cluster; `plan` only renders the upgrade and reports the diff, changing nothing."},
+			Description: "`apply` upgrades the cluster; `plan` only renders the upgrade and reports the diff, changing nothing; `propose` opens or updates a pull request that bumps the version pinned in `version-file`, changing nothing in the cluster."},
 		{Name: InputAllowMinor, Default: "true",
 			Description: "Allow minor upgrades (2.10 to 2.11). Set to false for scheduled patch-only bumps."},
 		{Name: InputAllowPrerelease, Default: "false",
@@ -178,16 +187,20 @@ func Options() []Option {
 			Description: "Repository (`owner/name`) whose CHANGELOG and releases are quoted in the job summary."},
 		{Name: InputChangelogPath, Default: "CHANGELOG.md",
 			Description: "Path of the CHANGELOG file in `changelog-repo`."},
+		{Name: InputVersionFile,
+			Description: "Where this repository pins the Pachyderm version, read through the GitHub API: a file holding only the version (`PACHYDERM_VERSION`) or a YAML key (`deploy/values.yaml#pachyderm.version`). Required by `mode: propose` and `target-version: from-file`."},
 	}
 }
 
 // Outputs is the table of the action's outputs.
 func Outputs() []Output {
 	return []Output{
-		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `rolled-back`, `failed` or `cancelled` (stopped by a signal; the summary says how the next run recovers)."},
+		{Name: OutputResult, Description: "`upgraded`, `no-op`, `planned`, `proposed`, `rolled-back`, `failed` or `cancelled` (stopped by a signal; the summary says how the next run recovers)."},
 		{Name: OutputPreviousVersion, Description: "Pachyderm version before the run."},
 		{Name: OutputTargetVersion, Description: "Pachyderm version the run upgraded (or planned) to."},
 		{Name: OutputChartVersion, Description: "Chart version the run installed (or planned)."},
 		{Name: OutputBackupPath, Description: "Path of the release snapshot written before the upgrade."},
+		{Name: OutputPRNumber, Description: "Number of the bump pull request `propose` opened or updated."},
+		{Name: OutputPRURL, Description: "Web address of the bump pull request `propose` opened or updated."},
 	}
 }

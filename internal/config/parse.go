@@ -23,6 +23,7 @@ import (
 
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/redact"
+	"github.com/pach-upgrade/pach-upgrade/internal/versionfile"
 )
 
 // InputError is a bad input: it names the input, says what was given and
@@ -131,7 +132,9 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.ValuesFile, c.ValuesFromFile = p.valuesFile()
 	c.Values = p.yamlMap(InputValues, p.raw[InputValues])
 	c.Kubeconfig, c.KubeContext, c.kubeCredentials = p.kubeconfig()
-	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan)))
+	c.HelmDriver = p.helmDriver()
+	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan), string(ModePropose)))
+	c.VersionFile = p.versionFile(c.Mode, c.Target)
 	c.AllowMinor = p.boolean(InputAllowMinor)
 	c.Timeout = p.timeout()
 	c.RollbackOnFailure = p.boolean(InputRollbackOnFailure)
@@ -157,6 +160,10 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.PachctlSHA256 = p.sha256()
 	c.AllowUnverifiedPachctl = p.boolean(InputAllowUnverifiedPachctl)
 	c.GitHubToken = p.raw[InputGitHubToken]
+	if c.Mode == ModePropose && c.GitHubToken == "" {
+		p.fail(InputGitHubToken, "", "is required with mode propose: it pushes a branch and opens a pull request",
+			"a GitHub App installation token or a PAT with contents: write and pull-requests: write (see the README)")
+	}
 	c.Comment = p.boolean(InputComment)
 	c.PRNumber = p.prNumber()
 	c.ChangelogRepo = p.repo(InputChangelogRepo)
@@ -185,7 +192,7 @@ func (p *parser) fail(input, value, problem, accepted string) {
 }
 
 func (p *parser) target() Target {
-	const accepted = "an exact version like 2.11.6 or v2.11.6, latest-patch, or latest-minor"
+	const accepted = "an exact version like 2.11.6 or v2.11.6, latest-patch, latest-minor, or from-file"
 	v := p.raw[InputTargetVersion]
 	switch v {
 	case "":
@@ -195,6 +202,8 @@ func (p *parser) target() Target {
 		return Target{Kind: TargetLatestPatch}
 	case string(TargetLatestMinor):
 		return Target{Kind: TargetLatestMinor}
+	case string(TargetFromFile):
+		return Target{Kind: TargetFromFile}
 	}
 	ver, err := strictVersion(v)
 	if err != nil {
@@ -420,6 +429,25 @@ func contextNames[T any](m map[string]T) string {
 	return "one of " + strings.Join(names, ", ")
 }
 
+// helmDriver accepts the storage drivers the Helm CLIs accept for a release
+// kept in the cluster, singular or plural as HELM_DRIVER allows.
+func (p *parser) helmDriver() string {
+	const accepted = "secret or configmap (or secrets, configmaps); empty for HELM_DRIVER, else secret"
+	switch s := p.raw[InputHelmDriver]; s {
+	case "", "secret", "secrets":
+		return HelmDriverSecret
+	case "configmap", "configmaps":
+		return HelmDriverConfigMap
+	case "memory":
+		p.fail(InputHelmDriver, s, "keeps no release between runs, so there is none to upgrade (from helm-driver or HELM_DRIVER)", accepted)
+	case "sql":
+		p.fail(InputHelmDriver, s, "is not supported: releases in an external SQL database are out of this action's reach (from helm-driver or HELM_DRIVER)", accepted)
+	default:
+		p.fail(InputHelmDriver, s, "is not a Helm storage driver (from helm-driver or HELM_DRIVER)", accepted)
+	}
+	return ""
+}
+
 func (p *parser) oneOf(input string, accepted ...string) string {
 	s := p.raw[input]
 	for _, a := range accepted {
@@ -557,21 +585,86 @@ func (p *parser) prNumber() int {
 	return n
 }
 
+// versionFile reads the version-file input, which mode propose and
+// target-version from-file need, and refuses proposing "the pinned version"
+// as its own bump.
+func (p *parser) versionFile(mode Mode, target Target) *versionfile.Spec {
+	s := p.raw[InputVersionFile]
+	const accepted = "a path in the repository holding only the version, or path/to/values.yaml#dotted.key"
+	if mode == ModePropose && target.Kind == TargetFromFile {
+		p.fail(InputTargetVersion, string(TargetFromFile), "cannot be proposed: propose reads the pin from version-file and bumps it",
+			"latest-patch, latest-minor or an exact version with mode propose")
+	}
+	if s == "" {
+		switch {
+		case mode == ModePropose:
+			p.fail(InputVersionFile, s, "is required with mode propose", accepted)
+		case target.Kind == TargetFromFile:
+			p.fail(InputVersionFile, s, "is required with target-version from-file", accepted)
+		}
+		return nil
+	}
+	spec, err := versionfile.ParseSpec(s)
+	if err != nil {
+		p.fail(InputVersionFile, s, err.Error(), accepted)
+		return nil
+	}
+	return &spec
+}
+
 func (p *parser) repo(input string) string {
 	s := p.raw[input]
-	if !repoRE.MatchString(s) {
-		p.fail(input, s, "is not a repository", "owner/name, e.g. pachyderm/pachyderm")
-	}
+	p.add(Repo(input, s))
 	return s
 }
 
 func (p *parser) changelogPath() string {
-	s := p.raw[InputChangelogPath]
+	s, err := RepoPath(InputChangelogPath, p.raw[InputChangelogPath])
+	p.add(err)
+	return s
+}
+
+// add records err when it is a bad input.
+func (p *parser) add(err error) {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		p.errs = append(p.errs, ie)
+	}
+}
+
+// The validations below are shared with the notes command, so that an
+// input it refuses is refused there too, in the same words.
+
+// ExactVersion validates an exact Pachyderm version given to input, such as
+// 2.11.6 or v2.11.6.
+func ExactVersion(input, s string) (*semver.Version, error) {
+	const accepted = "an exact version like 2.11.6 or v2.11.6 (no build metadata)"
+	if s == "" {
+		return nil, &InputError{Input: input, Problem: "is required", Accepted: accepted}
+	}
+	v, err := strictVersion(s)
+	if err != nil {
+		return nil, &InputError{Input: input, Value: s, Problem: "is not a version", Accepted: accepted}
+	}
+	return v, nil
+}
+
+// Repo validates a GitHub repository given to input as owner/name.
+func Repo(input, s string) error {
+	if !repoRE.MatchString(s) {
+		return &InputError{Input: input, Value: s, Problem: "is not a repository", Accepted: "owner/name, e.g. pachyderm/pachyderm"}
+	}
+	return nil
+}
+
+// RepoPath validates a file path inside a repository given to input, and
+// returns it cleaned.
+func RepoPath(input, s string) (string, error) {
 	clean := path.Clean(s)
 	if s == "" || path.IsAbs(s) || clean == ".." || strings.HasPrefix(clean, "../") {
-		p.fail(InputChangelogPath, s, "is not a path inside the repository", "a relative path such as CHANGELOG.md")
+		return clean, &InputError{Input: input, Value: s, Problem: "is not a path inside the repository", Accepted: "a relative path such as CHANGELOG.md"}
 	}
-	return clean
+	return clean, nil
 }
 
 // regenerate reads the comma-separated regenerate input: each entry names

@@ -86,6 +86,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputValues:                 "console:\n  enabled: false\n",
 		InputKubeconfig:             validKubeconfig,
 		InputKubeContext:            "prod",
+		InputHelmDriver:             "configmaps",
 		InputMode:                   "plan",
 		InputAllowMinor:             "False",
 		InputAllowPrerelease:        "TRUE",
@@ -115,6 +116,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputPRNumber:               "42",
 		InputChangelogRepo:          "pachyderm/pachyderm",
 		InputChangelogPath:          "docs/CHANGELOG.md",
+		InputVersionFile:            "deploy/values.yaml#pachyderm.version",
 	}
 	if len(raw) != len(Options()) {
 		t.Fatalf("test covers %d inputs, table has %d: cover the new input", len(raw), len(Options()))
@@ -127,7 +129,8 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.Timeout != 90*time.Minute || c.RollbackOnFailure || !c.RecoverPending || c.KubeContext != "prod" ||
 		c.ChartRepo != "http://127.0.0.1:8080/charts" || c.ChartVersion.String() != "2.11.6" || c.PRNumber != 42 ||
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
-		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl {
+		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
+		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
 	}
 	if want := []string{"Secret/pachyderm-session", `Deployment/pachd/spec.template.metadata.annotations["x.y"]`}; !slices.Equal(c.Regenerate, want) {
@@ -234,6 +237,14 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"changelog-path escapes repo", InputChangelogPath, "../secrets", nil},
 		{"changelog-path absolute", InputChangelogPath, "/etc/passwd", nil},
 		{"unknown input", "target-versoin", "2.11.6", nil},
+		{"helm-driver memory", InputHelmDriver, "memory", nil},
+		{"helm-driver unknown", InputHelmDriver, "etcd", nil},
+		{"propose without version-file", InputVersionFile, "", map[string]string{InputMode: "propose", InputGitHubToken: "t"}},
+		{"from-file without version-file", InputVersionFile, "", map[string]string{InputTargetVersion: "from-file"}},
+		{"version-file outside the repo", InputVersionFile, "../values.yaml#a.b", nil},
+		{"version-file empty key", InputVersionFile, "values.yaml#a..b", nil},
+		{"propose without token", InputGitHubToken, "", map[string]string{InputMode: "propose", InputVersionFile: "V"}},
+		{"propose from-file", InputTargetVersion, "from-file", map[string]string{InputMode: "propose", InputVersionFile: "V", InputGitHubToken: "t"}},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d bad-input cases", len(cases))
@@ -241,6 +252,9 @@ func TestParseRejectsBadInputs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := map[string]string{InputTargetVersion: "2.11.6"}
+			if tc.input == InputTargetVersion {
+				delete(raw, InputTargetVersion)
+			}
 			for k, v := range tc.extra {
 				raw[k] = v
 			}
@@ -319,7 +333,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 			args = append(args, "--"+strings.ToLower(name), v)
 		}
 	}
-	fromFlags, err := FromFlags(context.Background(), args, &bytes.Buffer{})
+	fromFlags, err := FromFlags(context.Background(), args, getenv, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("FromFlags: %v", err)
 	}
@@ -333,7 +347,7 @@ func TestActionsAndFlagsAgree(t *testing.T) {
 
 func TestFlagsUsageAndErrors(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := FromFlags(context.Background(), []string{"--help"}, &out); !errors.Is(err, ErrHelp) {
+	if _, err := FromFlags(context.Background(), []string{"--help"}, noEnv, &out); !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: err = %v, want ErrHelp", err)
 	}
 	for _, o := range Options() {
@@ -345,7 +359,7 @@ func TestFlagsUsageAndErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"--no-such-flag", "x"}, {"--target-version", "2.11.6", "extra"}} {
-		if _, err := FromFlags(context.Background(), args, &out); !IsInputError(err) {
+		if _, err := FromFlags(context.Background(), args, noEnv, &out); !IsInputError(err) {
 			t.Errorf("FromFlags(context.Background(), %q) = %v, want an InputError", args, err)
 		}
 	}
@@ -379,5 +393,45 @@ func TestTimeoutBounds(t *testing.T) {
 	_, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputTimeout: "1ns"})
 	if err == nil || !strings.Contains(err.Error(), "minimum of 1s") {
 		t.Errorf("timeout 1ns: %v, want an error naming the minimum", err)
+	}
+}
+
+func noEnv(string) string { return "" }
+
+// TestHelmDriver: helm-driver, else HELM_DRIVER, else secret, in both
+// modes; what cannot hold a release in the cluster is refused.
+func TestHelmDriver(t *testing.T) {
+	cases := []struct {
+		input, env, want string
+	}{
+		{"", "", HelmDriverSecret},
+		{"", "configmap", HelmDriverConfigMap},
+		{"", "secrets", HelmDriverSecret},
+		{"configmaps", "", HelmDriverConfigMap},
+		{"secret", "configmap", HelmDriverSecret},
+	}
+	for _, tc := range cases {
+		env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_TARGET-VERSION": "2.11.6", "HELM_DRIVER": tc.env, "INPUT_HELM-DRIVER": tc.input}
+		getenv := func(k string) string { return env[k] }
+		c, err := FromActions(context.Background(), getenv)
+		if err != nil || c.HelmDriver != tc.want {
+			t.Errorf("helm-driver %q, HELM_DRIVER %q: Actions %v, %v; want %s", tc.input, tc.env, c, err, tc.want)
+		}
+		args := []string{"--target-version", "2.11.6"}
+		if tc.input != "" {
+			args = append(args, "--helm-driver", tc.input)
+		}
+		c, err = FromFlags(context.Background(), args, getenv, &bytes.Buffer{})
+		if err != nil || c.HelmDriver != tc.want {
+			t.Errorf("helm-driver %q, HELM_DRIVER %q: flags %v, %v; want %s", tc.input, tc.env, c, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"memory", "sql", "Secret", "etcd"} {
+		env := map[string]string{"HELM_DRIVER": bad}
+		_, err := FromFlags(context.Background(), []string{"--target-version", "2.11.6"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+		var errs InputErrors
+		if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Input != InputHelmDriver || !strings.Contains(err.Error(), "HELM_DRIVER") {
+			t.Errorf("HELM_DRIVER=%s: %v, want one helm-driver error naming HELM_DRIVER", bad, err)
+		}
 	}
 }

@@ -96,6 +96,9 @@ type BumpResult struct {
 	Committed bool
 	// Superseded are the older bump PRs closed in favour of this one.
 	Superseded []int
+	// Declined is set, and nothing written, when the PR from Branch was
+	// closed without merging: a human said no to this version.
+	Declined bool
 }
 
 // ProposeBump puts Content at Path on Branch (creating the branch from Base
@@ -110,6 +113,13 @@ func (c *Client) ProposeBump(ctx context.Context, b Bump) (BumpResult, error) {
 	}
 	if strings.TrimSpace(b.Marker) == "" || !strings.Contains(b.Body, b.Marker) {
 		return BumpResult{}, errors.New("propose: the body must carry a non-empty marker")
+	}
+	declined, err := c.declined(ctx, owner, name, b.Branch)
+	if err != nil || declined != nil {
+		if declined != nil {
+			return BumpResult{Number: declined.GetNumber(), URL: declined.GetHTMLURL(), Declined: true}, nil
+		}
+		return BumpResult{}, err
 	}
 	var res BumpResult
 	if res.Committed, err = c.pushFile(ctx, owner, name, b); err != nil {
@@ -186,6 +196,26 @@ func (c *Client) pushFile(ctx context.Context, owner, name string, b Bump) (bool
 		}
 		return false, needs(wrap(fmt.Sprintf("commit %s to branch %s of %s", b.Path, b.Branch, repo), resp, err), PermContents)
 	}
+}
+
+// declined returns the pull request from branch that was closed without
+// merging, unless one from it is open (reopened) or was merged.
+func (c *Client) declined(ctx context.Context, owner, name, branch string) (*gh.PullRequest, error) {
+	prs, resp, err := c.api.PullRequests.List(ctx, owner, name, &gh.PullRequestListOptions{
+		State: "all", Head: owner + ":" + branch, ListOptions: gh.ListOptions{PerPage: 100}})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("list pull requests from %s of %s/%s", branch, owner, name), resp, err)
+	}
+	var closed *gh.PullRequest
+	for _, pr := range prs {
+		if pr.GetState() == "open" || !pr.GetMergedAt().IsZero() {
+			return nil, nil
+		}
+		if closed == nil {
+			closed = pr
+		}
+	}
+	return closed, nil
 }
 
 // maxPullPages bounds the search for open bump PRs.

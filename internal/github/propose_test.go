@@ -152,3 +152,28 @@ func TestReadFileAtRef(t *testing.T) {
 		t.Errorf("DefaultBranch = %q, %v", b, err)
 	}
 }
+
+func TestProposeBumpRespectsAClosedPR(t *testing.T) {
+	s := start(t)
+	s.SetFile(deployRepo, "PACHYDERM_VERSION", []byte("2.11.5\n"))
+	c := newClient(t, s, "token")
+	ctx := context.Background()
+	first, err := c.ProposeBump(ctx, bump("2.11.6"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetPullState(deployRepo, first.Number, "closed")
+	writes := s.WriteCount()
+	res, err := c.ProposeBump(ctx, bump("2.11.6"))
+	if err != nil || !res.Declined || res.Number != first.Number {
+		t.Fatalf("after closing: %+v, %v; want #%d declined", res, err, first.Number)
+	}
+	if n := s.WriteCount() - writes; n != 0 || len(s.Pulls(deployRepo)) != 1 {
+		t.Errorf("a declined version made %d writes and %d PRs", n, len(s.Pulls(deployRepo)))
+	}
+	// Reopened by a person: updated again like any open bump PR.
+	s.SetPullState(deployRepo, first.Number, "open")
+	if res, err := c.ProposeBump(ctx, bump("2.11.6")); err != nil || res.Declined || res.Number != first.Number {
+		t.Errorf("after reopening: %+v, %v", res, err)
+	}
+}

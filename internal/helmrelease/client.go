@@ -1,6 +1,6 @@
 // Package helmrelease reads, plans, upgrades and rolls back one Helm release through the Helm 4
-// SDK, storing releases in Secrets exactly as the Helm CLI does, so releases stay readable by
-// the Helm 3 and Helm 4 CLIs. It never waits for workloads itself: the caller watches the
+// SDK, storing releases in Secrets (or ConfigMaps, as HELM_DRIVER=configmap) exactly as the
+// Helm CLI does, so releases stay readable by the Helm 3 and Helm 4 CLIs. It never waits for workloads itself: the caller watches the
 // rollout (internal/cluster) and decides whether to roll back.
 package helmrelease
 
@@ -21,8 +21,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// storageDriver is Helm's default release storage; the CLIs only see releases stored there.
-const storageDriver = "secret"
+// defaultDriver is Helm's default release storage, used unless WithDriver says otherwise.
+const defaultDriver = "secret"
 
 // FieldManager is the server-side apply field manager of every change this package makes:
 // the Helm CLIs' own. Under server-side apply, fields owned by another manager conflict, so
@@ -44,6 +44,14 @@ type Option func(*options)
 
 type options struct {
 	logger *slog.Logger
+	driver string
+}
+
+// WithDriver keeps release records where the Helm CLIs would with HELM_DRIVER=driver:
+// "secret" (Helm's default) or "configmap". A release is only found in the storage it was
+// installed with.
+func WithDriver(driver string) Option {
+	return func(o *options) { o.driver = driver }
 }
 
 // WithLogger sends the Helm SDK's own logs to l. By default they are discarded, because the
@@ -61,13 +69,19 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 		return nil, fmt.Errorf("helm client: empty namespace")
 	}
 	setFieldManager()
-	o := options{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	o := options{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), driver: defaultDriver}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(o.logger.Handler()))
 	getter := &restGetter{config: rest.CopyConfig(restConfig), namespace: namespace}
-	if err := cfg.Init(getter, namespace, storageDriver); err != nil {
+	switch o.driver {
+	case "secret", "secrets", "configmap", "configmaps":
+	default:
+		// memory keeps nothing between runs; sql needs a database this package never reaches.
+		return nil, fmt.Errorf("helm client: storage driver %q: want secret or configmap", o.driver)
+	}
+	if err := cfg.Init(getter, namespace, o.driver); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
 	return &Client{cfg: cfg, namespace: namespace}, nil

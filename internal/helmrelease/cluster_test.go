@@ -146,10 +146,15 @@ func TestPlanChangesNothing(t *testing.T) {
 	const oldPass, newPass = "first-pass-1234", "second-pass-5678"
 	oldVals := localValues()
 	oldVals["global"] = map[string]any{"postgresql": map[string]any{"postgresqlPassword": oldPass}}
+	// A credential known by its path only (its key, "id", says nothing): the one rule
+	// of package values covers it in the plan too.
+	const oldKeyID, newKeyID = "AKIA-OLD-KEY-ID", "AKIA-NEW-KEY-ID"
+	oldVals["pachd"] = map[string]any{"storage": map[string]any{"amazon": map[string]any{"id": oldKeyID}}}
 	install(t, c, old, oldVals)
 
 	newVals := localValues()
 	newVals["global"] = map[string]any{"postgresql": map[string]any{"postgresqlPassword": newPass}}
+	newVals["pachd"] = map[string]any{"storage": map[string]any{"amazon": map[string]any{"id": newKeyID}}}
 	p, err := c.Plan(ctx, testRelease, next, newVals, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -183,10 +188,13 @@ func TestPlanChangesNothing(t *testing.T) {
 	if !strings.Contains(p.ManifestDiff, redactedChanged) {
 		t.Errorf("manifest diff does not mark the changed Secret value:\n%s", p.ManifestDiff)
 	}
-	for _, leak := range []string{oldPass, newPass, base64.StdEncoding.EncodeToString([]byte(oldPass)), base64.StdEncoding.EncodeToString([]byte(newPass))} {
+	for _, leak := range []string{oldPass, newPass, oldKeyID, newKeyID, base64.StdEncoding.EncodeToString([]byte(oldPass)), base64.StdEncoding.EncodeToString([]byte(newPass))} {
 		if strings.Contains(p.ManifestDiff, leak) || strings.Contains(p.ValuesDiff, leak) {
 			t.Fatalf("plan leaks a Secret value (%d chars)", len(leak))
 		}
+	}
+	if !hasMarker(p.ValuesDiff, "+      id", redactedChanged) {
+		t.Errorf("values diff does not mark the changed key id:\n%s", p.ValuesDiff)
 	}
 	if !hasMarker(p.ValuesDiff, "+    postgresqlPassword", redactedChanged) {
 		t.Errorf("values diff does not mark the changed password:\n%s", p.ValuesDiff)
@@ -388,8 +396,14 @@ func TestFieldsOwnedAsTheHelmCLI(t *testing.T) {
 // helm3 runs the Helm 3 CLI built with the cluster against namespace ns.
 func helm3(t *testing.T, ns string, args ...string) string {
 	t.Helper()
+	return helm3Driver(t, ns, "", args...)
+}
+
+// helm3Driver runs the Helm 3 CLI with HELM_DRIVER=driver (unset when empty).
+func helm3Driver(t *testing.T, ns, driver string, args ...string) string {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), testenv.Helm3(t), append(args, "--kubeconfig", testenv.Kubeconfig(t), "--namespace", ns)...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir(), "HELM_DRIVER="+driver)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("helm3 %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -447,6 +461,77 @@ func TestUpgradeReleaseInstalledByHelm3(t *testing.T) {
 			}
 			if h := helm3(t, ns, "history", testRelease, "--output", "json"); !strings.Contains(h, `"revision":3`) {
 				t.Errorf("helm3 history after the SDK's upgrade and rollback lacks revision 3:\n%s", h)
+			}
+		})
+	}
+}
+
+// TestHelmDriver: a release the Helm 3 CLI keeps in ConfigMaps (HELM_DRIVER=configmap, common
+// after a Helm 2 migration) or in Secrets is found, upgraded and rolled back by a client with
+// the same driver, its records stay where the CLI reads them, and a client with the other
+// driver does not see it.
+func TestHelmDriver(t *testing.T) {
+	for _, tc := range []struct{ driver, other, kind string }{
+		{"configmap", "secret", "ConfigMap"},
+		{"secret", "configmap", "Secret"},
+	} {
+		t.Run(tc.driver, func(t *testing.T) {
+			ctx := context.Background()
+			repo := chartrepo.Serve(t, chartrepo.Chart{Version: "1.0.0", AppVersion: "2.11.5"}, chartrepo.Chart{Version: "1.0.1", AppVersion: "2.11.6"})
+			ns := namespace(t)
+			helm3Driver(t, ns, tc.driver, "install", testRelease, filepath.Join(repo.Dir, "pachyderm-1.0.0.tgz"), "--set", "deployTarget=LOCAL")
+
+			other, err := New(testenv.RESTConfig(t), ns, WithDriver(tc.other))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Get(ctx, testRelease); !errors.Is(err, ErrNotFound) {
+				t.Errorf("a %s client sees the release kept by the %s driver: %v", tc.other, tc.driver, err)
+			}
+
+			c, err := New(testenv.RESTConfig(t), ns, WithDriver(tc.driver))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := c.Get(ctx, testRelease)
+			if err != nil {
+				t.Fatalf("%s client cannot read the release: %v", tc.driver, err)
+			}
+			next, err := PullChart(ctx, repo.URL, "pachyderm", "1.0.1", PullOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, err := c.Upgrade(ctx, testRelease, next, before.Values, UpgradeOptions{Timeout: 2 * time.Minute})
+			if err != nil {
+				t.Fatalf("upgrade with the %s driver: %v", tc.driver, err)
+			}
+			wantRelease(t, up, 2, "deployed", "1.0.1", "2.11.6")
+			if err := c.Rollback(ctx, testRelease, 1, time.Minute); err != nil {
+				t.Fatalf("rollback with the %s driver: %v", tc.driver, err)
+			}
+			if img := pachdImage(t, ns); img != "pachyderm/pachd:2.11.5" {
+				t.Errorf("pachd image after the rollback: %s", img)
+			}
+			if h := helm3Driver(t, ns, tc.driver, "history", testRelease, "--output", "json"); !strings.Contains(h, `"revision":3`) {
+				t.Errorf("helm3 (HELM_DRIVER=%s) history lacks revision 3:\n%s", tc.driver, h)
+			}
+			sel := metav1.ListOptions{LabelSelector: "owner=helm,name=" + testRelease}
+			var records int
+			if tc.kind == "ConfigMap" {
+				l, err := clientset(t).CoreV1().ConfigMaps(ns).List(ctx, sel)
+				if err != nil {
+					t.Fatal(err)
+				}
+				records = len(l.Items)
+			} else {
+				l, err := clientset(t).CoreV1().Secrets(ns).List(ctx, sel)
+				if err != nil {
+					t.Fatal(err)
+				}
+				records = len(l.Items)
+			}
+			if records != 3 {
+				t.Errorf("%d release records in %ss, want 3", records, tc.kind)
 			}
 		})
 	}

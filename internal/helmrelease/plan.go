@@ -12,6 +12,8 @@ import (
 	"helm.sh/helm/v4/pkg/kube"
 	"helm.sh/helm/v4/pkg/postrenderer"
 	"sigs.k8s.io/yaml"
+
+	pvalues "github.com/pach-upgrade/pach-upgrade/internal/values"
 )
 
 // Plan is what an upgrade would change, with every credential redacted.
@@ -34,9 +36,6 @@ func (p *Plan) Changed() bool {
 
 // PlanOptions tune Plan.
 type PlanOptions struct {
-	// RedactValues replaces credentials in values before they are diffed. When nil, this
-	// package's RedactValues rules apply and markers also say which credentials change.
-	RedactValues func(map[string]any) map[string]any
 	// SkipServerDryRun skips the server-side dry-run apply of the rendered objects.
 	SkipServerDryRun bool
 	// PostRenderer patches the rendered manifest (Carry.PostRenderer).
@@ -103,9 +102,14 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 		label(current.ChartVersion, current.AppVersion), label(ch.Version(), ch.AppVersion())); err != nil {
 		return nil, err
 	}
-	redactCur, redactNew := RedactValues(current.Values), redactValuesAgainst(values, current.Values, true)
-	if opts.RedactValues != nil {
-		redactCur, redactNew = opts.RedactValues(current.Values), opts.RedactValues(values)
+	// The one credential rule (package values), with markers saying which credentials
+	// the upgrade adds or changes.
+	redactCur, redactNew := pvalues.Redact(current.Values), pvalues.RedactChanges(values, current.Values)
+	if redactCur == nil {
+		redactCur = map[string]any{}
+	}
+	if redactNew == nil {
+		redactNew = map[string]any{}
 	}
 	curValues, err := yaml.Marshal(redactCur)
 	if err != nil {

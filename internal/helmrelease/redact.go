@@ -7,15 +7,17 @@ import (
 
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
-// Markers put in place of Secret values. They tell a reviewer whether a value changes
-// without revealing it, or anything derived from it (a hash of a short password can be
-// brute-forced).
+// Markers put in place of Secret values: the project's one set (package redact). They tell
+// a reviewer whether a value changes without revealing it, or anything derived from it (a
+// hash of a short password can be brute-forced).
 const (
-	redacted        = "<redacted>"
-	redactedChanged = "<redacted: changed>"
-	redactedAdded   = "<redacted: added>"
+	redacted        = redact.Marker
+	redactedChanged = redact.Changed
+	redactedAdded   = redact.Added
 )
 
 // manifestDoc is one object of a rendered manifest.
@@ -155,80 +157,6 @@ func sourceComment(doc string) string {
 		}
 	}
 	return ""
-}
-
-// RedactValues returns a deep copy of values with every string under a key that looks like
-// a credential replaced by a marker. Keys naming a Secret (…SecretName, …SecretKey) are kept,
-// since they name where a credential lives, not the credential.
-func RedactValues(values map[string]any) map[string]any {
-	return redactValuesAgainst(values, nil, false)
-}
-
-// redactValuesAgainst redacts values; with compare set, each marker also says whether the
-// value differs from the same path in previous, so a plan shows a changed password as
-// changed without showing it.
-func redactValuesAgainst(values, previous map[string]any, compare bool) map[string]any {
-	out, _ := redactAny(values, previous, compare, false).(map[string]any)
-	if out == nil {
-		out = map[string]any{}
-	}
-	return out
-}
-
-func redactAny(v, prev any, compare, sensitive bool) any {
-	switch t := v.(type) {
-	case map[string]any:
-		pm, _ := prev.(map[string]any)
-		m := make(map[string]any, len(t))
-		for k, val := range t {
-			var pv any
-			if pm != nil {
-				pv = pm[k]
-			}
-			m[k] = redactAny(val, pv, compare, sensitive || sensitiveKey(k))
-		}
-		return m
-	case []any:
-		pl, _ := prev.([]any)
-		l := make([]any, len(t))
-		for i, val := range t {
-			var pv any
-			if i < len(pl) {
-				pv = pl[i]
-			}
-			l[i] = redactAny(val, pv, compare, sensitive)
-		}
-		return l
-	case string:
-		if !sensitive || t == "" {
-			return t
-		}
-		switch {
-		case !compare:
-			return redacted
-		case prev == nil:
-			return redactedAdded
-		case fmt.Sprint(prev) != t:
-			return redactedChanged
-		default:
-			return redacted
-		}
-	default:
-		return v
-	}
-}
-
-func sensitiveKey(k string) bool {
-	l := strings.ToLower(k)
-	if strings.HasSuffix(l, "secretname") || strings.HasSuffix(l, "secretkey") || strings.HasSuffix(l, "name") {
-		return false
-	}
-	for _, s := range []string{"password", "token", "secret", "license", "credential", "idps", "privatekey", "apikey"} {
-		if strings.Contains(l, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // RedactManifest returns manifest with the values of every Secret's data and

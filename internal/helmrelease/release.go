@@ -137,6 +137,22 @@ func (c *Client) RecoverPending(ctx context.Context, name string, timeout time.D
 }
 
 func (c *Client) markFailed(name string, revision int, description string) error {
+	return c.setStatus(name, revision, rcommon.StatusFailed, description)
+}
+
+// MarkPendingUpgrade records revision as pending-upgrade: the state `helm upgrade --wait`
+// leaves a release in when it is stopped before the rollout is Ready. A run cancelled after
+// applying a revision but before checking its rollout leaves it so, and not as deployed,
+// because a deployed revision would look finished to the next run; a pending one makes
+// the next run (and the Helm CLIs) refuse it until it is recovered (recover-pending).
+func (c *Client) MarkPendingUpgrade(ctx context.Context, name string, revision int, description string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.setStatus(name, revision, rcommon.StatusPendingUpgrade, description)
+}
+
+func (c *Client) setStatus(name string, revision int, status rcommon.Status, description string) error {
 	ri, err := c.cfg.Releases.Get(name, revision)
 	if err != nil {
 		return fmt.Errorf("read release %s revision %d: %w", name, revision, err)
@@ -145,9 +161,9 @@ func (c *Client) markFailed(name string, revision int, description string) error
 	if !ok {
 		return fmt.Errorf("release %s revision %d: unsupported release type %T", name, revision, ri)
 	}
-	rel.SetStatus(rcommon.StatusFailed, description)
+	rel.SetStatus(status, description)
 	if err := c.cfg.Releases.Update(rel); err != nil {
-		return fmt.Errorf("mark release %s revision %d failed: %w", name, revision, err)
+		return fmt.Errorf("mark release %s revision %d %s: %w", name, revision, status, err)
 	}
 	return nil
 }

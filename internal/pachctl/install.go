@@ -216,13 +216,14 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	c := toolCache{root: opts.CacheDir, version: opts.Version, arch: opts.Arch}
+	exp := expectation{opts: &opts, asset: asset, pinned: pinned}
 
-	if res, ok := c.lookup(pinned, opts.AllowUnverified); ok {
+	if res, ok := reuse(ctx, c, &exp, redactURL(url)); ok {
 		res.Asset, res.URL = asset, redactURL(url)
 		v, err := clientVersion(ctx, res.Path)
 		if err == nil && v == opts.Version {
 			res.Version = v
-			opts.Logf("pachctl %s found in the tool cache at %s", v, res.Dir)
+			opts.Logf("pachctl %s found in the tool cache at %s (archive SHA-256 %s, %s)", v, res.Dir, res.SHA256, res.Verified)
 			return res, nil
 		}
 		// A cached copy that does not run or reports another version is
@@ -233,7 +234,7 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 		}
 	}
 
-	res, err := download(ctx, &opts, c, url, asset, pinned)
+	res, err := download(ctx, &opts, c, url, asset, &exp)
 	if err != nil {
 		return Result{}, err
 	}
@@ -251,14 +252,14 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 }
 
 // download fetches, verifies and installs the archive into the cache.
-func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinned string) (Result, error) {
+func download(ctx context.Context, opts *Options, c toolCache, url, asset string, exp *expectation) (Result, error) {
 	shown := redactURL(url)
 	if err := os.MkdirAll(c.versionDir(), 0o755); err != nil {
 		return Result{}, fmt.Errorf("create tool cache %s: %w", c.versionDir(), err)
 	}
 	// The expected digest comes first so an unverifiable install fails
 	// before a large download.
-	want, source, err := expectedDigest(ctx, opts, asset, pinned)
+	want, source, err := exp.get(ctx)
 	if err != nil {
 		var lookup lookupError
 		if errors.As(err, &lookup) {
@@ -289,12 +290,68 @@ func download(ctx context.Context, opts *Options, c toolCache, url, asset, pinne
 	if err != nil {
 		return Result{}, fmt.Errorf("extract %s from %s: %w", asset, shown, err)
 	}
-	res, err := c.commit(bin, got, source)
+	res, err := c.commit(bin, got, shown, source)
 	if err != nil {
 		return Result{}, err
 	}
 	res.Asset, res.URL = asset, shown
 	return res, nil
+}
+
+// reuse returns the cached install when it is what this run expects: the
+// pinned digest when pachctl-sha256 is set; else the release digest, taken on
+// trust from the entry when that entry was itself verified against the
+// release digest of the same URL (a published asset's digest is fixed, and a
+// cache hit then needs no network), otherwise looked up and compared; with
+// no digest at all (allow-unverified-pachctl), only an entry from the same
+// URL. Every reuse also requires the binary to hash as recorded.
+func reuse(ctx context.Context, c toolCache, exp *expectation, shownURL string) (Result, bool) {
+	e, ok := c.read()
+	if !ok {
+		return Result{}, false
+	}
+	if exp.pinned != "" {
+		res := e.result(c)
+		res.Verified = VerifiedPinned
+		return res, e.SHA256 == exp.pinned
+	}
+	if e.Verified == VerifiedDigest && e.URL == shownURL {
+		return e.result(c), true
+	}
+	want, source, err := exp.get(ctx)
+	switch {
+	case err != nil:
+		return Result{}, false
+	case want == "":
+		return e.result(c), e.URL == shownURL
+	case e.SHA256 != want:
+		exp.opts.Logf("cached pachctl (archive SHA-256 %s, from %s) is not the archive %s expects (%s); downloading again", e.SHA256, e.URL, source, want)
+		return Result{}, false
+	}
+	res := e.result(c)
+	res.Verified = source
+	return res, true
+}
+
+// expectation is what this run's archive must hash to, found once: the
+// digest lookup is a GitHub API call.
+type expectation struct {
+	opts   *Options
+	asset  string
+	pinned string
+
+	done   bool
+	want   string
+	source Verification
+	err    error
+}
+
+func (x *expectation) get(ctx context.Context) (string, Verification, error) {
+	if !x.done {
+		x.want, x.source, x.err = expectedDigest(ctx, x.opts, x.asset, x.pinned)
+		x.done = true
+	}
+	return x.want, x.source, x.err
 }
 
 // expectedDigest picks what the archive must hash to: the pinned digest,

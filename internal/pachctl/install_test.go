@@ -529,3 +529,87 @@ func TestInstallNeverShowsURLCredentials(t *testing.T) {
 		t.Errorf("no redacted URL shown:\n%s", all)
 	}
 }
+
+// TestInstallCacheEntryMustMatchThisRunsDigest: an entry cached by a run that
+// pinned its own pachctl-sha256 (a mirror's build, say) is not reused by a
+// later run that expects the release digest of another archive, nor by one
+// that pins another digest; each downloads again.
+func TestInstallCacheEntryMustMatchThisRunsDigest(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	opts := options(t, srv, nil)
+	opts.SHA256 = a.SHA256
+	first, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Verified != pachctl.VerifiedPinned {
+		t.Fatalf("first install verified by %s, want the pinned digest", first.Verified)
+	}
+
+	// The release now publishes another archive (same pachctl, one more
+	// file), and its digest.
+	b := release(t, srv, target,
+		pachstandin.File{Name: pachstandin.ArchiveDir(target, arch) + "/pachctl", Data: fx.binaries[target], Mode: 0o755},
+		pachstandin.File{Name: pachstandin.ArchiveDir(target, arch) + "/NOTICE", Data: []byte("rebuilt\n"), Mode: 0o644})
+	if b.SHA256 == a.SHA256 {
+		t.Fatal("test archives are identical")
+	}
+	opts.SHA256, opts.Digest = "", digests(b)
+	second, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.CacheHit || second.SHA256 != b.SHA256 || second.Verified != pachctl.VerifiedDigest {
+		t.Errorf("second install = %+v, want a download of %s verified by the release digest", second, b.SHA256)
+	}
+
+	// The same expectation again: now a cache hit, without a download.
+	third, err := pachctl.Install(t.Context(), opts)
+	if err != nil || !third.CacheHit || third.SHA256 != b.SHA256 {
+		t.Errorf("third install = %+v, %v; want a cache hit of %s", third, err, b.SHA256)
+	}
+	// Pinning the first archive's digest again does not accept the second.
+	opts.SHA256 = a.SHA256
+	if fourth, err := pachctl.Install(t.Context(), opts); err == nil && fourth.CacheHit {
+		t.Errorf("an entry with SHA-256 %s satisfied a pin of %s", b.SHA256, a.SHA256)
+	}
+	if n := srv.TotalRequests(); n != 3 {
+		t.Errorf("server saw %d downloads, want 3 (pinned, release digest, pinned again)", n)
+	}
+}
+
+// TestInstallCacheEntryRecordsOrigin: the metadata beside a cached binary
+// says where it came from and what it was checked against, without the
+// URL's credentials; a binary changed in the cache is not run.
+func TestInstallCacheEntryRecordsOrigin(t *testing.T) {
+	srv := newServer(t)
+	a := goodRelease(t, srv, target)
+	opts := options(t, srv, digests(a))
+	opts.URLTemplate += "?token=s3cr3t-token"
+	res, err := pachctl.Install(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := os.ReadFile(res.Dir + ".complete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sha256=" + a.SHA256, "url=" + srv.AssetURL(a) + "?REDACTED", "verified=" + string(pachctl.VerifiedDigest), "binary-sha256="} {
+		if !strings.Contains(string(meta), want+"") {
+			t.Errorf("cache metadata lacks %q:\n%s", want, meta)
+		}
+	}
+	if strings.Contains(string(meta), "s3cr3t") {
+		t.Errorf("cache metadata holds a credential:\n%s", meta)
+	}
+	// Another binary that reports the same version: only its digest tells.
+	data := append(append([]byte(nil), fx.binaries[target]...), 0)
+	if err := os.WriteFile(res.Path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	again, err := pachctl.Install(t.Context(), opts)
+	if err != nil || again.CacheHit {
+		t.Errorf("install after the cached binary changed = %+v, %v; want a fresh download", again, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -51,7 +52,15 @@ func Verify(ctx context.Context, pachctlPath, pachdAddress, target string, timeo
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	env := []string{"PACHD_ADDRESS=" + pachdAddress}
+	// pachctl writes a config file on first use: give it one of its own, not
+	// the user's (whose contexts could point elsewhere) nor one in HOME, which
+	// in a container action is the runner's folder.
+	cfgDir, err := os.MkdirTemp("", "pachctl-config-")
+	if err != nil {
+		return Versions{}, fmt.Errorf("verify versions: %w", err)
+	}
+	defer os.RemoveAll(cfgDir)
+	env := []string{"PACHD_ADDRESS=" + pachdAddress, "PACH_CONFIG=" + filepath.Join(cfgDir, "config.json")}
 
 	backoff := 500 * time.Millisecond
 	for {

@@ -18,8 +18,12 @@ const (
 	ResultUpgraded   Result = "upgraded"
 	ResultNoOp       Result = "no-op"
 	ResultPlanned    Result = "planned"
+	ResultProposed   Result = "proposed"
 	ResultRolledBack Result = "rolled-back"
 	ResultFailed     Result = "failed"
+	// ResultCancelled: the run was stopped by a signal (the runner's cancel);
+	// Report.Cancelled says where and what the release is left as.
+	ResultCancelled Result = "cancelled"
 )
 
 // Icon is the emoji shown beside the result.
@@ -31,10 +35,14 @@ func (r Result) Icon() string {
 		return "☑️"
 	case ResultPlanned:
 		return "📝"
+	case ResultProposed:
+		return "🔀"
 	case ResultRolledBack:
 		return "↩️"
 	case ResultFailed:
 		return "❌"
+	case ResultCancelled:
+		return "⏹️"
 	}
 	return "❔"
 }
@@ -48,10 +56,14 @@ func (r Result) Headline() string {
 		return "Already at the target version, nothing changed"
 	case ResultPlanned:
 		return "Planned (no change made)"
+	case ResultProposed:
+		return "Upgrade proposed as a pull request (no change made to the cluster)"
 	case ResultRolledBack:
 		return "Upgrade failed and was rolled back"
 	case ResultFailed:
 		return "Upgrade failed"
+	case ResultCancelled:
+		return "Cancelled"
 	}
 	return string(r)
 }
@@ -64,6 +76,8 @@ const (
 	OutcomeFailed  Outcome = "failed"
 	OutcomeSkipped Outcome = "skipped"
 	OutcomeWarning Outcome = "warning"
+	// OutcomeCancelled: the step was running when the run was cancelled.
+	OutcomeCancelled Outcome = "cancelled"
 )
 
 // Icon is the emoji shown beside the outcome.
@@ -77,6 +91,8 @@ func (o Outcome) Icon() string {
 		return "⏭️"
 	case OutcomeWarning:
 		return "⚠️"
+	case OutcomeCancelled:
+		return "⏹️"
 	}
 	return "❔"
 }
@@ -130,6 +146,17 @@ type GeneratedField struct {
 	Note      string
 }
 
+// PullRequest is the bump pull request of a propose run.
+type PullRequest struct {
+	Number int
+	URL    string
+	Branch string
+	// Created is true for a new PR, false for one updated in place.
+	Created bool
+	// Superseded are older bump PRs closed in favour of this one.
+	Superseded []int
+}
+
 // Rollback says what was rolled back. Set it only once the rollback is done
 // and the old revision is Ready again, or with Err when it failed.
 type Rollback struct {
@@ -142,13 +169,32 @@ type Rollback struct {
 	Err string
 }
 
+// Cancellation says how a cancelled run ended, so that whoever reads the
+// comment knows what the cluster is left as and what the next run does.
+type Cancellation struct {
+	// Cause is what stopped the run, e.g. "terminated signal received".
+	Cause string
+	// Step is the step that was running.
+	Step string
+	// State is the release as the run left it, e.g. "revision 2
+	// pending-upgrade (Pachyderm 2.11.6)".
+	State string
+	// Recovery is what the next run needs, e.g. "run again with
+	// `recover-pending: true`".
+	Recovery string
+}
+
 // Report is everything the summary and the comment show.
 type Report struct {
 	Release   string
 	Namespace string
 	Result    Result
-	// Mode is "apply" or "plan".
+	// Mode is "apply", "plan" or "propose".
 	Mode string
+	// Pinned is the version the repository's version-file pins (propose).
+	Pinned string
+	// PullRequest is the bump PR propose opened or updated.
+	PullRequest *PullRequest
 
 	FromVersion, ToVersion string // Pachyderm (app) versions
 	FromChart, ToChart     string // chart versions
@@ -167,6 +213,7 @@ type Report struct {
 	// Failure is what failed and why, for failed and rolled-back runs.
 	Failure    string
 	RolledBack *Rollback
+	Cancelled  *Cancellation
 	BackupPath string
 	// Warnings are non-fatal problems to surface (e.g. a version
 	// disagreement between the Helm release and the pachd image).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
@@ -23,6 +25,18 @@ type CommentTarget struct {
 	PR   int
 }
 
+// PublishContext returns the context to publish a run's report with. It is
+// not ctx: a cancelled run (SIGINT, SIGTERM) must still publish, and the
+// Actions runner kills the step 10 s after its first signal. So it lives on
+// after ctx ends, for at most grace from that moment, and for at most limit
+// in all.
+func PublishContext(ctx context.Context, grace, limit time.Duration) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	// A timer left running after the returned cancel only cancels again.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return pctx, func() { stop(); cancel() }
+}
+
 // Publish ends a run: outputs, the job summary and the sticky PR comment,
 // in that order so that a comment failure cannot cost the outputs. It never
 // changes r.Result and never returns an error for the comment: a
@@ -35,6 +49,10 @@ func Publish(ctx context.Context, log Logger, r *Report, target CommentTarget) {
 	log.SetOutput(config.OutputTargetVersion, r.ToVersion)
 	log.SetOutput(config.OutputChartVersion, r.ToChart)
 	log.SetOutput(config.OutputBackupPath, r.BackupPath)
+	if pr := r.PullRequest; pr != nil {
+		log.SetOutput(config.OutputPRNumber, strconv.Itoa(pr.Number))
+		log.SetOutput(config.OutputPRURL, pr.URL)
+	}
 	log.AddSummary(Summary(r))
 
 	if target.Client == nil || target.PR <= 0 {

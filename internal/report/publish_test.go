@@ -115,3 +115,63 @@ func TestPublishWithoutPR(t *testing.T) {
 		}
 	}
 }
+
+func cancelled() *Report {
+	r := upgraded()
+	r.Result = ResultCancelled
+	r.Cancelled = &Cancellation{Cause: "terminated signal received", Step: "Helm upgrade",
+		State: "revision 2 pending-upgrade (Pachyderm 2.11.6)", Recovery: "run again with `recover-pending: true`."}
+	return r
+}
+
+// TestPublishAfterCancel: a run cancelled by a signal still writes its
+// outputs, summary and comment, through the context PublishContext gives.
+func TestPublishAfterCancel(t *testing.T) {
+	s := githubtest.NewServer()
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pctx, done := PublishContext(ctx, 2*time.Second, time.Minute)
+	defer done()
+	var out bytes.Buffer
+	Publish(pctx, NewCLILogger(&out, &bytes.Buffer{}), cancelled(), CommentTarget{Client: ghClient(t, s, "tok"), Repo: prRepo, PR: 3})
+	if !strings.Contains(out.String(), "result=cancelled\n") {
+		t.Errorf("result output missing:\n%s", out.String())
+	}
+	cs := s.Comments(prRepo, 3)
+	if len(cs) != 1 {
+		t.Fatalf("%d comments after a cancelled run, want 1", len(cs))
+	}
+	for _, want := range []string{"Cancelled", "during step **Helm upgrade**", "terminated signal received",
+		"revision 2 pending-upgrade", "`recover-pending: true`"} {
+		if !strings.Contains(cs[0].Body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, cs[0].Body)
+		}
+	}
+}
+
+func TestPublishContextBounds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pctx, done := PublishContext(ctx, 50*time.Millisecond, time.Minute)
+	defer done()
+	if pctx.Err() != nil {
+		t.Fatal("publish context done before ctx ended")
+	}
+	cancel()
+	if pctx.Err() != nil {
+		t.Fatal("publish context ended with ctx, not after the grace")
+	}
+	select {
+	case <-pctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("publish context outlived its grace after ctx ended")
+	}
+
+	pctx, done = PublishContext(context.Background(), time.Minute, 50*time.Millisecond)
+	defer done()
+	select {
+	case <-pctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("publish context outlived its limit")
+	}
+}

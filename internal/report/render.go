@@ -22,6 +22,7 @@ func Summary(r *Report) string {
 	var b strings.Builder
 	title(&b, r, "##")
 	fromTo(&b, r)
+	pullRequest(&b, r)
 	warnings(&b, r)
 	failure(&b, r, 0)
 
@@ -128,6 +129,26 @@ func fromTo(b *strings.Builder, r *Report) {
 	b.WriteString("\n")
 }
 
+func pullRequest(b *strings.Builder, r *Report) {
+	pr := r.PullRequest
+	if pr == nil {
+		return
+	}
+	verb := "Updated"
+	if pr.Created {
+		verb = "Opened"
+	}
+	fmt.Fprintf(b, "%s pull request [#%d](%s) from `%s`", verb, pr.Number, pr.URL, cell(pr.Branch))
+	if r.Pinned != "" {
+		fmt.Fprintf(b, ", bumping the pinned %s to %s", cell(r.Pinned), cell(r.ToVersion))
+	}
+	b.WriteString(".")
+	for _, n := range pr.Superseded {
+		fmt.Fprintf(b, " Closed #%d, which it supersedes.", n)
+	}
+	b.WriteString("\n\n")
+}
+
 func warnings(b *strings.Builder, r *Report) {
 	for _, w := range r.Warnings {
 		fmt.Fprintf(b, "> [!WARNING]\n> %s\n\n", inline(w))
@@ -142,6 +163,23 @@ func failure(b *strings.Builder, r *Report, limit int) {
 			text = text[:limit] + "\n…"
 		}
 		codeBlock(b, "text", text)
+	}
+	if c := r.Cancelled; c != nil {
+		b.WriteString("> [!IMPORTANT]\n> **Cancelled**")
+		if c.Step != "" {
+			fmt.Fprintf(b, " during step **%s**", inline(c.Step))
+		}
+		if c.Cause != "" {
+			fmt.Fprintf(b, " (%s)", inline(c.Cause))
+		}
+		b.WriteString(".\n")
+		if c.State != "" {
+			fmt.Fprintf(b, "> **Release left as:** %s.\n", inline(c.State))
+		}
+		if c.Recovery != "" {
+			fmt.Fprintf(b, "> **Next run:** %s\n", inline(c.Recovery))
+		}
+		b.WriteString("\n")
 	}
 	if rb := r.RolledBack; rb != nil {
 		switch {

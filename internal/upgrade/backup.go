@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 )
 
 // Snapshot is what step 1 keeps of the release before anything changes:
@@ -30,9 +32,11 @@ type Snapshot struct {
 }
 
 // writeSnapshot writes s as JSON into dir and returns the file's path.
-// The file is created with mode 0600 and written completely or not at all.
-func writeSnapshot(dir string, s Snapshot) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// The file is created with mode 0600 and written completely or not at all;
+// in a container action it and the folders created for it belong to the
+// runner's user, who alone can read them.
+func writeSnapshot(dir string, s Snapshot, place runnerenv.Env) (string, error) {
+	if err := place.MkdirAll(dir); err != nil {
 		return "", fmt.Errorf("create backup dir %s: %w", dir, err)
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
@@ -50,6 +54,9 @@ func writeSnapshot(dir string, s Snapshot) (string, error) {
 		return "", fmt.Errorf("write release snapshot: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("write release snapshot: %w", err)
+	}
+	if err := place.GiveToOwner(tmp.Name()); err != nil {
 		return "", fmt.Errorf("write release snapshot: %w", err)
 	}
 	path := filepath.Join(dir, name)

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 )
 
 func TestWriteSnapshot(t *testing.T) {
@@ -16,7 +19,7 @@ func TestWriteSnapshot(t *testing.T) {
 	s := Snapshot{Release: "pachd", Namespace: "pach", Revision: 3, Status: "deployed", Chart: "pachyderm",
 		ChartVersion: "2.11.5", AppVersion: "2.11.5", Values: map[string]any{"deployTarget": "LOCAL"},
 		Manifest: "kind: Deployment\n", TakenAt: time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)}
-	path, err := writeSnapshot(dir, s)
+	path, err := writeSnapshot(dir, s, runnerenv.Env{})
 	if err != nil {
 		t.Fatalf("writeSnapshot: %v", err)
 	}
@@ -41,6 +44,50 @@ func TestWriteSnapshot(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("backup dir holds %d files, want only the snapshot", len(entries))
+	}
+}
+
+// TestWriteSnapshotInContainer: in a container action the snapshot and the
+// folders made for it go to the workspace's owner (the runner's user), and
+// only that user can read them.
+func TestWriteSnapshotInContainer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving files to another user needs root, as the container action runs")
+	}
+	const runnerUID = 1001
+	root := t.TempDir()
+	at := func(p string) string { return filepath.Join(root, p) }
+	for _, m := range []string{runnerenv.Workspace, runnerenv.FileCommands, runnerenv.RunnerTemp} {
+		if err := os.MkdirAll(at(m), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(at(runnerenv.Workspace), runnerUID, runnerUID); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": at(runnerenv.Workspace),
+		"RUNNER_WORKSPACE": "/home/runner/work/platform", "GITHUB_REPOSITORY": "org/platform"}
+	place := runnerenv.DetectAt(root, func(k string) string { return env[k] })
+	if !place.InContainer() {
+		t.Fatal("fake container not detected")
+	}
+	dir := filepath.Join(at(runnerenv.RunnerTemp), "backups", "pachd")
+	path, err := writeSnapshot(dir, Snapshot{Release: "pachd", Namespace: "pach", Revision: 3, TakenAt: time.Now()}, place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]os.FileMode{path: 0o600, dir: 0o700 | os.ModeDir, filepath.Dir(dir): 0o700 | os.ModeDir} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != runnerUID || st.Gid != runnerUID || fi.Mode() != mode {
+			t.Errorf("%s: owner %d:%d mode %v; want %d:%d %v", p, st.Uid, st.Gid, fi.Mode(), runnerUID, runnerUID, mode)
+		}
+	}
+	if host, ok := place.HostPath(path); !ok || host != filepath.Join("/home/runner/work/_temp/backups/pachd", filepath.Base(path)) {
+		t.Errorf("HostPath(%s) = %s, %v", path, host, ok)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	helmrel "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -66,6 +68,10 @@ type scenario struct {
 	out   bytes.Buffer // everything the runs logged and printed
 	mu    sync.Mutex
 	files []string // files the runs wrote (backups)
+
+	// repository and ref are the workflow's GITHUB_REPOSITORY and
+	// GITHUB_SHA, for runs that use version-file.
+	repository, ref string
 }
 
 func newScenario(t *testing.T, rc *rest.Config, opts world.Options) *scenario {
@@ -109,6 +115,14 @@ func (s *scenario) install(chartVersion string, values map[string]any) {
 // run runs the upgrade in-process with the world's inputs plus inputs.
 func (s *scenario) run(inputs map[string]string) *report.Report {
 	s.t.Helper()
+	return s.runCtx(context.Background(), inputs, nil)
+}
+
+// runCtx runs the upgrade with ctx, and when publish is set, publishes its
+// report as main does: through report.PublishContext, with the sticky
+// comment on pull request 1 of the GitHub stand-in.
+func (s *scenario) runCtx(ctx context.Context, inputs map[string]string, publish func(*report.Report, report.Logger, report.CommentTarget)) *report.Report {
+	s.t.Helper()
 	raw := s.w.Inputs()
 	raw[config.InputRelease] = releaseName
 	backups := s.t.TempDir()
@@ -130,12 +144,17 @@ func (s *scenario) run(inputs map[string]string) *report.Report {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	rep := Run(context.Background(), cfg, Deps{
+	rep := Run(ctx, cfg, Deps{
 		Log: log, Cluster: s.kube, Helm: helm, GitHub: gh,
 		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
+		Repository: s.repository, Ref: s.ref,
 	})
-	log.AddSummary(report.Summary(rep))
-	log.AddSummary(report.Comment(rep))
+	if publish != nil {
+		publish(rep, log, report.CommentTarget{Client: gh, Repo: world.Repo, PR: 1})
+	} else {
+		log.AddSummary(report.Summary(rep))
+		log.AddSummary(report.Comment(rep))
+	}
 	s.mu.Lock()
 	s.out.Write(out.Bytes())
 	s.files = append(s.files, rep.BackupPath)
@@ -593,6 +612,7 @@ func TestRealPachydermChart(t *testing.T) {
 		{"2.10.7", "2.11.6", "minor-auth", true},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
 			s := newScenario(t, nil, world.Options{ChartDir: fixtures})
 			pachd := map[string]any{"lokiDeploy": false}
 			if tc.auth {
@@ -713,4 +733,128 @@ func (s *scenario) wantCarried(rep *report.Report, auth bool) {
 	if len(g) != len(want)+paths {
 		s.t.Errorf("report lists %d generated fields, want %d: %+v", len(g), len(want)+paths, rep.Generated)
 	}
+}
+
+// TestCancelMidUpgradeReportsThenNextRunRecovers cancels a run, as the
+// runner's SIGINT does, while it watches a never-ready revision 2 roll out.
+// The run must not report a timeout or roll back (a wait the runner's kill
+// would cut): it publishes a cancelled report naming the step, the release
+// left pending-upgrade and the recovery, releases the Lease, and all of it
+// well within the 7.5 s before the runner's SIGTERM. The next run, with
+// recover-pending, brings the release back and upgrades.
+func TestCancelMidUpgradeReportsThenNextRunRecovers(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil, world.Options{})
+	s.install("7.11.5", baseValues())
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	signalled := make(chan time.Time, 1)
+	go func() {
+		// Revision 2 exists and its pachd pod never becomes Ready: the run
+		// is in the middle of the Helm upgrade step's rollout watch.
+		s.waitForRevision(2, time.Minute)
+		time.Sleep(time.Second)
+		signalled <- time.Now()
+		cancel(errors.New("interrupt signal received"))
+	}()
+	var published time.Time
+	rep := s.runCtx(ctx, map[string]string{
+		config.InputTargetVersion: "2.11.6",
+		config.InputTimeout:       "5m",
+		config.InputValues:        "pachd:\n  podAnnotations:\n    " + testenv.AnnotationNeverReady + ": \"true\"\n",
+	}, func(rep *report.Report, log report.Logger, target report.CommentTarget) {
+		pctx, done := report.PublishContext(ctx, 2*time.Second, time.Minute)
+		defer done()
+		report.Publish(pctx, log, rep, target)
+		published = time.Now()
+	})
+	took := published.Sub(<-signalled)
+	t.Logf("signal to published report and comment: %s", took)
+	if took > 5*time.Second {
+		t.Errorf("report published %s after the cancel, want under 5s", took)
+	}
+	if rep.Result != report.ResultCancelled || rep.Cancelled == nil {
+		t.Fatalf("result = %s (%s), want cancelled", rep.Result, rep.Failure)
+	}
+	if rep.RolledBack != nil || strings.Contains(rep.Failure, "not ready after") {
+		t.Errorf("a cancel was handled as a failure: rollback %+v, failure %q", rep.RolledBack, rep.Failure)
+	}
+	c := rep.Cancelled
+	if c.Step != "Helm upgrade" || !strings.Contains(c.Cause, "interrupt") {
+		t.Errorf("cancellation = %+v, want the Helm upgrade step and the signal", c)
+	}
+	if !strings.Contains(c.State, "revision 2 pending-upgrade") || !strings.Contains(c.Recovery, "`recover-pending: true`") ||
+		!strings.Contains(c.Recovery, "revision 1") {
+		t.Errorf("cancellation = %+v, want revision 2 pending-upgrade, recovered with recover-pending to revision 1", c)
+	}
+	s.wantRelease(2, "pending-upgrade", "2.11.6")
+	if _, err := s.w.Kube.CoordinationV1().Leases(s.ns).Get(context.Background(), cluster.LeaseName(releaseName), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Lease after the cancelled run: %v, want it released (deleted)", err)
+	}
+	comments := s.w.GitHub.Comments(world.Repo, 1)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "Cancelled") || !strings.Contains(comments[0].Body, "recover-pending") ||
+		!strings.Contains(comments[0].Body, "pending-upgrade") {
+		t.Fatalf("PR comments after the cancel = %+v, want one saying cancelled, pending-upgrade and recover-pending", comments)
+	}
+
+	rep = s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputRecoverPending: "true"})
+	if rep.Result != report.ResultUpgraded {
+		t.Fatalf("next run with recover-pending: result = %s (%s)", rep.Result, rep.Failure)
+	}
+	s.wantRelease(4, "deployed", "2.11.6")
+}
+
+// waitForRevision waits until the release has the given revision.
+func (s *scenario) waitForRevision(revision int, timeout time.Duration) {
+	h, err := helmrelease.New(s.rc, s.ns)
+	if err != nil {
+		s.t.Error(err)
+		return
+	}
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if rel, err := h.Get(context.Background(), releaseName); err == nil && rel.Revision >= revision {
+			return
+		}
+	}
+	s.t.Errorf("release never reached revision %d", revision)
+}
+
+// TestCancelDuringRollbackStopsItsWait: the upgrade times out and rolls
+// back, and the run is cancelled while the rollback waits for Ready (here
+// the old revision never becomes Ready either). The run stops waiting at
+// once and reports the rollback applied but unchecked — it does not mark
+// the rollback pending, which recover-pending would undo.
+func TestCancelDuringRollbackStopsItsWait(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil, world.Options{})
+	neverReady := map[string]any{"deployTarget": "LOCAL",
+		"pachd": map[string]any{"podAnnotations": map[string]any{testenv.AnnotationNeverReady: "true"}}}
+	if _, err := s.w.Install(context.Background(), releaseName, "7.11.5", neverReady); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	signalled := make(chan time.Time, 1)
+	go func() {
+		s.waitForRevision(3, 2*time.Minute) // revision 3 is the rollback
+		time.Sleep(time.Second)
+		signalled <- time.Now()
+		cancel(errors.New("terminated signal received"))
+	}()
+	rep := s.runCtx(ctx, map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "30s"}, nil)
+	took := time.Since(<-signalled)
+	t.Logf("signal to the run's end, mid-rollback: %s", took)
+	if took > 3*time.Second {
+		t.Errorf("the run ended %s after the cancel: the rollback's wait went on", took)
+	}
+	if rep.Result != report.ResultCancelled || rep.Cancelled == nil {
+		t.Fatalf("result = %s (%s), want cancelled", rep.Result, rep.Failure)
+	}
+	if c := rep.Cancelled; c.Step != "Roll back" || !strings.Contains(c.State, "rollback to revision 1") || strings.Contains(c.Recovery, "recover-pending") {
+		t.Errorf("cancellation = %+v, want the Roll back step, the rollback applied, no recover-pending", c)
+	}
+	if rep.Failure == "" || strings.Contains(rep.Failure, "signal") {
+		t.Errorf("failure %q should still say why the upgrade was rolled back (the timeout, not the cancel)", rep.Failure)
+	}
+	s.wantRelease(3, "deployed", "2.11.5")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 	"github.com/pach-upgrade/pach-upgrade/internal/version"
 )
@@ -38,7 +39,18 @@ type Deps struct {
 	ToolCache string
 	// TempDir is the default backup dir (RUNNER_TEMP in Actions).
 	TempDir string
-	Now     func() time.Time
+	// Runner says where the run executes: on the runner (the zero value) or
+	// in a container action, whose files go to the runner's user, whose
+	// paths the outputs give as the runner sees them, and whose folders
+	// outside the runner's mounts vanish with the step.
+	Runner runnerenv.Env
+	// Repository (GITHUB_REPOSITORY) holds version-file: propose opens its
+	// pull requests there, and from-file reads the pin from it at Ref
+	// (GITHUB_SHA; empty means the default branch). Outside Actions it is
+	// empty and from-file reads the file from the working directory.
+	Repository string
+	Ref        string
+	Now        func() time.Time
 }
 
 // pachdPort is pachd's gRPC port on the pachd Service.
@@ -64,6 +76,21 @@ type runner struct {
 	values  *values.Result
 	carry   *helmrelease.Carry
 	pachctl pachctl.Result
+
+	// runCtx is Run's context: its end is a cancel (a signal), which is
+	// reported as such and never as a failure or a timeout.
+	runCtx context.Context
+	// running is the step in progress, for a cancel's report.
+	running string
+	phase   phase
+	// Propose mode: the version-file's content and pin on the base branch;
+	// notes then start at the pin rather than the cluster's version.
+	base      string
+	pinFile   []byte
+	pinned    *semver.Version
+	notesFrom *semver.Version
+	// declined is set when a person closed this version's bump PR.
+	declined bool
 }
 
 // Run carries out the upgrade that cfg describes and returns its report.
@@ -77,7 +104,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
 		d.HTTP = &http.Client{Timeout: 2 * time.Minute}
 	}
 	r := &runner{
-		cfg: cfg, d: d, log: d.Log, now: d.Now,
+		cfg: cfg, d: d, log: d.Log, now: d.Now, runCtx: ctx,
 		rep: &report.Report{Release: cfg.Release, Namespace: cfg.Namespace, Mode: string(cfg.Mode)},
 	}
 	for _, s := range cfg.SecretValues() {
@@ -88,6 +115,9 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) *report.Report {
 }
 
 func (r *runner) run(ctx context.Context) report.Result {
+	if r.cfg.Mode == config.ModePropose {
+		return r.runPropose(ctx)
+	}
 	if r.cfg.Mode == config.ModeApply {
 		lock, err := r.lock(ctx)
 		if err != nil {
@@ -95,7 +125,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 		}
 		// Released on every exit path, even when ctx is already cancelled.
 		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			rctx, cancel := r.cleanupContext(30 * time.Second)
 			defer cancel()
 			if err := lock.Release(rctx); err != nil {
 				r.log.Warningf("Lease not released", "%v", err)
@@ -157,14 +187,20 @@ func (r *runner) run(ctx context.Context) report.Result {
 		err = r.step(uctx, "Verify versions", r.verify)
 	}
 	if err != nil {
+		if r.cancelled() {
+			return r.cancel()
+		}
 		return r.recover(ctx, err)
 	}
 	r.recordPods(ctx)
 	return report.ResultUpgraded
 }
 
-// fail records err as the run's failure.
+// fail records err as the run's failure, or ends a cancelled run.
 func (r *runner) fail(err error) report.Result {
+	if r.cancelled() {
+		return r.cancel()
+	}
 	r.rep.Failure = r.log.Redact(err.Error())
 	return report.ResultFailed
 }
@@ -236,6 +272,15 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	r.index = ix
 	req := version.Request{Selector: version.Selector(r.cfg.Target.Kind), Version: r.cfg.Target.Version}
+	exact := r.cfg.Target.Kind == config.TargetExact
+	pinDetail := ""
+	if r.cfg.Target.Kind == config.TargetFromFile {
+		v, detail, err := r.pinnedTarget(ctx)
+		if err != nil {
+			return "", err
+		}
+		req, exact, pinDetail = version.Request{Selector: version.Exact, Version: v}, true, detail+"; "
+	}
 	if r.cfg.ChartVersion != nil {
 		req.ChartVersion = r.cfg.ChartVersion.Original()
 	}
@@ -245,7 +290,7 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	policy := version.Policy{
 		AllowMinor:      r.cfg.AllowMinor,
-		AllowPrerelease: r.cfg.AllowPrerelease && r.cfg.Target.Kind == config.TargetExact,
+		AllowPrerelease: r.cfg.AllowPrerelease && exact,
 	}
 	decision, err := policy.Check(r.from, target.AppVersion)
 	if err != nil {
@@ -255,9 +300,9 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	r.rep.ToVersion, r.rep.ToChart = target.AppVersion.String(), target.ChartVersion
 	if decision.Kind == version.NoOp {
 		r.rep.ToChart = r.release.ChartVersion
-		return fmt.Sprintf("already at %s: nothing to do", r.from), nil
+		return pinDetail + fmt.Sprintf("already at %s: nothing to do", r.from), nil
 	}
-	return fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
+	return pinDetail + fmt.Sprintf("%s upgrade %s → %s (chart %s → %s)", decision.Kind, r.from, target.AppVersion,
 		r.release.ChartVersion, target.ChartVersion), nil
 }
 
@@ -268,6 +313,10 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	}
 	if dir == "" {
 		dir = os.TempDir()
+	}
+	if !r.d.Runner.Visible(dir) {
+		r.log.Warningf("Backup not kept", "backup-dir %s is not a folder the runner mounts into this action's container: "+
+			"the snapshot is gone when the step ends; use a folder under ${{ runner.temp }} or ${{ github.workspace }}", dir)
 	}
 	manifest, err := helmrelease.RedactManifest(r.release.Manifest)
 	if err != nil {
@@ -280,12 +329,21 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
 		AppVersion: r.release.AppVersion, Values: redactStrings(values.Redact(r.release.Values), r.log.Redact),
 		Manifest: r.log.Redact(manifest), TakenAt: r.now().UTC(),
-	})
+	}, r.d.Runner)
 	if err != nil {
 		return "", err
 	}
-	r.rep.BackupPath = path
-	detail := "release snapshot at " + path
+	// The output is for later steps, which run on the runner: give the path
+	// they can open.
+	host, ok := r.d.Runner.HostPath(path)
+	r.rep.BackupPath = host
+	detail := "release snapshot at " + host
+	if host != path {
+		detail += " (" + path + " in this container)"
+	} else if !ok && r.d.Runner.Visible(path) {
+		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set): "+
+			"backup-path gives the path in this action's container", path)
+	}
 	if r.cfg.BackupCommand == "" {
 		return detail + "; no backup-command given", nil
 	}
@@ -348,12 +406,18 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.pachctl = res
-	r.log.AddPath(res.Dir)
 	how := "downloaded, verified against " + string(res.Verified)
 	if res.CacheHit {
 		how = "from the tool cache"
 	}
-	return fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how), nil
+	detail := fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how)
+	if r.d.Runner.InContainer() {
+		// The folder exists only in this container: a PATH entry would name
+		// nothing on the runner, and no later run finds the download.
+		return detail + "; in this action's container only: not put on the job's PATH, not cached for later runs", nil
+	}
+	r.log.AddPath(res.Dir)
+	return detail, nil
 }
 
 func (r *runner) plan(ctx context.Context) (string, error) {
@@ -361,8 +425,7 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.PlanOptions{
-		RedactValues: values.Redact, PostRenderer: r.carry.PostRenderer()})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.PlanOptions{PostRenderer: r.carry.PostRenderer()})
 	if err != nil {
 		return "", err
 	}
@@ -375,15 +438,18 @@ func (r *runner) upgrade(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rel, err := r.d.Helm.Upgrade(ctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
-		Timeout:      r.remaining(ctx),
-		Description:  fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
-		PostRenderer: r.carry.PostRenderer(),
-	})
+	rel, err := r.helmUpgrade(ctx, ch)
 	if err != nil {
 		return "", err
 	}
+	if ctx.Err() != nil {
+		// Never start a wait that a cancel or the timeout has already ended.
+		return "", fmt.Errorf("revision %d applied, its rollout not watched: %w", rel.Revision, context.Cause(ctx))
+	}
 	if err := r.waitReady(ctx); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return "", fmt.Errorf("revision %d applied, its rollout watch stopped: %w", rel.Revision, err)
+		}
 		return "", fmt.Errorf("revision %d did not become Ready: %w", rel.Revision, err)
 	}
 	return fmt.Sprintf("revision %d deployed; every workload and pod Ready", rel.Revision), nil
@@ -441,19 +507,29 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 		r.recordPods(ctx)
 		return report.ResultFailed
 	}
-	// The rollback must run even when the run was cancelled or timed out.
+	// The rollback must run even when the upgrade timed out; its wait for
+	// Ready stops on a cancel (the runner's kill would cut it anyway).
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
 	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
 	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
+		r.phase = phaseRollingBack
 		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx)); err != nil {
 			return "", err
 		}
-		if err := r.waitReady(ctx); err != nil {
+		wctx, stop := r.stopOnCancel(ctx)
+		defer stop()
+		if wctx.Err() != nil {
+			return "", fmt.Errorf("rolled back to revision %d, its rollout not watched: %w", r.release.Revision, context.Cause(wctx))
+		}
+		if err := r.waitReady(wctx); err != nil {
 			return "", fmt.Errorf("revision %d did not become Ready after the rollback: %w", r.release.Revision, err)
 		}
 		return fmt.Sprintf("rolled back to revision %d (Pachyderm %s); every pod Ready", r.release.Revision, r.from), nil
 	})
+	if err != nil && r.cancelled() {
+		return r.cancel()
+	}
 	r.recordPods(rctx)
 	if err != nil {
 		rb.Err = r.log.Redact(err.Error())
@@ -495,9 +571,13 @@ func (r *runner) releaseNotes(ctx context.Context) (string, error) {
 	if r.d.GitHub == nil {
 		return "", warned{"no GitHub API client: release notes left out"}
 	}
-	notes, err := changelog.Collect(ctx, r.d.GitHub, changelog.Request{
-		From: r.from, To: r.target.AppVersion,
-		Released:  r.index.AppVersionsBetween(r.from, r.target.AppVersion),
+	from := r.from
+	if r.notesFrom != nil {
+		from = r.notesFrom
+	}
+	notes, err := changelog.Collect(ctx, NotesSource(r.d.GitHub), changelog.Request{
+		From: from, To: r.target.AppVersion,
+		Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
 		Repo:      r.cfg.ChangelogRepo,
 		Path:      r.cfg.ChangelogPath,
 		ServerURL: r.d.GitHub.ServerURL(),

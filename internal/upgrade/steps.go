@@ -31,6 +31,7 @@ func (w warned) Error() string { return w.detail }
 func (r *runner) step(ctx context.Context, name string, f stepFunc) error {
 	r.log.Group(name)
 	defer r.log.EndGroup()
+	r.running = name
 	start := r.now()
 	detail, err := f(ctx)
 	s := report.Step{Name: name, Duration: r.now().Sub(start).Round(time.Millisecond), Outcome: report.OutcomeOK, Detail: detail}
@@ -48,6 +49,9 @@ func (r *runner) step(ctx context.Context, name string, f stepFunc) error {
 		r.log.Warningf(name, "%s", wa.detail)
 		r.rep.Warnings = append(r.rep.Warnings, name+": "+wa.detail)
 		err = nil
+	case r.cancelled():
+		s.Outcome, s.Detail = report.OutcomeCancelled, err.Error()
+		r.log.Warningf(name, "cancelled: %v", err)
 	default:
 		s.Outcome, s.Detail = report.OutcomeFailed, err.Error()
 		r.log.Errorf(name, "%v", err)

@@ -2,11 +2,18 @@ package values
 
 import (
 	"fmt"
-	"strings"
+	"reflect"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
-// Redacted replaces a credential in redacted values.
-const Redacted = "[redacted]"
+// Markers that replace a credential in redacted values: the project's one
+// set (see package redact).
+const (
+	Redacted        = redact.Marker
+	RedactedChanged = redact.Changed
+	RedactedAdded   = redact.Added
+)
 
 // extraSecretPaths are credentials in the Pachyderm chart's values that are
 // not in the seed's table but must not be shown either.
@@ -28,62 +35,86 @@ func extraSecretPaths() []string {
 // Redact returns a copy of values in which every credential is replaced by
 // Redacted, for diffs, backups and reports. It redacts the plain-value
 // column of the secrets table, other known credential paths, and any key
-// whose name says it holds a credential (password, token, secret, …)
+// that redact.SensitiveKey calls a credential (password, token, secret, …)
 // anywhere in the tree, so a subchart's or a future chart's credential is
 // not missed. Empty strings, nulls and booleans stay as they are, so a diff
 // still shows whether a credential is set.
 func Redact(values map[string]any) map[string]any {
-	out := deepCopyMap(values)
-	if out == nil {
+	if values == nil {
 		return nil
 	}
-	paths := extraSecretPaths()
-	for _, s := range SecretTable() {
-		paths = append(paths, s.PlainKey)
-	}
-	for _, p := range paths {
-		if v, ok := Lookup(out, p); ok && hidable(v) {
-			set(out, p, Redacted)
-		}
-	}
-	redactByName(out)
+	out, _ := redactTree(values, nil, "", secretPaths(), false).(map[string]any)
 	return out
 }
 
-func redactByName(v any) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			if sensitiveKey(k) && hidable(e) {
-				t[k] = Redacted
-				continue
-			}
-			redactByName(e)
-		}
-	case []any:
-		for _, e := range t {
-			redactByName(e)
-		}
+// RedactChanges redacts proposed as Redact does, but each marker also says
+// whether the credential differs from the same path in current
+// (RedactedChanged) or is new (RedactedAdded), so that a plan shows a changed
+// password as changed without showing it.
+func RedactChanges(proposed, current map[string]any) map[string]any {
+	if proposed == nil {
+		return nil
 	}
+	out, _ := redactTree(proposed, current, "", secretPaths(), true).(map[string]any)
+	return out
 }
 
-// sensitiveKey says whether a values key holds a credential. Names of
-// Secrets and of keys inside Secrets (rootTokenSecretName,
-// postgresqlExistingSecretKey) are not credentials and stay readable.
-func sensitiveKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, suffix := range []string{"secretname", "secretkey", "secretref", "secrets"} {
-		if strings.HasSuffix(k, suffix) {
-			return false
+func secretPaths() map[string]bool {
+	paths := map[string]bool{}
+	for _, p := range extraSecretPaths() {
+		paths[p] = true
+	}
+	for _, s := range SecretTable() {
+		paths[s.PlainKey] = true
+	}
+	return paths
+}
+
+// redactTree copies v, replacing each hidable value under a credential key
+// or path; prev is the same subtree of the current values, for compare.
+func redactTree(v, prev any, path string, paths map[string]bool, compare bool) any {
+	switch t := v.(type) {
+	case map[string]any:
+		pm, _ := prev.(map[string]any)
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			pv, had := pm[k]
+			if (paths[p] || redact.SensitiveKey(k)) && hidable(e) {
+				out[k] = marker(compare, had, pv, e)
+				continue
+			}
+			out[k] = redactTree(e, pv, p, paths, compare)
 		}
+		return out
+	case []any:
+		pl, _ := prev.([]any)
+		out := make([]any, len(t))
+		for i, e := range t {
+			var pv any
+			if i < len(pl) {
+				pv = pl[i]
+			}
+			out[i] = redactTree(e, pv, path, paths, compare)
+		}
+		return out
 	}
-	switch k {
-	case "cred", "creds", "credential", "credentials", "upstreamidps", "privatekey", "licensekey":
-		return true
+	return v
+}
+
+func marker(compare, had bool, prev, value any) string {
+	switch {
+	case !compare:
+		return Redacted
+	case !had:
+		return RedactedAdded
+	case !reflect.DeepEqual(prev, value):
+		return RedactedChanged
 	}
-	return strings.Contains(k, "password") || strings.Contains(k, "passwd") ||
-		strings.HasSuffix(k, "token") || strings.HasSuffix(k, "secret") ||
-		strings.HasSuffix(k, "licensekey") || strings.HasSuffix(k, "apikey")
+	return Redacted
 }
 
 func hidable(v any) bool {

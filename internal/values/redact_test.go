@@ -1,6 +1,7 @@
 package values
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,5 +99,28 @@ imagePullSecrets: [regcred]
 	}
 	if Redact(nil) != nil {
 		t.Error("Redact(nil) != nil")
+	}
+}
+
+// TestRedactChanges: the plan's markers say which credentials the upgrade
+// adds or changes, without showing them; non-credentials stay readable.
+func TestRedactChanges(t *testing.T) {
+	prev := map[string]any{"a": map[string]any{"password": "one", "token": "same", "port": 1},
+		"pachd": map[string]any{"storage": map[string]any{"amazon": map[string]any{"id": "AKIA1"}}}}
+	next := map[string]any{"a": map[string]any{"password": "two", "token": "same", "rootToken": "new", "port": 2}, "plain": "x",
+		"pachd": map[string]any{"storage": map[string]any{"amazon": map[string]any{"id": "AKIA2"}}}}
+	out := RedactChanges(next, prev)
+	a := out["a"].(map[string]any)
+	if a["password"] != RedactedChanged || a["token"] != Redacted || a["rootToken"] != RedactedAdded || a["port"] != 2 || out["plain"] != "x" {
+		t.Errorf("markers: %v", out)
+	}
+	if v, _ := Lookup(out, "pachd.storage.amazon.id"); v != RedactedChanged {
+		t.Errorf("a known credential path is not marked changed: %v", v)
+	}
+	if next["a"].(map[string]any)["password"] != "two" {
+		t.Error("RedactChanges changed its input")
+	}
+	if s := fmt.Sprint(out); strings.Contains(s, "one") || strings.Contains(s, "two") || strings.Contains(s, "AKIA") {
+		t.Errorf("a credential shows: %s", s)
 	}
 }

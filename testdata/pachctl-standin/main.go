@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,6 +71,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var server versionpb.Version
 	if !*clientOnly {
+		if err := ensureConfig(); err != nil {
+			return err
+		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		server, err = pachdVersion(ctx)
@@ -101,6 +105,28 @@ func printJSON(out io.Writer, v versionpb.Version) error {
 	}
 	_, err = fmt.Fprintf(out, "%s\n", b)
 	return err
+}
+
+// ensureConfig writes a config file where pachctl keeps it ($PACH_CONFIG, or
+// ~/.pachyderm/config.json) when there is none, as the real pachctl does
+// ("No config detected ... Generating new config") before it talks to pachd.
+func ensureConfig() error {
+	path := os.Getenv("PACH_CONFIG")
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(home, ".pachyderm", "config.json")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "No config detected at %q. Generating new config...\n", path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(`{"user_id":"0000","v2":{"active_context":"default","contexts":{"default":{}}}}`+"\n"), 0o644)
 }
 
 func pachdVersion(ctx context.Context) (versionpb.Version, error) {

@@ -182,6 +182,20 @@ func (s *Server) Merge(repo string, number int) error {
 	return fmt.Errorf("no pull request #%d in %s", number, repo)
 }
 
+// SetPullState closes or reopens pull request number, as a person would on
+// the web page.
+func (s *Server) SetPullState(repo string, number int, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.repos[repo]; r != nil {
+		for _, p := range r.pulls {
+			if p.Number == number && !p.Merged {
+				p.State, p.Updated = state, p.Updated.Add(time.Minute)
+			}
+		}
+	}
+}
+
 // WriteCount returns how many requests other than GET or HEAD the server
 // received: a run that must change nothing makes none.
 func (s *Server) WriteCount() int {

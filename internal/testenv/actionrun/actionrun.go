@@ -15,6 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // Build compiles the pach-upgrade binary from the repository at root into
@@ -43,6 +46,25 @@ type Runner struct {
 	PullRequest int
 	// Env is added to the step's environment (e.g. KUBECONFIG, PATH).
 	Env []string
+	// Cancel is what a cancelled ctx does to the step; nil means what the
+	// Actions runner does, RunnerCancel.
+	Cancel []Signal
+}
+
+// Signal is one step of cancelling a running step: After the previous one
+// (or the cancel), Signal is sent if the process still runs.
+type Signal struct {
+	Signal os.Signal
+	After  time.Duration
+}
+
+// RunnerCancel is how the Actions runner cancels a step (actions/runner,
+// ProcessInvoker): SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s
+// after that.
+var RunnerCancel = []Signal{
+	{Signal: os.Interrupt},
+	{Signal: syscall.SIGTERM, After: 7500 * time.Millisecond},
+	{Signal: os.Kill, After: 2500 * time.Millisecond},
 }
 
 // Result is what one step run left behind.
@@ -54,6 +76,8 @@ type Result struct {
 	Outputs map[string]string
 	// Paths are the directories the step added to PATH for later steps.
 	Paths []string
+	// Signals are the signals a cancel sent before the process exited.
+	Signals []os.Signal
 }
 
 // Run runs the binary once as a GitHub Actions step with the given inputs.
@@ -103,7 +127,13 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	res := &Result{}
+	cc := &canceller{cmd: cmd, steps: r.Cancel}
+	if cc.steps == nil {
+		cc.steps = RunnerCancel
+	}
+	cmd.Cancel, cmd.WaitDelay = cc.cancel, cc.waitDelay()
 	err = cmd.Run()
+	res.Signals = cc.exited()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -117,7 +147,7 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		return nil, err
 	}
 	res.Summary = string(summary)
-	if res.Outputs, err = readOutputs(files["GITHUB_OUTPUT"]); err != nil {
+	if res.Outputs, err = ReadOutputs(files["GITHUB_OUTPUT"]); err != nil {
 		return nil, err
 	}
 	paths, err := os.ReadFile(files["GITHUB_PATH"])
@@ -126,6 +156,55 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	}
 	res.Paths = strings.Fields(string(paths))
 	return res, nil
+}
+
+// canceller sends a cancel's signals in turn while the process runs.
+type canceller struct {
+	cmd   *exec.Cmd
+	steps []Signal
+	mu    sync.Mutex
+	done  bool
+	sent  []os.Signal
+}
+
+// cancel is the exec.Cmd Cancel function: it starts the sequence.
+func (c *canceller) cancel() error {
+	go func() {
+		for _, s := range c.steps {
+			time.Sleep(s.After)
+			if !c.send(s.Signal) {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+func (c *canceller) send(sig os.Signal) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.sent = append(c.sent, sig)
+	return c.cmd.Process.Signal(sig) == nil
+}
+
+// exited stops the sequence and returns the signals sent.
+func (c *canceller) exited() []os.Signal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	return c.sent
+}
+
+// waitDelay is past the sequence's last signal.
+func (c *canceller) waitDelay() time.Duration {
+	total := 5 * time.Second
+	for _, s := range c.steps {
+		total += s.After
+	}
+	return total
 }
 
 func (r Runner) writeEvent() (path, name string, err error) {
@@ -145,9 +224,9 @@ func (r Runner) writeEvent() (path, name string, err error) {
 	return path, name, os.WriteFile(path, data, 0o644)
 }
 
-// readOutputs parses the GITHUB_OUTPUT file: name=value lines and
+// ReadOutputs parses the GITHUB_OUTPUT file: name=value lines and
 // name<<DELIMITER heredocs, as the runner does.
-func readOutputs(path string) (map[string]string, error) {
+func ReadOutputs(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

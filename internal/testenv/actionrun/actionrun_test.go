@@ -14,7 +14,7 @@ func TestReadOutputs(t *testing.T) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readOutputs(path)
+	got, err := ReadOutputs(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestReadOutputs(t *testing.T) {
 }
 
 // TestRunBadInput runs the real binary as an Actions step: a bad input must
-// exit 2 naming the input, with no summary written.
+// exit 2 naming the input, with result=failed and no summary written.
 func TestRunBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bin, err := Build(context.Background(), "../../..", dir)
@@ -50,7 +50,10 @@ func TestRunBadInput(t *testing.T) {
 			t.Errorf("log does not name input %s:\n%s", in, res.Log)
 		}
 	}
-	if res.Summary != "" || len(res.Outputs) != 0 {
-		t.Errorf("bad input wrote a summary %q or outputs %v", res.Summary, res.Outputs)
+	if res.Summary != "" {
+		t.Errorf("bad input wrote a summary %q", res.Summary)
+	}
+	if len(res.Outputs) != 1 || res.Outputs["result"] != "failed" {
+		t.Errorf("outputs = %v, want only result=failed", res.Outputs)
 	}
 }

@@ -80,7 +80,9 @@ func buildStandin(t *testing.T, version string) (pachstandin.Asset, string) {
 func pachctl(t *testing.T, bin, pachdAddress string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Env = append(os.Environ(), "PACHD_ADDRESS="+pachdAddress)
+	// Like the real pachctl, the stand-in writes a config file on first use:
+	// keep it out of the user's home.
+	cmd.Env = append(os.Environ(), "PACHD_ADDRESS="+pachdAddress, "PACH_CONFIG="+filepath.Join(t.TempDir(), "config.json"))
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	err := cmd.Run()

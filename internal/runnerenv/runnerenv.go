@@ -1,0 +1,261 @@
+// Package runnerenv knows where the GitHub Actions runner started this
+// process: on the runner itself, or in the container of a container action,
+// which is how users run the action. In the container the runner's folders
+// are bind-mounted under /github, variables that named them are rewritten to
+// the container paths, and the process runs as root while the runner's user
+// owns the folders. This package holds the rules that follow from that: which
+// paths the runner can see, the runner-side path of a file, and giving what
+// the action writes into a mounted folder back to the runner's user.
+//
+// It detects the container from the runner's mounts, never from a user's
+// flag: a run on a self-hosted runner's host or on a laptop keeps the plain
+// host rules.
+package runnerenv
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// The folders the runner mounts into a container action (actions/runner,
+// ContainerActionHandler), by their container paths.
+const (
+	Workspace    = "/github/workspace"
+	Home         = "/github/home"
+	Workflow     = "/github/workflow"
+	FileCommands = "/github/file_commands"
+	// RunnerTemp is mounted by runners from 2.331 on (2.329 behind a flag).
+	RunnerTemp = "/github/runner_temp"
+)
+
+// Env is where this process runs. The zero value is "on the runner (or any
+// host)": every path is its own host path and files keep the owner and
+// mode they are created with.
+type Env struct {
+	container bool
+	getenv    func(string) string
+	// mounts are the runner's folders present in this container, innermost
+	// first so that a path maps through the most specific one.
+	mounts []mount
+	// uid and gid own the workspace: the runner's user.
+	uid, gid int
+}
+
+// mount is one folder of the runner seen from the container.
+type mount struct {
+	name string // the mount point's constant (Workspace, Home, ...)
+	path string // in the container (under the test root, if any)
+	host string // on the runner; "" when it cannot be told
+}
+
+// Detect looks at this process's file system and environment.
+func Detect(getenv func(string) string) Env { return DetectAt("/", getenv) }
+
+// DetectAt is Detect with the container's mount points under root instead of
+// "/", so tests can lay them out in a temporary directory; the variables
+// getenv returns must then name paths under root too.
+func DetectAt(root string, getenv func(string) string) Env {
+	e := Env{getenv: getenv}
+	if getenv("GITHUB_ACTIONS") != "true" {
+		return e
+	}
+	at := func(p string) string { return filepath.Join(root, p) }
+	ws, err := os.Stat(at(Workspace))
+	if err != nil || !ws.IsDir() {
+		return e
+	}
+	if fi, err := os.Stat(at(FileCommands)); err != nil || !fi.IsDir() {
+		return e
+	}
+	// The runner rewrites the variables that name its folders: at least one
+	// of them must point into the mounts, or these folders are a coincidence.
+	if getenv("GITHUB_WORKSPACE") != at(Workspace) && !within(getenv("GITHUB_OUTPUT"), at(FileCommands)) {
+		return e
+	}
+	e.container = true
+	if st, ok := ws.Sys().(*syscall.Stat_t); ok {
+		e.uid, e.gid = int(st.Uid), int(st.Gid)
+	}
+	hostTemp, hostWorkspace := hostFolders(getenv)
+	for _, m := range []mount{
+		{name: Home, host: join(hostTemp, "_github_home")},
+		{name: Workflow, host: join(hostTemp, "_github_workflow")},
+		{name: FileCommands, host: join(hostTemp, "_runner_file_commands")},
+		{name: RunnerTemp, host: hostTemp},
+		{name: Workspace, host: hostWorkspace},
+	} {
+		m.path = at(m.name)
+		if fi, err := os.Stat(m.path); err == nil && fi.IsDir() {
+			e.mounts = append(e.mounts, m)
+		}
+	}
+	return e
+}
+
+// hostFolders finds the runner-side paths of its temporary folder and the
+// workspace. The runner rewrites every variable under a mounted folder, but
+// not RUNNER_WORKSPACE, the parent of the workspace: the runner lays out
+// <work>/<repo> (RUNNER_WORKSPACE), <work>/<repo>/<repo> (GITHUB_WORKSPACE)
+// and <work>/_temp (RUNNER_TEMP, holding the home, workflow and file-command
+// folders).
+func hostFolders(getenv func(string) string) (temp, workspace string) {
+	rw := getenv("RUNNER_WORKSPACE")
+	if !filepath.IsAbs(rw) || within(rw, "/github") {
+		return "", ""
+	}
+	rw = filepath.Clean(rw)
+	temp = filepath.Join(filepath.Dir(rw), "_temp")
+	if _, name, ok := strings.Cut(getenv("GITHUB_REPOSITORY"), "/"); ok && name != "" && !strings.ContainsAny(name, `/\`) {
+		workspace = filepath.Join(rw, name)
+	}
+	return temp, workspace
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, name)
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	if path == "" || dir == "" {
+		return false
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
+}
+
+// InContainer reports whether this process is a container action's.
+func (e Env) InContainer() bool { return e.container }
+
+// Owner returns the uid and gid of the runner's user (the workspace's owner)
+// in a container.
+func (e Env) Owner() (uid, gid int) { return e.uid, e.gid }
+
+// mountOf returns the mounted folder path is in.
+func (e Env) mountOf(path string) (mount, bool) {
+	if !filepath.IsAbs(path) {
+		return mount{}, false
+	}
+	for _, m := range e.mounts {
+		if within(filepath.Clean(path), m.path) {
+			return m, true
+		}
+	}
+	return mount{}, false
+}
+
+// Visible reports whether the runner can see path: always on the host, and
+// in a container only under a mounted folder.
+func (e Env) Visible(path string) bool {
+	if !e.container {
+		return true
+	}
+	_, ok := e.mountOf(path)
+	return ok
+}
+
+// HostPath returns the path by which the runner and later steps find path.
+// ok is false in a container when path is not under a mounted folder, or
+// the runner-side path cannot be told; path is then returned as it is.
+func (e Env) HostPath(path string) (host string, ok bool) {
+	if !e.container {
+		return path, true
+	}
+	m, found := e.mountOf(path)
+	if !found || m.host == "" {
+		return path, false
+	}
+	rel, _ := filepath.Rel(m.path, filepath.Clean(path))
+	return filepath.Join(m.host, rel), true
+}
+
+// TempDir is where run files that must outlive the step go: the runner's
+// temporary folder (RUNNER_TEMP). In a container that is the mounted
+// RUNNER_TEMP when the runner mounts it and otherwise the mounted home,
+// which lives in the runner's temporary folder too; "" when there is none.
+func (e Env) TempDir() string {
+	if !e.container {
+		return e.getenvOr("RUNNER_TEMP")
+	}
+	for _, name := range []string{RunnerTemp, Home} {
+		for _, m := range e.mounts {
+			if m.name == name {
+				return m.path
+			}
+		}
+	}
+	return ""
+}
+
+// ToolCache is where pachctl is installed and whether that folder outlives
+// the step. On the host it is RUNNER_TOOL_CACHE ("" lets the installer pick
+// its default). The runner mounts no tool cache into a container, so there
+// a folder of the container is used, which nothing later can find.
+func (e Env) ToolCache() (dir string, persists bool) {
+	if !e.container {
+		return e.getenvOr("RUNNER_TOOL_CACHE"), true
+	}
+	return filepath.Join(os.TempDir(), "pach-upgrade", "tools"), false
+}
+
+func (e Env) getenvOr(name string) string {
+	if e.getenv == nil {
+		return os.Getenv(name)
+	}
+	return e.getenv(name)
+}
+
+// MkdirAll creates dir and its missing parents with mode 0700. In a
+// container, each folder it creates in a mounted folder is given to the
+// runner's user, who alone can then read it.
+func (e Env) MkdirAll(dir string) error {
+	dir = filepath.Clean(dir)
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := e.GiveToOwner(created[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GiveToOwner hands a file or folder the action created in a mounted folder
+// to the runner's user: root, which the action runs as, owns it otherwise,
+// and the runner's later steps could neither read nor remove it
+// (actions/runner#434). Files should be created 0600 and folders 0700, so
+// that this user and no one else can read them. Outside a container, and for
+// paths the runner cannot see, it does nothing.
+func (e Env) GiveToOwner(path string) error {
+	if !e.container {
+		return nil
+	}
+	if _, ok := e.mountOf(path); !ok {
+		return nil
+	}
+	if err := os.Lchown(path, e.uid, e.gid); err != nil {
+		return fmt.Errorf("give %s to the runner's user (uid %d): %w", path, e.uid, err)
+	}
+	return nil
+}

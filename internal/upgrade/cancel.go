@@ -1,0 +1,156 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/report"
+)
+
+// The Actions runner cancels a step with SIGINT, then SIGTERM 7.5 s later,
+// then kills it 2.5 s after that; the report must be published before the
+// kill, so everything a cancelled run still does is bounded by these.
+const (
+	// cancelCleanup bounds the cluster calls a cancelled run still makes:
+	// reading and marking the release, listing pods, releasing the Lease.
+	cancelCleanup = 2 * time.Second
+	// applyGrace is how long a cancel lets Helm finish applying a revision
+	// it is sending. Helm, cancelled mid-apply, records the revision failed
+	// while its apply goes on in the background and may record it deployed
+	// later; letting the apply end makes the state the report names true.
+	applyGrace = 1500 * time.Millisecond
+)
+
+// phase is how far the run has changed the cluster, for what a cancel
+// leaves behind.
+type phase int
+
+const (
+	phaseUnchanged   phase = iota
+	phaseUpgrading         // Helm upgrade started: a new revision may exist
+	phaseRollingBack       // a rollback was started after a failure
+)
+
+// cancelled reports whether the run itself was cancelled (a signal), as
+// opposed to timing out or losing its Lease.
+func (r *runner) cancelled() bool { return r.runCtx.Err() != nil }
+
+// stopOnCancel returns a context derived from ctx that also ends when the
+// run is cancelled, for the waits of work that otherwise outlives a cancel.
+func (r *runner) stopOnCancel(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.runCtx, func() { cancel(context.Cause(r.runCtx)) })
+	return c, func() { stop(); cancel(nil) }
+}
+
+// cleanupContext is the context of the work every run does on its way out
+// (releasing the Lease): limit long, or cancelCleanup once cancelled.
+func (r *runner) cleanupContext(limit time.Duration) (context.Context, context.CancelFunc) {
+	if r.cancelled() {
+		limit = cancelCleanup
+	}
+	return context.WithTimeout(context.WithoutCancel(r.runCtx), limit)
+}
+
+// helmUpgrade runs Helm's upgrade (apply and hooks, no wait). A cancel does
+// not cut it at once: it gets applyGrace to finish, then it is cancelled.
+// The upgrade timeout (ctx's deadline) still bounds it.
+func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmrelease.Release, error) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancelDL context.CancelFunc
+		hctx, cancelDL = context.WithDeadline(hctx, dl)
+		defer cancelDL()
+	}
+	// A timer left running after the return only cancels again.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(applyGrace, cancel) })
+	defer stop()
+	r.phase = phaseUpgrading
+	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
+		Timeout:      r.remaining(ctx),
+		Description:  fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		PostRenderer: r.carry.PostRenderer(),
+	})
+}
+
+// cancel ends a cancelled run: it starts no wait, says which step was
+// running, leaves the release in a state the next run recognises, and says
+// how that run recovers. Its cluster calls are bounded by cancelCleanup.
+func (r *runner) cancel() report.Result {
+	ctx, done := context.WithTimeout(context.WithoutCancel(r.runCtx), cancelCleanup)
+	defer done()
+	c := &report.Cancellation{Cause: context.Cause(r.runCtx).Error(), Step: r.running}
+	r.rep.Cancelled = c
+	switch r.phase {
+	case phaseUnchanged:
+		c.State, c.Recovery = r.unchanged(), "nothing to recover: run it again."
+	case phaseUpgrading:
+		r.cancelUpgrade(ctx, c)
+		r.recordPods(ctx)
+	case phaseRollingBack:
+		r.cancelRollback(ctx, c)
+		r.recordPods(ctx)
+	}
+	r.log.Warningf("Cancelled", "%s during %q. Release left as: %s. Next run: %s", c.Cause, c.Step, c.State, c.Recovery)
+	return report.ResultCancelled
+}
+
+func (r *runner) unchanged() string {
+	if r.release == nil {
+		return "unchanged"
+	}
+	return fmt.Sprintf("unchanged, revision %d %s (chart %s, Pachyderm %s)",
+		r.release.Revision, r.release.Status, r.release.ChartVersion, r.release.AppVersion)
+}
+
+// cancelUpgrade handles a cancel after the Helm upgrade started. A new
+// revision whose rollout was not checked to the end is marked
+// pending-upgrade, as `helm upgrade --wait` leaves one it did not finish,
+// so the next run must recover it instead of taking it as done.
+func (r *runner) cancelUpgrade(ctx context.Context, c *report.Cancellation) {
+	history := fmt.Sprintf("`helm history %s -n %s`", r.cfg.Release, r.cfg.Namespace)
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		c.State = "unknown: " + r.log.Redact(err.Error())
+		c.Recovery = fmt.Sprintf("check %s; if the latest revision is pending, run again with `recover-pending: true`.", history)
+		return
+	}
+	if latest.Revision <= r.release.Revision {
+		c.State, c.Recovery = r.unchanged(), "nothing to recover: run it again."
+		return
+	}
+	status := latest.Status
+	if latest.Pending() == nil {
+		desc := fmt.Sprintf("pach-upgrade cancelled during %s before the rollout was verified; recover with recover-pending", r.running)
+		if err := r.d.Helm.MarkPendingUpgrade(ctx, r.cfg.Release, latest.Revision, desc); err != nil {
+			r.log.Warningf("Release not marked pending", "%v", err)
+			c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), its rollout not verified",
+				latest.Revision, status, latest.ChartVersion, latest.AppVersion)
+			c.Recovery = fmt.Sprintf("it could not be marked pending-upgrade; check %s and the pods before trusting revision %d.",
+				history, latest.Revision)
+			return
+		}
+		status = "pending-upgrade"
+	}
+	c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), its rollout not verified; revision %d (Pachyderm %s) is the last deployed",
+		latest.Revision, status, latest.ChartVersion, latest.AppVersion, r.release.Revision, r.from)
+	c.Recovery = fmt.Sprintf("run again with `recover-pending: true`: it rolls back to revision %d, then upgrades again.", r.release.Revision)
+}
+
+// cancelRollback handles a cancel while a rollback was waiting for Ready:
+// the rollback is applied, so the release runs the old version again; only
+// its readiness is unchecked.
+func (r *runner) cancelRollback(ctx context.Context, c *report.Cancellation) {
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		c.State = "unknown: " + r.log.Redact(err.Error())
+	} else {
+		c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), a rollback to revision %d whose pods were not yet checked Ready",
+			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.release.Revision)
+	}
+	c.Recovery = fmt.Sprintf("check the pods (`kubectl get pods -n %s -l app.kubernetes.io/instance=%s`); the next run upgrades again from Pachyderm %s.",
+		r.cfg.Namespace, r.cfg.Release, r.from)
+}
