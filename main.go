@@ -19,6 +19,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
@@ -114,6 +115,9 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 	if err == nil {
 		err = place.CheckServer(ctx, restConfig.Host)
 	}
+	if err == nil {
+		restConfig, err = signIn(ctx, restConfig, log, getenv)
+	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
 	if err == nil {
@@ -139,6 +143,16 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		Repository: getenv("GITHUB_REPOSITORY"),
 		Ref:        getenv("GITHUB_SHA"),
 	})
+}
+
+// signIn replaces a managed cluster's exec plugin (EKS, GKE, AKS) with the cloud SDK's
+// sign-in, so the kubeconfigs the clouds' tools write work without their CLIs.
+func signIn(ctx context.Context, restConfig *rest.Config, log report.Logger, getenv config.Getenv) (*rest.Config, error) {
+	out, signed, err := kubeauth.Configure(ctx, restConfig, kubeauth.Options{Getenv: getenv, Mask: log.AddMask})
+	if err == nil && signed != nil {
+		log.Infof("Signed in to %s (in place of exec plugin %s) as %s", signed.Cloud, signed.Plugin, signed.User)
+	}
+	return out, err
 }
 
 // holder names this run in the upgrade Lease, so a blocked run can say who

@@ -99,9 +99,22 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// StartOptions change how Start boots a cluster.
+type StartOptions struct {
+	// TokenWebhookURL, when set, makes the API server also authenticate bearer tokens with this
+	// TokenReview webhook (results cached for 1s), as managed clusters authenticate cloud
+	// identities.
+	TokenWebhookURL string
+}
+
 // Start builds (if needed) and starts a private cluster, streaming progress to logw. The
 // cluster stops by itself if this process exits without calling Stop.
 func Start(ctx context.Context, logw io.Writer) (*Cluster, error) {
+	return StartWith(ctx, logw, StartOptions{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, logw io.Writer, opts StartOptions) (*Cluster, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -112,7 +125,11 @@ func Start(ctx context.Context, logw io.Writer) (*Cluster, error) {
 	}
 	c := &Cluster{root: root, dir: filepath.Join(tmp, "state"), tmp: tmp}
 	var out bytes.Buffer
-	err = c.tool(ctx, &out, logw, "up", "--dir", c.dir, "--owner-pid", strconv.Itoa(os.Getpid()))
+	args := []string{"up", "--dir", c.dir, "--owner-pid", strconv.Itoa(os.Getpid())}
+	if opts.TokenWebhookURL != "" {
+		args = append(args, "--token-webhook", opts.TokenWebhookURL)
+	}
+	err = c.tool(ctx, &out, logw, args...)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("start local cluster: %w", err)
@@ -219,12 +236,20 @@ func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
-	if fromEnv() != nil {
+// MainWith is Main for tests that need a cluster started with opts: it always starts a private
+// one, since a cluster named by the environment was not started with them.
+func MainWith(m *testing.M, opts StartOptions) int {
+	return runWith(m, opts, true)
+}
+
+func run(m *testing.M) int { return runWith(m, StartOptions{}, false) }
+
+func runWith(m *testing.M, opts StartOptions, private bool) int {
+	if !private && fromEnv() != nil {
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	c, err := Start(ctx, os.Stderr)
+	c, err := StartWith(ctx, os.Stderr, opts)
 	cancel()
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -106,7 +106,7 @@ func (p *proc) stop(grace time.Duration) {
 // supervise runs the whole control plane in this process (etcd embedded) and its children, until
 // it is told to stop (SIGTERM from down), its state dir disappears, its owner process exits or
 // maxLife passes: the last three keep a crashed test from leaving clusters running forever.
-func supervise(ctx context.Context, dir string, ownerPID int, maxLife time.Duration) error {
+func supervise(ctx context.Context, dir string, ownerPID int, maxLife time.Duration, webhook string) error {
 	binDir := os.Getenv("PACH_UPGRADE_CLUSTER_BIN_DIR")
 	if binDir == "" {
 		return errors.New("PACH_UPGRADE_CLUSTER_BIN_DIR not set (the supervisor is started by up)")
@@ -116,7 +116,7 @@ func supervise(ctx context.Context, dir string, ownerPID int, maxLife time.Durat
 	if err := os.WriteFile(statePath(dir, pidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	c, err := startControlPlane(ctx, dir, bins)
+	c, err := startControlPlane(ctx, dir, bins, webhook)
 	if err != nil {
 		_ = os.WriteFile(statePath(dir, failedFile), []byte(err.Error()), 0o644)
 		if c != nil {
@@ -177,7 +177,7 @@ type controlPlane struct {
 	logs   []*os.File
 }
 
-func startControlPlane(ctx context.Context, dir string, bins Binaries) (*controlPlane, error) {
+func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook string) (*controlPlane, error) {
 	c := &controlPlane{dir: dir}
 	start := time.Now()
 	p, err := generatePKI(filepath.Join(dir, "pki"))
@@ -207,24 +207,34 @@ func startControlPlane(ctx context.Context, dir string, bins Binaries) (*control
 	if err := os.MkdirAll(statePath(dir, logDir), 0o755); err != nil {
 		return c, fmt.Errorf("create log dir: %w", err)
 	}
-	c.api, err = c.newProc("kube-apiserver", bins.APIServer,
-		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(etcdClient),
+	apiArgs := []string{
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdClient),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort),
-		"--cert-dir="+filepath.Join(dir, "pki"),
-		"--tls-cert-file="+p.ServingCert,
-		"--tls-private-key-file="+p.ServingKey,
-		"--client-ca-file="+p.CACert,
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--cert-dir=" + filepath.Join(dir, "pki"),
+		"--tls-cert-file=" + p.ServingCert,
+		"--tls-private-key-file=" + p.ServingKey,
+		"--client-ca-file=" + p.CACert,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+p.SAPub,
-		"--service-account-signing-key-file="+p.SAKey,
+		"--service-account-key-file=" + p.SAPub,
+		"--service-account-signing-key-file=" + p.SAKey,
 		"--authorization-mode=Node,RBAC",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
 		"--profiling=false",
-	)
+	}
+	if webhook != "" {
+		authn, err := writeTokenWebhookConfig(dir, webhook)
+		if err != nil {
+			return c, err
+		}
+		// A short webhook cache; the API server still keeps an accepted token for 10s.
+		apiArgs = append(apiArgs, "--authentication-token-webhook-config-file="+authn,
+			"--authentication-token-webhook-version=v1", "--authentication-token-webhook-cache-ttl=1s")
+	}
+	c.api, err = c.newProc("kube-apiserver", bins.APIServer, apiArgs...)
 	if err != nil {
 		return c, err
 	}
@@ -360,6 +370,31 @@ func (c *controlPlane) createObjects(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// writeTokenWebhookConfig writes the kubeconfig-format file that points kube-apiserver's webhook
+// token authenticator at url.
+func writeTokenWebhookConfig(dir, url string) (string, error) {
+	path := statePath(dir, "token-webhook.kubeconfig")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: token-webhook
+  cluster:
+    server: %q
+users:
+- name: kube-apiserver
+contexts:
+- name: token-webhook
+  context:
+    cluster: token-webhook
+    user: kube-apiserver
+current-context: token-webhook
+`, url)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return "", fmt.Errorf("write token webhook config: %w", err)
+	}
+	return path, nil
 }
 
 // writeKwokConfig writes all stages as one multi-document kwok config file.

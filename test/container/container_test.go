@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -328,5 +329,129 @@ func TestImageSize(t *testing.T) {
 		img.Name, float64(img.Size)/(1<<20), float64(compressed)/(1<<20), img.BuildTime.Round(time.Second))
 	if compressed >= 25e6 {
 		t.Errorf("compressed layers = %d bytes, want under 25 MB", compressed)
+	}
+}
+
+// TestCancelInContainer cancels the step as the runner does — SIGINT, then
+// SIGTERM 7.5 s later, then a kill 2.5 s after that — in the middle of the
+// Helm upgrade (revision 2's pachd never becomes Ready). The step must
+// publish its report (outputs, summary, PR comment) with result cancelled
+// and exit by itself well before the kill; the next run, with
+// recover-pending, brings the release back and upgrades.
+func TestCancelInContainer(t *testing.T) {
+	img := containertest.Image(t)
+	ctx := t.Context()
+	ns := testenv.Namespace(t)
+	rc := testenv.RESTConfig(t)
+	w, err := world.New(ctx, world.Options{RESTConfig: rc, Namespace: ns, Dir: t.TempDir(), Charts: charts, Changelog: changelog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Install(ctx, release, "7.11.5", map[string]any{"deployTarget": "LOCAL"}); err != nil {
+		t.Fatal(err)
+	}
+	kube, err := cluster.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.WaitReady(ctx, ns, cluster.Selection{Release: release}, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := os.ReadFile(testenv.Kubeconfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := containertest.NewStep(t, img, containertest.StepOptions{
+		Repository: repository, PullRequest: pr, APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL,
+		Log: logStep{t},
+	})
+	inputs := w.Inputs()
+	inputs[config.InputRelease] = release
+	inputs[config.InputTargetVersion] = "2.11.6"
+	inputs[config.InputGitHubToken] = "test-token"
+	inputs[config.InputKubeconfig] = string(kubeconfig)
+	inputs[config.InputTimeout] = "5m"
+	inputs[config.InputValues] = "pachd:\n  podAnnotations:\n    " + testenv.AnnotationNeverReady + ": \"true\"\n"
+
+	running, err := step.Start(ctx, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mid-upgrade: revision 2 exists and its rollout is being watched.
+	for end := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if rel, err := w.Helm.Get(ctx, release); err == nil && rel.Revision >= 2 {
+			break
+		}
+		if time.Now().After(end) {
+			_ = running.Kill()
+			t.Fatalf("revision 2 never appeared; log:\n%s", running.Log())
+		}
+	}
+	time.Sleep(time.Second)
+
+	// The runner's cancel sequence.
+	signalled := time.Now()
+	var sent []string
+	for _, s := range []struct {
+		name  string
+		after time.Duration
+		do    func() error
+	}{
+		{"SIGINT", 0, func() error { return running.Signal(os.Interrupt) }},
+		{"SIGTERM", 7500 * time.Millisecond, func() error { return running.Signal(syscall.SIGTERM) }},
+		{"kill", 2500 * time.Millisecond, running.Kill},
+	} {
+		select {
+		case <-running.Done():
+		case <-time.After(s.after):
+			sent = append(sent, s.name)
+			if err := s.do(); err != nil {
+				t.Logf("%s: %v", s.name, err)
+			}
+			continue
+		}
+		break
+	}
+	res, err := running.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(signalled)
+	t.Logf("runner's cancel in the container: %v sent; SIGINT to podman's exit %v", sent, took)
+	if len(sent) != 1 {
+		t.Errorf("sent %v: the step did not end after SIGINT alone", sent)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the step ended %v after SIGINT, want under 5s", took)
+	}
+	if res.ExitCode != 1 || res.Outputs["result"] != "cancelled" {
+		t.Errorf("exit code %d, outputs %v; want 1 and result=cancelled; log:\n%s", res.ExitCode, res.Outputs, res.Log)
+	}
+	for _, want := range []string{"Cancelled", "Helm upgrade", "revision 2 pending-upgrade", "`recover-pending: true`"} {
+		if !strings.Contains(res.Summary, want) {
+			t.Errorf("job summary lacks %q:\n%s", want, res.Summary)
+		}
+	}
+	comments := w.GitHub.Comments(repository, pr)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "Cancelled") || !strings.Contains(comments[0].Body, "recover-pending") {
+		t.Fatalf("PR comments = %+v, want one cancelled report", comments)
+	}
+	if rel, err := w.Helm.Get(ctx, release); err != nil || rel.Revision != 2 || rel.Status != "pending-upgrade" {
+		t.Errorf("release after the cancel: %+v (%v), want revision 2 pending-upgrade", rel, err)
+	}
+
+	delete(inputs, config.InputValues)
+	inputs[config.InputRecoverPending] = "true"
+	inputs[config.InputTimeout] = "2m"
+	res, err = step.Run(ctx, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || res.Outputs["result"] != "upgraded" {
+		t.Fatalf("next run with recover-pending: exit %d, outputs %v; log:\n%s", res.ExitCode, res.Outputs, res.Log)
+	}
+	if rel, err := w.Helm.Get(ctx, release); err != nil || rel.Revision != 4 || rel.Status != "deployed" || rel.ChartVersion != "7.11.6" {
+		t.Errorf("release after recovering: %+v (%v), want revision 4 deployed at chart 7.11.6", rel, err)
 	}
 }

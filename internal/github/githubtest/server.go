@@ -33,6 +33,7 @@ const (
 	OpGetRepo       Op = "get-repo"
 	OpGetRef        Op = "get-ref"
 	OpCreateRef     Op = "create-ref"
+	OpDeleteRef     Op = "delete-ref"
 	OpPutContents   Op = "put-contents"
 	OpListPulls     Op = "list-pulls"
 	OpCreatePull    Op = "create-pull"
@@ -46,6 +47,7 @@ var acceptedPermissions = map[Op]string{
 	OpCreateComment: "issues=write; pull_requests=write",
 	OpEditComment:   "issues=write; pull_requests=write",
 	OpCreateRef:     "contents=write",
+	OpDeleteRef:     "contents=write",
 	OpPutContents:   "contents=write",
 	OpCreatePull:    "pull_requests=write",
 	OpEditPull:      "pull_requests=write",
@@ -317,6 +319,7 @@ func (s *Server) routes(prefix string) http.Handler {
 	api("GET /repos/{owner}/{repo}", OpGetRepo, s.getRepo)
 	api("GET /repos/{owner}/{repo}/git/ref/{ref...}", OpGetRef, s.getRef)
 	api("POST /repos/{owner}/{repo}/git/refs", OpCreateRef, s.createRef)
+	api("DELETE /repos/{owner}/{repo}/git/refs/{ref...}", OpDeleteRef, s.deleteRef)
 	api("PUT /repos/{owner}/{repo}/contents/{path...}", OpPutContents, s.putContents)
 	api("GET /repos/{owner}/{repo}/pulls", OpListPulls, s.listPulls)
 	api("POST /repos/{owner}/{repo}/pulls", OpCreatePull, s.createPull)

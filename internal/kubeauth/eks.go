@@ -1,0 +1,109 @@
+package kubeauth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// EKS token format, as aws-iam-authenticator makes and checks it.
+const (
+	eksTokenPrefix   = "k8s-aws-v1."
+	eksClusterHeader = "x-k8s-aws-id"
+	// eksPresignExpiry is the X-Amz-Expires aws-iam-authenticator signs; the cluster itself
+	// accepts the token for 15 minutes after X-Amz-Date.
+	eksPresignExpiry    = "60"
+	eksDefaultLifetime  = 15 * time.Minute
+	eksDefaultSTSRegion = "us-east-1"
+)
+
+const awsFix = "add the step aws-actions/configure-aws-credentials (role-to-assume, aws-region) before pach-upgrade, " +
+	"with `permissions: id-token: write` on the job"
+
+// eksSource presigns STS GetCallerIdentity with the cluster's name in the signed x-k8s-aws-id
+// header: the cluster replays the request to STS to learn who signed it.
+type eksSource struct {
+	presign   *sts.PresignClient
+	clusterID string
+	lifetime  time.Duration
+}
+
+func newEKS(ctx context.Context, p *Plugin, getenv func(string) string, opts Options) (tokenSource, error) {
+	region := firstNonEmpty(p.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
+	var loads []func(*config.LoadOptions) error
+	if opts.HTTPClient != nil {
+		loads = append(loads, config.WithHTTPClient(opts.HTTPClient))
+	}
+	if profile := getenv("AWS_PROFILE"); profile != "" {
+		loads = append(loads, config.WithSharedConfigProfile(profile))
+	}
+	if region != "" {
+		loads = append(loads, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loads...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = eksDefaultSTSRegion
+	}
+	// The variables aws-actions/configure-aws-credentials exports come first, read through
+	// getenv so that the exec config's env entries count; then web identity; then the SDK's
+	// default chain (shared profiles, container and instance roles).
+	switch id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); {
+	case id != "" && secret != "":
+		cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")))
+	case id != "":
+		return nil, missingVar("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is set without it; "+awsFix)
+	case getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" && getenv("AWS_ROLE_ARN") != "":
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(sts.NewFromConfig(cfg), getenv("AWS_ROLE_ARN"),
+			stscreds.IdentityTokenFile(getenv("AWS_WEB_IDENTITY_TOKEN_FILE")), func(o *stscreds.WebIdentityRoleOptions) {
+				o.RoleSessionName = firstNonEmpty(getenv("AWS_ROLE_SESSION_NAME"), "pach-upgrade")
+			}))
+	}
+	if p.RoleARN != "" {
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), p.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "pach-upgrade"
+		}))
+	}
+	if cfg.Credentials == nil {
+		return nil, fmt.Errorf("no AWS credentials (AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, a profile or an instance role): %s", awsFix)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if p.RoleARN != "" {
+			return nil, fmt.Errorf("assume role %s (--role-arn): %w", p.RoleARN, err)
+		}
+		return nil, fmt.Errorf("no AWS credentials (AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, a profile or an instance role): %s: %w", awsFix, err)
+	}
+	life := opts.EKSTokenLifetime
+	if life <= 0 {
+		life = eksDefaultLifetime
+	}
+	return &eksSource{presign: sts.NewPresignClient(sts.NewFromConfig(cfg)), clusterID: p.ClusterID, lifetime: life}, nil
+}
+
+func (s *eksSource) token(ctx context.Context) (string, time.Time, error) {
+	signed := time.Now()
+	req, err := s.presign.PresignGetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(po *sts.PresignOptions) {
+		po.ClientOptions = append(po.ClientOptions, sts.WithAPIOptions(
+			smithyhttp.AddHeaderValue(eksClusterHeader, s.clusterID),
+			smithyhttp.AddHeaderValue("X-Amz-Expires", eksPresignExpiry),
+		))
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("presign STS GetCallerIdentity: %w", err)
+	}
+	if req.URL == "" {
+		return "", time.Time{}, errors.New("presign STS GetCallerIdentity: empty URL")
+	}
+	return eksTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(req.URL)), signed.Add(s.lifetime), nil
+}

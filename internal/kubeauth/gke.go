@@ -1,0 +1,122 @@
+package kubeauth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+)
+
+// gkeScopes are the scopes gke-gcloud-auth-plugin asks for.
+var gkeScopes = []string{"https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/userinfo.email"}
+
+const gcpFix = "add the step google-github-actions/auth (workload_identity_provider, service_account) before pach-upgrade, " +
+	"with `permissions: id-token: write` on the job"
+
+// credentialTypes are the application default credential files we load; any other type (a
+// client secret file, say) is refused rather than acted on.
+var credentialTypes = map[google.CredentialsType]bool{
+	google.ExternalAccount: true, google.ServiceAccount: true, google.AuthorizedUser: true,
+	google.ImpersonatedServiceAccount: true, google.ExternalAccountAuthorizedUser: true,
+}
+
+type gkeSource struct{ ts oauth2.TokenSource }
+
+func newGKE(ctx context.Context, _ *Plugin, getenv func(string) string, opts Options) (tokenSource, error) {
+	path, err := adcFile(getenv)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read application default credentials %s: %w", path, err)
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("application default credentials %s: not a JSON credential file", path)
+	}
+	if !credentialTypes[google.CredentialsType(head.Type)] {
+		return nil, fmt.Errorf("application default credentials %s: type %q is not a credential file pach-upgrade loads (external_account, service_account, authorized_user, impersonated_service_account)", path, head.Type)
+	}
+	// The token source keeps this context for every refresh: it must outlive the run.
+	tctx := context.WithoutCancel(ctx)
+	if opts.HTTPClient != nil {
+		tctx = context.WithValue(tctx, oauth2.HTTPClient, opts.HTTPClient)
+	}
+	creds, err := google.CredentialsFromJSONWithTypeAndParams(tctx, raw, google.CredentialsType(head.Type), google.CredentialsParams{Scopes: gkeScopes})
+	if err != nil {
+		return nil, fmt.Errorf("application default credentials %s: %w", path, err)
+	}
+	return &gkeSource{ts: creds.TokenSource}, nil
+}
+
+func (s *gkeSource) token(context.Context) (string, time.Time, error) {
+	tok, err := s.ts.Token()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("get a Google access token: %w", err)
+	}
+	expiry := tok.Expiry
+	if expiry.IsZero() {
+		expiry = time.Now().Add(time.Hour)
+	}
+	return tok.AccessToken, expiry, nil
+}
+
+// adcFile finds the application default credentials file: GOOGLE_APPLICATION_CREDENTIALS (as
+// google-github-actions/auth exports it), then gcloud's well-known file.
+//
+// A container action receives the runner's host path of the file the auth step wrote into the
+// workspace; inside the container the workspace is mounted elsewhere (GITHUB_WORKSPACE), so a
+// path that does not exist is looked up again under the workspace.
+func adcFile(getenv func(string) string) (string, error) {
+	if p := firstNonEmpty(getenv("GOOGLE_APPLICATION_CREDENTIALS"), getenv("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"), getenv("GOOGLE_GHA_CREDS_PATH")); p != "" {
+		if fileExists(p) {
+			return p, nil
+		}
+		if ws := getenv("GITHUB_WORKSPACE"); ws != "" {
+			if q := inWorkspace(p, ws); q != "" {
+				return q, nil
+			}
+		}
+		return "", fmt.Errorf("GOOGLE_APPLICATION_CREDENTIALS names %s, which does not exist here: "+
+			"let google-github-actions/auth write the file into the workspace (create_credentials_file: true, the default) "+
+			"and run it before pach-upgrade in the same job", p)
+	}
+	if cfg := getenv("CLOUDSDK_CONFIG"); cfg != "" {
+		if p := filepath.Join(cfg, "application_default_credentials.json"); fileExists(p) {
+			return p, nil
+		}
+	}
+	if home := getenv("HOME"); home != "" {
+		if p := filepath.Join(home, ".config", "gcloud", "application_default_credentials.json"); fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", missingVar("GOOGLE_APPLICATION_CREDENTIALS", gcpFix)
+}
+
+// inWorkspace maps a host path into the container's workspace: the longest tail of the path
+// that exists under ws.
+func inWorkspace(p, ws string) string {
+	parts := strings.Split(filepath.ToSlash(filepath.Clean(p)), "/")
+	for i := 1; i < len(parts); i++ {
+		q := filepath.Join(append([]string{ws}, parts[i:]...)...)
+		if fileExists(q) {
+			return q
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
