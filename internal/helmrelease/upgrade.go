@@ -86,6 +86,9 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 		}
 	}
 	if err != nil {
+		if cs := conflictsOf(err); len(cs) > 0 {
+			err = &ConflictError{Release: name, Conflicts: cs}
+		}
 		return rel, fmt.Errorf("helm upgrade %s/%s to chart %s %s: %w", c.namespace, name, ch.Name(), ch.Version(), err)
 	}
 	return rel, nil

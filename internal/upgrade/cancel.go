@@ -70,9 +70,10 @@ func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmr
 	defer stop()
 	r.phase = phaseUpgrading
 	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
-		Timeout:      r.remaining(ctx),
-		Description:  fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
-		PostRenderer: r.carry.PostRenderer(),
+		Timeout:        r.remaining(ctx),
+		Description:    fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		ForceConflicts: r.cfg.ForceConflicts,
+		PostRenderer:   r.carry.PostRenderer(),
 	})
 }
 

@@ -23,11 +23,7 @@ func (r *runner) carryGenerated(ctx context.Context) (string, error) {
 		r.rep.Generated = append(r.rep.Generated, report.GeneratedField{Object: c.Object, Path: c.Path,
 			Carried: true, How: "values", ValuesKey: c.ValuesKey, Note: "built-in PostgreSQL password, from the live Secret"})
 	}
-	ch, err := r.pullChart(ctx)
-	if err != nil {
-		return "", err
-	}
-	carry, err := r.d.Helm.FindGenerated(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.GeneratedOptions{Regenerate: r.cfg.Regenerate})
+	carry, err := r.d.Helm.FindGenerated(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.GeneratedOptions{Regenerate: r.cfg.Regenerate})
 	if err != nil {
 		return "", err
 	}
