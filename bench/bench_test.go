@@ -5,7 +5,9 @@
 // BenchmarkClusterWarmStart: start to a Ready API server with the binaries already built
 // (target: under 15 s), and the control plane's memory. BenchmarkRealChartReady: the real
 // Pachyderm chart's install until all its pods are Ready. BenchmarkPatchUpgrade: one whole
-// run of the action, lock to verified versions, on the test chart.
+// run of the action, lock to verified versions, on the test chart. BenchmarkUpgradeVsHelm,
+// BenchmarkReadinessLatency and BenchmarkUpgradeScale measure issue 13's targets; their
+// results, with the machine and the commands, are in RESULTS.md.
 //
 // The package has no tests, so `go test ./...` starts no cluster here.
 package bench

@@ -390,6 +390,44 @@ func TestLeaseLostCancelsContext(t *testing.T) {
 	}
 }
 
+// TestLeaseSurvivesItsOwnLostRenewal writes the Lease with the holder's own
+// identity behind the Lock's back, as a renewal whose answer was lost (an API
+// server restart) leaves it: the next renewal conflicts, but the Lease is
+// still ours and must not be given up.
+func TestLeaseSurvivesItsOwnLostRenewal(t *testing.T) {
+	c, ns := newClient(t)
+	ctx := context.Background()
+	name := LeaseName("pachd")
+	a, err := c.Acquire(ctx, ns, name, "run-a", 3*time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx)
+	leases := c.cs.CoordinationV1().Leases(ns)
+	l, err := leases.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.NowMicro()
+	l.Spec.RenewTime = &now
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Three renewal periods (ttl/3 each).
+	select {
+	case <-a.Context().Done():
+		t.Fatalf("lock given up: %v", context.Cause(a.Context()))
+	case <-time.After(3 * time.Second):
+	}
+	l2, err := leases.Get(ctx, name, metav1.GetOptions{})
+	if err != nil || *l2.Spec.HolderIdentity != "run-a" || !l2.Spec.RenewTime.After(now.Time) {
+		t.Fatalf("lease after the lost renewal: %v, %v; want run-a renewing it", l2, err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLeaseRace(t *testing.T) {
 	c, ns := newClient(t)
 	ctx := context.Background()

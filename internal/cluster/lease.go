@@ -253,8 +253,30 @@ func (l *Lock) renew() error {
 			l.mu.Unlock()
 			return nil
 		}
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return fmt.Errorf("taken over or deleted: %w", err)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleted: %w", err)
+		}
+		if apierrors.IsConflict(err) {
+			// A conflict also follows our own renewal whose answer was lost
+			// (the API server restarted, the connection broke): the Lease
+			// moved on, but it may still be ours. Only another holder means
+			// it is gone.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), l.ttl/3)
+			latest, gerr := l.c.cs.CoordinationV1().Leases(l.ns).Get(rctx, l.name, metav1.GetOptions{})
+			cancel()
+			switch {
+			case apierrors.IsNotFound(gerr):
+				return fmt.Errorf("deleted: %w", gerr)
+			case gerr == nil && (latest.Spec.HolderIdentity == nil || *latest.Spec.HolderIdentity != l.holder):
+				holder := ""
+				if latest.Spec.HolderIdentity != nil {
+					holder = *latest.Spec.HolderIdentity
+				}
+				return fmt.Errorf("taken over by %q: %w", holder, err)
+			case gerr == nil && time.Now().Before(deadline):
+				cur = latest
+				continue
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("could not renew before it expired: %w", err)

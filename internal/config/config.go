@@ -103,6 +103,7 @@ type Config struct {
 	Timeout           time.Duration
 	RollbackOnFailure bool
 	RecoverPending    bool
+	ForceConflicts    bool
 	BackupCommand     string
 	BackupDir         string
 

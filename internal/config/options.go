@@ -47,6 +47,7 @@ const (
 	InputTimeout                = "timeout"
 	InputRollbackOnFailure      = "rollback-on-failure"
 	InputRecoverPending         = "recover-pending"
+	InputForceConflicts         = "force-conflicts"
 	InputBackupCommand          = "backup-command"
 	InputBackupDir              = "backup-dir"
 	InputRootTokenSecret        = "root-token-secret"
@@ -140,6 +141,8 @@ func Options() []Option {
 			Description: "Roll back to the previous revision when the upgrade or its verification fails."},
 		{Name: InputRecoverPending, Default: "false",
 			Description: "When the release is stuck pending, roll it back to its last deployed revision before upgrading."},
+		{Name: InputForceConflicts, Default: "false",
+			Description: "Take over fields that another field manager owns (set by `kubectl scale`, an autoscaler or another tool), as `helm upgrade --force-conflicts` does. When false, such conflicts stop the upgrade before anything changes."},
 		{Name: InputBackupCommand,
 			Description: "Shell command that backs up the cluster; it runs before any change and a failure aborts the upgrade."},
 		{Name: InputBackupDir,

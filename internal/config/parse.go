@@ -139,6 +139,7 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.Timeout = p.timeout()
 	c.RollbackOnFailure = p.boolean(InputRollbackOnFailure)
 	c.RecoverPending = p.boolean(InputRecoverPending)
+	c.ForceConflicts = p.boolean(InputForceConflicts)
 	c.BackupCommand = p.raw[InputBackupCommand]
 	c.BackupDir = p.raw[InputBackupDir]
 	for _, in := range SecretInputs() {

@@ -52,6 +52,7 @@ func TestParseDefaults(t *testing.T) {
 		{"timeout", c.Timeout, 10 * time.Minute},
 		{"rollback-on-failure", c.RollbackOnFailure, true},
 		{"recover-pending", c.RecoverPending, false},
+		{"force-conflicts", c.ForceConflicts, false},
 		{"postgresql-secret-key", c.PostgresqlSecretKey, "postgresql-password"},
 		{"builtin-postgresql", c.BuiltinPostgreSQL, BuiltinPostgreSQLAuto},
 		{"pachctl-version-check", c.PachctlVersionCheck, true},
@@ -92,6 +93,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputTimeout:                "1h30m",
 		InputRollbackOnFailure:      "false",
 		InputRecoverPending:         "true",
+		InputForceConflicts:         "true",
 		InputBackupCommand:          "velero backup create pach",
 		InputBackupDir:              dir,
 		InputRootTokenSecret:        "root-token",
@@ -124,7 +126,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	if c.Target.Kind != TargetLatestPatch || c.Mode != ModePlan || c.AllowMinor || !c.AllowPrerelease ||
-		c.Timeout != 90*time.Minute || c.RollbackOnFailure || !c.RecoverPending || c.KubeContext != "prod" ||
+		c.Timeout != 90*time.Minute || c.RollbackOnFailure || !c.RecoverPending || !c.ForceConflicts || c.KubeContext != "prod" ||
 		c.ChartRepo != "http://127.0.0.1:8080/charts" || c.ChartVersion.String() != "2.11.6" || c.PRNumber != 42 ||
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||

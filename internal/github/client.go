@@ -38,12 +38,16 @@ type Options struct {
 	ServerURL string
 	// HTTPClient defaults to a client with a 30 s timeout.
 	HTTPClient *http.Client
+	// Retry bounds the retries of a failed call; the zero value is the
+	// default policy.
+	Retry Retry
 }
 
 // Client wraps go-github with the few operations the action needs.
 type Client struct {
 	api       *gh.Client
 	serverURL string
+	policy    Retry
 }
 
 // OptionsFromEnv reads GITHUB_API_URL and GITHUB_SERVER_URL with getenv.
@@ -83,7 +87,7 @@ func NewClient(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GitHub API client: %w", err)
 	}
-	return &Client{api: api, serverURL: strings.TrimRight(server, "/")}, nil
+	return &Client{api: api, serverURL: strings.TrimRight(server, "/"), policy: opts.Retry.withDefaults()}, nil
 }
 
 func parseRoot(s string) (*url.URL, error) {
@@ -125,9 +129,15 @@ func (c *Client) FetchFile(ctx context.Context, repo, path string) ([]byte, erro
 		return nil, err
 	}
 	op := fmt.Sprintf("fetch %s from %s", path, repo)
-	file, _, resp, err := c.api.Repositories.GetContents(ctx, owner, name, path, nil)
+	var file *gh.RepositoryContent
+	err = c.retry(ctx, func() error {
+		var resp *gh.Response
+		var err error
+		file, _, resp, err = c.api.Repositories.GetContents(ctx, owner, name, path, nil)
+		return wrap(op, resp, err)
+	})
 	if err != nil {
-		return nil, wrap(op, resp, err)
+		return nil, err
 	}
 	if file == nil {
 		return nil, fmt.Errorf("%s: is a directory", op)
@@ -145,16 +155,19 @@ func (c *Client) FetchFile(ctx context.Context, repo, path string) ([]byte, erro
 }
 
 func (c *Client) download(ctx context.Context, op, owner, name, path string) ([]byte, error) {
-	rc, resp, err := c.api.Repositories.DownloadContents(ctx, owner, name, path, nil)
-	if err != nil {
-		return nil, wrap(op, resp, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 32<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: read: %w", op, err)
-	}
-	return b, nil
+	var b []byte
+	err := c.retry(ctx, func() error {
+		rc, resp, err := c.api.Repositories.DownloadContents(ctx, owner, name, path, nil)
+		if err != nil {
+			return wrap(op, resp, err)
+		}
+		defer rc.Close()
+		if b, err = io.ReadAll(io.LimitReader(rc, 32<<20)); err != nil {
+			return &Error{Op: op + ": read", Kind: KindNetwork, Err: err}
+		}
+		return nil
+	})
+	return b, err
 }
 
 // Release is the part of a GitHub release the action uses.
@@ -181,9 +194,15 @@ func (c *Client) ListReleases(ctx context.Context, repo string) ([]Release, erro
 	var out []Release
 	opts := &gh.ListOptions{PerPage: 100}
 	for page := 0; page < maxReleasePages; page++ {
-		rs, resp, err := c.api.Repositories.ListReleases(ctx, owner, name, opts)
+		var rs []*gh.RepositoryRelease
+		var resp *gh.Response
+		err := c.retry(ctx, func() error {
+			var err error
+			rs, resp, err = c.api.Repositories.ListReleases(ctx, owner, name, opts)
+			return wrap("list releases of "+repo, resp, err)
+		})
 		if err != nil {
-			return out, wrap("list releases of "+repo, resp, err)
+			return out, err
 		}
 		for _, r := range rs {
 			out = append(out, toRelease(r))
@@ -210,11 +229,14 @@ func (c *Client) getRelease(ctx context.Context, repo, tag string) (*gh.Reposito
 	if err != nil {
 		return nil, err
 	}
-	r, resp, err := c.api.Repositories.GetReleaseByTag(ctx, owner, name, tag)
-	if err != nil {
-		return nil, wrap(fmt.Sprintf("get release %s of %s", tag, repo), resp, err)
-	}
-	return r, nil
+	var r *gh.RepositoryRelease
+	err = c.retry(ctx, func() error {
+		var resp *gh.Response
+		var err error
+		r, resp, err = c.api.Repositories.GetReleaseByTag(ctx, owner, name, tag)
+		return wrap(fmt.Sprintf("get release %s of %s", tag, repo), resp, err)
+	})
+	return r, err
 }
 
 func toRelease(r *gh.RepositoryRelease) Release {

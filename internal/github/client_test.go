@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
@@ -19,7 +20,9 @@ const repo = "pachyderm/pachyderm"
 
 func newClient(t *testing.T, s *githubtest.Server, token string) *github.Client {
 	t.Helper()
-	c, err := github.NewClient(github.Options{Token: token, APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client()})
+	c, err := github.NewClient(github.Options{Token: token, APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client(),
+		// Retries as by default, without the default's seconds of back-off.
+		Retry: github.Retry{Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,19 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, pr int, marker,
 	if !strings.Contains(body, marker) {
 		body = marker + "\n" + body
 	}
+	// The whole upsert is retried, not the single call that failed: a
+	// create that failed with a 5xx may still have landed, and looking for
+	// the marker again edits that comment instead of adding a second one.
+	var res CommentResult
+	err = c.retry(ctx, func() error {
+		var err error
+		res, err = c.upsertComment(ctx, repo, owner, name, pr, marker, body)
+		return err
+	})
+	return res, err
+}
 
+func (c *Client) upsertComment(ctx context.Context, repo, owner, name string, pr int, marker, body string) (CommentResult, error) {
 	existing, err := c.findComment(ctx, owner, name, pr, marker)
 	if err != nil {
 		return CommentResult{}, err

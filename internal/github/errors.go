@@ -35,6 +35,8 @@ type Error struct {
 	Status int
 	// RetryAfter is set for rate limits when GitHub says when to retry.
 	RetryAfter time.Duration
+	// Attempts is how many times the call was made, when more than once.
+	Attempts int
 	// Permission is set on a 403 of a write: the workflow permission the
 	// token lacks, e.g. "contents: write".
 	Permission string
@@ -47,6 +49,9 @@ func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s: %s: %v", e.Op, e.Kind, e.Err)
 	if e.Status != 0 {
 		msg = fmt.Sprintf("%s: %s (HTTP %d): %v", e.Op, e.Kind, e.Status, e.Err)
+	}
+	if e.Attempts > 1 {
+		msg += fmt.Sprintf(" (gave up after %d attempts)", e.Attempts)
 	}
 	return msg + e.permissionHint()
 }
@@ -93,7 +98,10 @@ func wrap(op string, resp *gh.Response, err error) error {
 	case errors.As(err, &rl):
 		e.Kind = KindRateLimited
 		if !rl.Rate.Reset.IsZero() {
-			e.RetryAfter = time.Until(rl.Rate.Reset.Time).Round(time.Second)
+			// The reset is a whole second; round up so a wait ends after it.
+			if d := time.Until(rl.Rate.Reset.Time); d > 0 {
+				e.RetryAfter = d.Truncate(time.Second) + time.Second
+			}
 		}
 		if rl.Response != nil {
 			e.Status = rl.Response.StatusCode

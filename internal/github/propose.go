@@ -99,6 +99,9 @@ type BumpResult struct {
 	// Declined is set, and nothing written, when the PR from Branch was
 	// closed without merging: a human said no to this version.
 	Declined bool
+	// Warnings are housekeeping failures that leave the proposal standing,
+	// e.g. a superseded PR's branch that could not be deleted.
+	Warnings []string
 }
 
 // ProposeBump puts Content at Path on Branch (creating the branch from Base
@@ -157,8 +160,27 @@ func (c *Client) ProposeBump(ctx context.Context, b Bump) (BumpResult, error) {
 			return res, err
 		}
 		res.Superseded = append(res.Superseded, pr.GetNumber())
+		if w := c.deleteBranch(ctx, owner, name, pr, b.Branch); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
 	}
 	return res, nil
+}
+
+// deleteBranch removes a superseded PR's head branch, as the branch of a
+// closed bump is of no further use. Only a branch of this repository named
+// like ours (same prefix as current) is deleted; a failure is a warning.
+func (c *Client) deleteBranch(ctx context.Context, owner, name string, pr *gh.PullRequest, current string) string {
+	head := pr.GetHead().GetRef()
+	prefix := current[:strings.LastIndex(current, "-")+1]
+	if pr.GetHead().GetRepo().GetFullName() != owner+"/"+name || prefix == "" || !strings.HasPrefix(head, prefix) {
+		return ""
+	}
+	resp, err := c.api.Git.DeleteRef(ctx, owner, name, "heads/"+head)
+	if err != nil && !isStatus(resp, http.StatusUnprocessableEntity) && !isStatus(resp, http.StatusNotFound) {
+		return fmt.Sprintf("branch %s of superseded #%d left in place: %v", head, pr.GetNumber(), needs(wrap("delete branch "+head, resp, err), PermContents))
+	}
+	return ""
 }
 
 // pushFile makes Branch hold Content at Path, committing only when it does

@@ -82,6 +82,12 @@ func TestProposeBumpOpensUpdatesAndSupersedes(t *testing.T) {
 	if len(pulls) != 2 || pulls[0].State != "closed" || pulls[0].Merged || pulls[1].State != "open" {
 		t.Errorf("pulls = %+v, want #1 closed and #2 open", pulls)
 	}
+	if _, ok := s.Branch(deployRepo, "pach-upgrade/pachd-2.11.6"); ok {
+		t.Errorf("the superseded PR's branch was not deleted")
+	}
+	if _, ok := s.Branch(deployRepo, "pach-upgrade/pachd-2.11.7"); !ok {
+		t.Errorf("the new PR's branch is missing")
+	}
 	cs := s.Comments(deployRepo, first.Number)
 	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Superseded by #2") || !strings.Contains(cs[0].Body, newer.URL) {
 		t.Errorf("comments on the old PR = %+v", cs)

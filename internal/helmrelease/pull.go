@@ -18,6 +18,8 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // maxDownload bounds what is read from a chart repository: the real Pachyderm chart archive
@@ -27,7 +29,7 @@ const maxDownload = 64 << 20
 // Chart is a loaded chart and where it came from.
 type Chart struct {
 	*chart.Chart
-	// Source is the archive URL or local path it was loaded from.
+	// Source is the archive URL (credentials left out) or local path it was loaded from.
 	Source string
 	// Digest is the archive's SHA-256 (hex) when it came from a repository index.
 	Digest string
@@ -48,7 +50,7 @@ type DigestMismatchError struct {
 
 func (e *DigestMismatchError) Error() string {
 	return fmt.Sprintf("chart archive %s has digest sha256:%s, the repository index says sha256:%s; refusing to use it",
-		e.URL, e.Actual, e.Expected)
+		redact.URL(e.URL), e.Actual, e.Expected)
 }
 
 // PullOptions tune PullChart.
@@ -108,7 +110,7 @@ type fetchFunc func(ctx context.Context, ref string) ([]byte, error)
 func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch fetchFunc) (*Chart, error) {
 	idxURL, err := repo.ResolveReferenceURL(repoURL, "index.yaml")
 	if err != nil {
-		return nil, fmt.Errorf("chart repository %s: %w", repoURL, err)
+		return nil, fmt.Errorf("chart repository %s: %w", redact.URL(repoURL), err)
 	}
 	raw, err := fetch(ctx, idxURL)
 	if err != nil {
@@ -116,25 +118,25 @@ func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch
 	}
 	var idx repo.IndexFile
 	if err := yaml.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("parse chart repository index %s: %w", idxURL, err)
+		return nil, fmt.Errorf("parse chart repository index %s: %w", redact.URL(idxURL), err)
 	}
 	if idx.Entries == nil {
-		return nil, fmt.Errorf("chart repository index %s has no entries", idxURL)
+		return nil, fmt.Errorf("chart repository index %s has no entries", redact.URL(idxURL))
 	}
 	idx.SortEntries()
 	cv, err := idx.Get(chartName, version)
 	if err != nil {
-		return nil, fmt.Errorf("chart %s version %q in %s: %w", chartName, version, idxURL, err)
+		return nil, fmt.Errorf("chart %s version %q in %s: %w", chartName, version, redact.URL(idxURL), err)
 	}
 	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("chart %s %s in %s lists no archive URL", chartName, cv.Version, idxURL)
+		return nil, fmt.Errorf("chart %s %s in %s lists no archive URL", chartName, cv.Version, redact.URL(idxURL))
 	}
 	if cv.Digest == "" {
-		return nil, fmt.Errorf("chart %s %s in %s has no digest; refusing an unverifiable archive", chartName, cv.Version, idxURL)
+		return nil, fmt.Errorf("chart %s %s in %s has no digest; refusing an unverifiable archive", chartName, cv.Version, redact.URL(idxURL))
 	}
 	archiveURL, err := repo.ResolveReferenceURL(repoURL, cv.URLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("chart %s %s archive URL %q: %w", chartName, cv.Version, cv.URLs[0], err)
+		return nil, fmt.Errorf("chart %s %s archive URL %q: %w", chartName, cv.Version, redact.URL(cv.URLs[0]), err)
 	}
 	data, err := fetch(ctx, archiveURL)
 	if err != nil {
@@ -148,12 +150,12 @@ func pullFromRepo(ctx context.Context, repoURL, chartName, version string, fetch
 	}
 	ch, err := loader.LoadArchive(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("load chart archive %s: %w", archiveURL, err)
+		return nil, fmt.Errorf("load chart archive %s: %w", redact.URL(archiveURL), err)
 	}
-	if err := checkLoaded(ch, chartName, cv.Version, archiveURL); err != nil {
+	if err := checkLoaded(ch, chartName, cv.Version, redact.URL(archiveURL)); err != nil {
 		return nil, err
 	}
-	return &Chart{Chart: ch, Source: archiveURL, Digest: actual}, nil
+	return &Chart{Chart: ch, Source: redact.URL(archiveURL), Digest: actual}, nil
 }
 
 // checkLoaded makes sure the archive holds the chart that was asked for: an index can point
@@ -172,26 +174,40 @@ func checkLoaded(ch *chart.Chart, name, version, source string) error {
 }
 
 func httpGet(ctx context.Context, client *http.Client, ref string) ([]byte, error) {
+	shown := redact.URL(ref)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref, nil)
 	if err != nil {
-		return nil, fmt.Errorf("request %s: %w", ref, err)
+		return nil, fmt.Errorf("request %s: %w", shown, urlErrorCause(err))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", ref, err)
+		return nil, fmt.Errorf("GET %s: %w", shown, urlErrorCause(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", ref, resp.Status)
+		return nil, fmt.Errorf("GET %s: HTTP %s", shown, resp.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDownload+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", ref, err)
+		if resp.ContentLength > 0 {
+			return nil, fmt.Errorf("GET %s: download cut short after %d of %d bytes: %w", shown, len(data), resp.ContentLength, err)
+		}
+		return nil, fmt.Errorf("GET %s: download cut short after %d bytes: %w", shown, len(data), err)
 	}
 	if len(data) > maxDownload {
-		return nil, fmt.Errorf("GET %s: response larger than %d bytes", ref, maxDownload)
+		return nil, fmt.Errorf("GET %s: response larger than %d bytes", shown, maxDownload)
 	}
 	return data, nil
+}
+
+// urlErrorCause drops the URL the HTTP client puts in its errors: that copy
+// keeps the user name (often a token) and the query.
+func urlErrorCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // readLocal reads ref (as resolved against a local repository folder) and refuses anything

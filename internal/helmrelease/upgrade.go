@@ -63,6 +63,14 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 	up.ServerSideApply = opts.serverSideApply()
 	up.ForceConflicts = opts.ForceConflicts
 	up.Description = opts.Description
+	// Under server-side apply Helm sends fieldValidation=Strict and the API server checks every
+	// manifest against its own schema, so the client-side OpenAPI validation only repeats it:
+	// it downloads and parses the server's whole OpenAPI document, twice per upgrade, which was
+	// most of the action's peak memory and a good part of an upgrade's time. Client-side
+	// apply sends no such directive, so there Helm's own validation stays on.
+	if last, err := c.Get(ctx, name); err == nil {
+		up.DisableOpenAPIValidation = appliesServerSide(up.ServerSideApply, last.ApplyMethod)
+	}
 	if values == nil {
 		values = map[string]any{}
 	}
@@ -74,9 +82,24 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 		}
 	}
 	if err != nil {
+		if cs := conflictsOf(err); len(cs) > 0 {
+			err = &ConflictError{Release: name, Conflicts: cs}
+		}
 		return rel, fmt.Errorf("helm upgrade %s/%s to chart %s %s: %w", c.namespace, name, ch.Name(), ch.Version(), err)
 	}
 	return rel, nil
+}
+
+// appliesServerSide is how Helm resolves its server-side apply option against the release's
+// last apply method (action.getUpgradeServerSideValue).
+func appliesServerSide(option, lastApplyMethod string) bool {
+	switch option {
+	case "true":
+		return true
+	case "auto":
+		return lastApplyMethod == "ssa"
+	}
+	return false
 }
 
 // Install installs ch as a new release. The action itself only upgrades; tests and the demo

@@ -88,9 +88,9 @@ func commentHint(err error) string {
 		return " (check the `github-token` input)"
 	case github.KindRateLimited:
 		if ge.RetryAfter > 0 {
-			return fmt.Sprintf(" (rate limited; retry in %s)", ge.RetryAfter)
+			return fmt.Sprintf(" (rate limited: GitHub accepts calls again in %s)", ge.RetryAfter.Round(time.Second))
 		}
-		return " (rate limited)"
+		return " (rate limited, and GitHub did not say until when)"
 	case github.KindNotFound:
 		return " (no such pull request, or the token cannot see the repository)"
 	}

@@ -16,7 +16,9 @@ const prRepo = "acme/platform"
 
 func ghClient(t *testing.T, s *githubtest.Server, token string) *github.Client {
 	t.Helper()
-	c, err := github.NewClient(github.Options{Token: token, APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client()})
+	c, err := github.NewClient(github.Options{Token: token, APIURL: s.APIURL, ServerURL: s.ServerURL, HTTPClient: s.Client(),
+		// Retries as by default, without the default's seconds of back-off.
+		Retry: github.Retry{Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

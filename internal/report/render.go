@@ -175,8 +175,13 @@ func failure(b *strings.Builder, r *Report, limit int) {
 	if rb := r.RolledBack; rb != nil {
 		switch {
 		case rb.Err != "":
-			fmt.Fprintf(b, "> [!CAUTION]\n> The rollback failed: %s. The release needs manual attention (`helm history %s -n %s`).\n\n",
-				inline(rb.Err), r.Release, r.Namespace)
+			fmt.Fprintf(b, "> [!CAUTION]\n> The rollback failed: %s. The release is neither at the old nor at the new revision and needs a human.\n\n",
+				inline(rb.Err))
+			b.WriteString("**To recover by hand:**\n\n")
+			for i, step := range RecoverySteps(r) {
+				fmt.Fprintf(b, "%d. %s\n", i+1, step)
+			}
+			b.WriteString("\n")
 		default:
 			fmt.Fprintf(b, "**Rolled back** to revision %d", rb.Revision)
 			if rb.Version != "" {
@@ -185,6 +190,44 @@ func failure(b *strings.Builder, r *Report, limit int) {
 			b.WriteString(", and it is Ready again.\n\n")
 		}
 	}
+}
+
+// RecoverySteps are the commands that bring the release back by hand after
+// a failed rollback, exact for this release and namespace.
+func RecoverySteps(r *Report) []string {
+	rel, ns := shellWord(r.Release), shellWord(r.Namespace)
+	rev := "<revision>"
+	if r.RolledBack != nil && r.RolledBack.Revision > 0 {
+		rev = fmt.Sprint(r.RolledBack.Revision)
+	}
+	return []string{
+		fmt.Sprintf("See the revisions and which one is deployed: `helm history %s -n %s`", rel, ns),
+		fmt.Sprintf("Find why the pods are not Ready: `kubectl get pods -n %s`, then `kubectl describe pod <pod> -n %s` "+
+			"and `kubectl get events -n %s --sort-by=.lastTimestamp` (image pulls, probes, quotas, volumes)", ns, ns, ns),
+		fmt.Sprintf("Once the cause is fixed, roll back to revision %s (Pachyderm %s) and wait for it: "+
+			"`helm rollback %s %s -n %s --wait --timeout 10m`", rev, or(rollbackVersion(r), r.FromVersion), rel, rev, ns),
+		fmt.Sprintf("Check that every pod is Ready and pachd answers: `kubectl get pods -n %s`, `pachctl version`", ns),
+		"If `helm rollback` answers that another operation is in progress (status pending-rollback), " +
+			"run pach-upgrade again with `recover-pending: true`: it marks the interrupted revision failed and rolls back",
+	}
+}
+
+func rollbackVersion(r *Report) string {
+	if r.RolledBack != nil {
+		return r.RolledBack.Version
+	}
+	return ""
+}
+
+// shellWord quotes s for a shell when it holds anything but the
+// characters Kubernetes names use.
+func shellWord(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }
 
 func steps(b *strings.Builder, ss []Step) {

@@ -68,6 +68,16 @@ func rolledBack() *Report {
 	return r
 }
 
+func rollbackFailed() *Report {
+	r := rolledBack()
+	r.Result = ResultFailed
+	r.Steps[5] = Step{Name: "Roll back", Duration: 10 * time.Minute, Outcome: OutcomeFailed,
+		Detail: "revision 3 did not become Ready after the rollback: not ready after 10m0s: deployment/pachd: 0 of 1 updated replicas available"}
+	r.RolledBack = &Rollback{Revision: 3, Version: "2.11.4", Err: r.Steps[5].Detail}
+	r.Pods[0] = Pod{Name: "pachd-5b4c3d2e1-q1w2e", Ready: "0/1", Status: "Running", ImageTag: "2.11.4", Age: 10 * time.Minute}
+	return r
+}
+
 func planned() *Report {
 	r := upgraded()
 	r.Result, r.Mode = ResultPlanned, "plan"
@@ -115,6 +125,7 @@ func golden(t *testing.T, name, got string) {
 func TestGolden(t *testing.T) {
 	for name, r := range map[string]*Report{
 		"upgraded": upgraded(), "rolled-back": rolledBack(), "planned": planned(), "failed": failedFirstRun(),
+		"rollback-failed": rollbackFailed(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			golden(t, name+".summary.md", Summary(r))

@@ -70,8 +70,9 @@ func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmr
 	defer stop()
 	r.phase = phaseUpgrading
 	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.values.Values, helmrelease.UpgradeOptions{
-		Timeout:     r.remaining(ctx),
-		Description: fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		Timeout:        r.remaining(ctx),
+		Description:    fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		ForceConflicts: r.cfg.ForceConflicts,
 	})
 }
 

@@ -66,6 +66,7 @@ type scenario struct {
 	w     *world.World
 	kube  *cluster.Client
 	out   bytes.Buffer // everything the runs logged and printed
+	last  string       // what the last run logged and printed
 	mu    sync.Mutex
 	files []string // files the runs wrote (backups)
 
@@ -149,14 +150,17 @@ func (s *scenario) runCtx(ctx context.Context, inputs map[string]string, publish
 		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
 		Repository: s.repository, Ref: s.ref,
 	})
+	// Published as main does: outputs, job summary, and the sticky comment
+	// on pull request 1 of the stand-in GitHub.
+	target := report.CommentTarget{Client: gh, Repo: world.Repo, PR: 1}
 	if publish != nil {
-		publish(rep, log, report.CommentTarget{Client: gh, Repo: world.Repo, PR: 1})
+		publish(rep, log, target)
 	} else {
-		log.AddSummary(report.Summary(rep))
-		log.AddSummary(report.Comment(rep))
+		report.Publish(context.Background(), log, rep, target)
 	}
 	s.mu.Lock()
 	s.out.Write(out.Bytes())
+	s.last = out.String()
 	s.files = append(s.files, rep.BackupPath)
 	s.mu.Unlock()
 	if testing.Verbose() {

@@ -117,6 +117,10 @@ func (r *runner) proposePR(ctx context.Context) (string, error) {
 		r.rep.Warnings = append(r.rep.Warnings, msg)
 		return msg, nil
 	}
+	for _, w := range res.Warnings {
+		r.rep.Warnings = append(r.rep.Warnings, w)
+		r.log.Warningf("Propose the pull request", "%s", w)
+	}
 	r.rep.PullRequest = &report.PullRequest{Number: res.Number, URL: res.URL, Branch: branch,
 		Created: res.Created, Superseded: res.Superseded}
 	verb := "updated"

@@ -122,6 +122,9 @@ func TestProposeLifecycle(t *testing.T) {
 		t.Fatalf("pulls after the newer patch: %+v", pulls)
 	}
 	newer := pulls[1]
+	if _, ok := gh.Branch(deployRepo, first.Head); ok {
+		t.Errorf("the superseded PR's branch %s is left behind", first.Head)
+	}
 	if !strings.Contains(newer.Body, "etcd compaction") || !strings.Contains(newer.Body, "pg-bouncer readiness") {
 		t.Errorf("the newer PR lacks notes of (2.11.5, 2.11.7]:\n%s", newer.Body)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
+	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
@@ -73,6 +74,7 @@ type runner struct {
 	from    *semver.Version
 	index   *version.Index
 	target  version.Chart
+	chart   *helmrelease.Chart
 	values  *values.Result
 	pachctl pachctl.Result
 
@@ -142,6 +144,12 @@ func (r *runner) run(ctx context.Context) report.Result {
 	if r.target.AppVersion.Equal(r.from) {
 		return report.ResultNoOp
 	}
+	// The chart is downloaded and its digest checked before anything
+	// changes: a broken repository must not cost a backup, nor trigger a
+	// rollback of an upgrade that never started.
+	if err := r.step(ctx, "Fetch the chart", r.fetchChart); err != nil {
+		return r.fail(err)
+	}
 	_ = r.step(ctx, "Release notes", r.releaseNotes)
 
 	if r.cfg.Mode == config.ModePlan {
@@ -151,6 +159,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 		if err := r.step(ctx, "Plan the upgrade", r.plan); err != nil {
 			return r.fail(err)
 		}
+		_ = r.step(ctx, "Check field ownership", r.checkConflicts)
 		return report.ResultPlanned
 	}
 
@@ -161,6 +170,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 		{"Back up", r.backup},
 		{"Helm values", r.prepareValues},
 		{"Install pachctl", r.installPachctl},
+		{"Check field ownership", r.checkConflicts},
 	} {
 		if err := r.step(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
@@ -253,11 +263,11 @@ func (r *runner) checkRelease(ctx context.Context) (string, error) {
 func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	raw, err := helmrelease.FetchIndex(ctx, r.cfg.ChartRepo, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
 	}
 	ix, err := version.ParseIndex(raw, r.cfg.Chart)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s %s: %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), helmrelease.IndexURL(r.cfg.ChartRepo), err)
 	}
 	r.index = ix
 	req := version.Request{Selector: version.Selector(r.cfg.Target.Kind), Version: r.cfg.Target.Version}
@@ -407,12 +417,22 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 	return detail, nil
 }
 
-func (r *runner) plan(ctx context.Context) (string, error) {
-	ch, err := r.pullChart(ctx)
+// fetchChart downloads the target chart and checks it against the index's
+// digest.
+func (r *runner) fetchChart(ctx context.Context) (string, error) {
+	ch, err := helmrelease.PullChart(ctx, r.cfg.ChartRepo, r.cfg.Chart, r.target.ChartVersion, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
 	}
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, ch, r.values.Values, helmrelease.PlanOptions{})
+	r.chart = ch
+	if ch.Digest != "" {
+		return fmt.Sprintf("chart %s %s from %s, digest sha256:%s verified", ch.Name(), ch.Version(), ch.Source, ch.Digest), nil
+	}
+	return fmt.Sprintf("chart %s %s from %s", ch.Name(), ch.Version(), ch.Source), nil
+}
+
+func (r *runner) plan(ctx context.Context) (string, error) {
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.PlanOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -421,13 +441,9 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 }
 
 func (r *runner) upgrade(ctx context.Context) (string, error) {
-	ch, err := r.pullChart(ctx)
+	rel, err := r.helmUpgrade(ctx, r.chart)
 	if err != nil {
-		return "", err
-	}
-	rel, err := r.helmUpgrade(ctx, ch)
-	if err != nil {
-		return "", err
+		return "", conflictHint(err)
 	}
 	if ctx.Err() != nil {
 		// Never start a wait that a cancel or the timeout has already ended.
@@ -466,9 +482,34 @@ func (r *runner) verify(ctx context.Context) (string, error) {
 	return fmt.Sprintf("pachctl %s and pachd %s", v.Pachctl, v.Pachd), nil
 }
 
-// pullChart loads the target chart: from the repository, digest checked.
-func (r *runner) pullChart(ctx context.Context) (*helmrelease.Chart, error) {
-	return helmrelease.PullChart(ctx, r.cfg.ChartRepo, r.cfg.Chart, r.target.ChartVersion, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
+// checkConflicts finds, before anything changes, the fields of the
+// release's objects that another field manager took over (`kubectl scale`,
+// an autoscaler): Helm would otherwise apply the objects before the
+// conflicting one and stop there, half upgraded. In plan mode a conflict
+// is a warning: the plan stands, the apply would stop.
+func (r *runner) checkConflicts(ctx context.Context) (string, error) {
+	if r.cfg.ForceConflicts {
+		return "", skip("%s is true: fields owned by other managers are taken over", config.InputForceConflicts)
+	}
+	err := r.d.Helm.CheckConflicts(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.UpgradeOptions{})
+	if err != nil {
+		err = conflictHint(err)
+		if r.cfg.Mode == config.ModePlan && asError(err, new(*helmrelease.ConflictError)) {
+			return "", warned{err.Error()}
+		}
+		return "", err
+	}
+	return "no field of the release is owned by another manager", nil
+}
+
+// conflictHint adds to a server-side apply conflict what the user can do.
+func conflictHint(err error) error {
+	var ce *helmrelease.ConflictError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("%w; set %s: true to take these fields over (as helm upgrade --force-conflicts does), "+
+		"or undo the change outside Helm and run again", err, config.InputForceConflicts)
 }
 
 // waitReady watches every workload and pod of the release to Ready within
@@ -521,6 +562,7 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 	if err != nil {
 		rb.Err = r.log.Redact(err.Error())
 		r.rep.RolledBack = rb
+		r.log.Errorf("Rollback failed: recover by hand", "%s", strings.Join(report.RecoverySteps(r.rep), "\n"))
 		return report.ResultFailed
 	}
 	r.rep.RolledBack = rb
@@ -530,6 +572,10 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 // recordPods fills the report's pods table and the image tags of the
 // workloads; a failure to read them is only a warning.
 func (r *runner) recordPods(ctx context.Context) {
+	// Its own time: the pods table matters most after a timeout, when the
+	// run's own context has nothing left.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	pods, err := r.d.Cluster.ReleasePodTable(ctx, r.cfg.Namespace, r.cfg.Release)
 	if err != nil {
 		r.log.Warningf("Pods not listed", "%v", err)

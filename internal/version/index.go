@@ -63,7 +63,7 @@ func ParseIndex(data []byte, chartName string) (*Index, error) {
 	}
 	var f repo.IndexFile
 	if err := yaml.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("parse chart repository index: %w", err)
+		return nil, fmt.Errorf("parse chart repository index: not a valid YAML index (it begins %q): %w", head(data), err)
 	}
 	if f.APIVersion == "" {
 		return nil, fmt.Errorf("parse chart repository index: %w", repo.ErrNoAPIVersion)
@@ -254,4 +254,17 @@ func (c Chart) ArchiveURLs(repoURL string) ([]string, error) {
 		out = append(out, abs)
 	}
 	return out, nil
+}
+
+// head is the start of data's first non-blank line, to show what a server
+// sent instead of an index (an HTML login page, say).
+func head(data []byte) string {
+	line := strings.TrimSpace(string(data))
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = strings.TrimSpace(line[:i])
+	}
+	if r := []rune(line); len(r) > 60 {
+		line = string(r[:60]) + "…"
+	}
+	return line
 }

@@ -292,6 +292,25 @@ func (s *Server) createRef(w http.ResponseWriter, r *http.Request, repo string) 
 	}
 }
 
+// deleteRef deletes a branch: 204, or 422 "Reference does not exist".
+func (s *Server) deleteRef(w http.ResponseWriter, r *http.Request, repo string) {
+	branch, ok := strings.CutPrefix(r.PathValue("ref"), "heads/")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.repos[repo]
+	switch {
+	case st == nil:
+		writeError(w, http.StatusNotFound, "Not Found")
+	case !ok || st.branches[branch] == "":
+		writeError(w, http.StatusUnprocessableEntity, "Reference does not exist")
+	case branch == DefaultBranch:
+		writeError(w, http.StatusUnprocessableEntity, "Cannot delete the default branch")
+	default:
+		delete(st.branches, branch)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
 // putContents creates or updates a file with one commit, as the contents
 // API does: an update must name the current blob SHA (422 when it is
 // missing, 409 when it is stale).

@@ -33,6 +33,7 @@ const (
 	OpGetRepo       Op = "get-repo"
 	OpGetRef        Op = "get-ref"
 	OpCreateRef     Op = "create-ref"
+	OpDeleteRef     Op = "delete-ref"
 	OpPutContents   Op = "put-contents"
 	OpListPulls     Op = "list-pulls"
 	OpCreatePull    Op = "create-pull"
@@ -46,6 +47,7 @@ var acceptedPermissions = map[Op]string{
 	OpCreateComment: "issues=write; pull_requests=write",
 	OpEditComment:   "issues=write; pull_requests=write",
 	OpCreateRef:     "contents=write",
+	OpDeleteRef:     "contents=write",
 	OpPutContents:   "contents=write",
 	OpCreatePull:    "pull_requests=write",
 	OpEditPull:      "pull_requests=write",
@@ -57,9 +59,18 @@ type Failure struct {
 	Status int
 	// Message is the JSON `message`; a realistic default is used when empty.
 	Message string
-	// RateLimited adds the primary rate limit headers (remaining 0), which
-	// is how GitHub says "rate limit exceeded" on a 403 or 429.
+	// RateLimited is the primary rate limit: x-ratelimit-remaining 0 and
+	// x-ratelimit-reset, which is how GitHub says "rate limit exceeded" on
+	// a 403 or 429.
 	RateLimited bool
+	// Reset is how long from now the primary rate limit resets; default
+	// an hour.
+	Reset time.Duration
+	// Secondary is a secondary rate limit: GitHub's message and
+	// documentation_url for it, with a Retry-After header when RetryAfter
+	// is set (whole seconds) and the primary limit far from exhausted.
+	Secondary  bool
+	RetryAfter time.Duration
 	// Times is how many requests fail before the endpoint recovers; 0 means
 	// every request.
 	Times int
@@ -317,6 +328,7 @@ func (s *Server) routes(prefix string) http.Handler {
 	api("GET /repos/{owner}/{repo}", OpGetRepo, s.getRepo)
 	api("GET /repos/{owner}/{repo}/git/ref/{ref...}", OpGetRef, s.getRef)
 	api("POST /repos/{owner}/{repo}/git/refs", OpCreateRef, s.createRef)
+	api("DELETE /repos/{owner}/{repo}/git/refs/{ref...}", OpDeleteRef, s.deleteRef)
 	api("PUT /repos/{owner}/{repo}/contents/{path...}", OpPutContents, s.putContents)
 	api("GET /repos/{owner}/{repo}/pulls", OpListPulls, s.listPulls)
 	api("POST /repos/{owner}/{repo}/pulls", OpCreatePull, s.createPull)
@@ -351,21 +363,41 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, op Op) bool {
 	}
 	accepted, write := acceptedPermissions[op]
 	readOnly := write && !s.mayWriteLocked(token, accepted)
+	n := len(s.requests)
 	s.mu.Unlock()
 
+	// Every answer carries the rate limit headers and a request ID, as
+	// GitHub's do.
+	h := w.Header()
+	h.Set("X-GitHub-Request-Id", fmt.Sprintf("0000:%04X:%06X", n, time.Now().UnixNano()&0xffffff))
+	h.Set("X-RateLimit-Limit", "5000")
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(5000-n%5000))
+	h.Set("X-RateLimit-Used", strconv.Itoa(n%5000))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+	h.Set("X-RateLimit-Resource", "core")
 	if f != nil {
-		if fail.RateLimited {
-			w.Header().Set("X-RateLimit-Limit", "60")
-			w.Header().Set("X-RateLimit-Remaining", "0")
-			w.Header().Set("X-RateLimit-Used", "60")
-			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
-			w.Header().Set("X-RateLimit-Resource", "core")
+		doc := "https://docs.github.com/rest"
+		switch {
+		case fail.RateLimited:
+			reset := fail.Reset
+			if reset <= 0 {
+				reset = time.Hour
+			}
+			h.Set("X-RateLimit-Remaining", "0")
+			h.Set("X-RateLimit-Used", "5000")
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(reset).Unix(), 10))
+			doc = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits"
+		case fail.Secondary:
+			if fail.RetryAfter > 0 {
+				h.Set("Retry-After", strconv.Itoa(int(fail.RetryAfter.Round(time.Second)/time.Second)))
+			}
+			doc = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 		}
 		msg := fail.Message
 		if msg == "" {
 			msg = defaultMessage(fail)
 		}
-		writeError(w, fail.Status, msg)
+		writeErrorDoc(w, fail.Status, msg, doc)
 		return false
 	}
 	if readOnly {
@@ -396,7 +428,9 @@ func (s *Server) mayWriteLocked(token, accepted string) bool {
 func defaultMessage(f Failure) string {
 	switch {
 	case f.RateLimited:
-		return "API rate limit exceeded for 127.0.0.1. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)"
+		return "API rate limit exceeded for installation ID 4242."
+	case f.Secondary:
+		return "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:000000."
 	case f.Status == http.StatusForbidden:
 		return "Resource not accessible by integration"
 	case f.Status == http.StatusNotFound:
@@ -410,9 +444,13 @@ func defaultMessage(f Failure) string {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
+	writeErrorDoc(w, status, msg, "https://docs.github.com/rest")
+}
+
+func writeErrorDoc(w http.ResponseWriter, status int, msg, doc string) {
 	writeJSON(w, status, map[string]any{
 		"message":           msg,
-		"documentation_url": "https://docs.github.com/rest",
+		"documentation_url": doc,
 		"status":            strconv.Itoa(status),
 	})
 }

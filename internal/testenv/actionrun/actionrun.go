@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +77,13 @@ type Result struct {
 	Outputs map[string]string
 	// Paths are the directories the step added to PATH for later steps.
 	Paths []string
+	// Wall is the process' run time, start to exit; FirstLine is the time from its start to
+	// the end of its first output line (zero when it printed none).
+	Wall, FirstLine time.Duration
+	// MaxRSS is the process' peak resident set in bytes: its VmHWM, sampled every few
+	// milliseconds while it runs. Not rusage's maxrss: Go starts children with vfork, so the
+	// child's maxrss includes the parent's resident set at the time of the exec.
+	MaxRSS int64
 	// Signals are the signals a cancel sent before the process exited.
 	Signals []os.Signal
 }
@@ -124,16 +132,28 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 		env = append(env, "INPUT_"+strings.ToUpper(strings.ReplaceAll(k, " ", "_"))+"="+v)
 	}
 	cmd.Env = append(env, r.Env...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &firstLineBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	res := &Result{}
 	cc := &canceller{cmd: cmd, steps: r.Cancel}
 	if cc.steps == nil {
 		cc.steps = RunnerCancel
 	}
 	cmd.Cancel, cmd.WaitDelay = cc.cancel, cc.waitDelay()
-	err = cmd.Run()
+	log.start = time.Now()
+	if err = cmd.Start(); err == nil {
+		done := make(chan struct{})
+		peak := make(chan int64, 1)
+		go func() { peak <- sampleHWM(cmd.Process.Pid, done) }()
+		err = cmd.Wait()
+		close(done)
+		res.MaxRSS = <-peak
+	}
 	res.Signals = cc.exited()
+	res.Wall = time.Since(log.start)
+	if !log.first.IsZero() {
+		res.FirstLine = log.first.Sub(log.start)
+	}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -141,7 +161,7 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	case err != nil:
 		return nil, fmt.Errorf("run %s: %w", r.Binary, err)
 	}
-	res.Log = log.String()
+	res.Log = log.buf.String()
 	summary, err := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
 	if err != nil {
 		return nil, err
@@ -156,6 +176,50 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	}
 	res.Paths = strings.Fields(string(paths))
 	return res, nil
+}
+
+// sampleHWM reads the peak resident set (VmHWM) of process pid every 5 ms until done is
+// closed, and returns the largest value read, in bytes. VmHWM only grows, so the last sample
+// before the process exits holds its peak up to then.
+func sampleHWM(pid int, done <-chan struct{}) int64 {
+	path := filepath.Join("/proc", strconv.Itoa(pid), "status")
+	var peak int64
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+						peak = max(peak, kb<<10)
+					}
+				}
+			}
+		}
+		select {
+		case <-done:
+			return peak
+		case <-tick.C:
+		}
+	}
+}
+
+// firstLineBuffer keeps the output and notes when its first line ended. exec copies both
+// streams through one goroutine each, so writes are serialised by the mutex.
+type firstLineBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	start time.Time
+	first time.Time
+}
+
+func (b *firstLineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first.IsZero() && bytes.IndexByte(p, '\n') >= 0 {
+		b.first = time.Now()
+	}
+	return b.buf.Write(p)
 }
 
 // canceller sends a cancel's signals in turn while the process runs.

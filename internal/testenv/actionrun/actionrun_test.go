@@ -56,4 +56,12 @@ func TestRunBadInput(t *testing.T) {
 	if len(res.Outputs) != 1 || res.Outputs["result"] != "failed" {
 		t.Errorf("outputs = %v, want only result=failed", res.Outputs)
 	}
+	// The figures the benchmarks read: the process printed, so its first line came after its
+	// start and before its exit, and it held some memory.
+	if res.FirstLine <= 0 || res.FirstLine > res.Wall {
+		t.Errorf("first line after %s of a %s run", res.FirstLine, res.Wall)
+	}
+	if res.MaxRSS < 1<<20 {
+		t.Errorf("peak RSS %d bytes, want the child's rusage (at least 1 MiB)", res.MaxRSS)
+	}
 }

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
+	"sync"
 
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
@@ -38,6 +41,92 @@ type Repo struct {
 	Dir string
 
 	srv *httptest.Server
+
+	mu     sync.Mutex
+	faults map[string]Fault // by served path, e.g. "/index.yaml"
+}
+
+// Fault is a failure the repository serves instead of a file, as a broken or
+// misconfigured chart repository (or a proxy in front of it) answers.
+type Fault string
+
+const (
+	// FaultNotFound answers 404, as a repository that lost the file does.
+	FaultNotFound Fault = "not-found"
+	// FaultTruncated announces the whole file in Content-Length, sends half
+	// of it and closes the connection: a download cut short.
+	FaultTruncated Fault = "truncated"
+	// FaultOtherBytes serves other bytes (the file with its last byte
+	// flipped) than those the index's digest was computed from.
+	FaultOtherBytes Fault = "other-bytes"
+	// FaultHTML answers 200 with an HTML page instead of the file, as a
+	// login page or a web server's index page in front of a wrong URL does.
+	FaultHTML Fault = "html"
+)
+
+// Fail makes the file at name (relative to the repository root, e.g.
+// "index.yaml" or "pachyderm-1.0.0.tgz") answer with f from now on; an
+// empty f serves the file again.
+func (r *Repo) Fail(name string, f Fault) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := path.Clean("/" + name)
+	if f == "" {
+		delete(r.faults, p)
+		return
+	}
+	r.faults[p] = f
+}
+
+func (r *Repo) fault(p string) Fault {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.faults[path.Clean(p)]
+}
+
+// serve serves the folder, or the fault injected for the requested file.
+func (r *Repo) serve(files http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		f := r.fault(req.URL.Path)
+		if f == "" {
+			files.ServeHTTP(w, req)
+			return
+		}
+		if f == FaultNotFound {
+			http.NotFound(w, req)
+			return
+		}
+		if f == FaultHTML {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte("<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n<body><form action=\"/login\">Sign in to continue</form></body></html>\n"))
+			return
+		}
+		data, err := os.ReadFile(filepath.Join(r.Dir, filepath.FromSlash(path.Clean(req.URL.Path))))
+		if err != nil {
+			http.NotFound(w, req)
+			return
+		}
+		switch f {
+		case FaultTruncated:
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(data[:len(data)/2])
+			// Flush, then hijack and close: the client sees the connection end early.
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+				}
+			}
+		case FaultOtherBytes:
+			if len(data) > 0 {
+				data[len(data)-1] ^= 0xff
+			}
+			_, _ = w.Write(data)
+		}
+	})
 }
 
 // Close stops the server. It does not remove Dir.
@@ -65,12 +154,14 @@ func New(dir string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for chart repository: %w", err)
 	}
-	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(abs)))
+	r := &Repo{Dir: abs, faults: map[string]Fault{}}
+	srv := httptest.NewUnstartedServer(r.serve(http.FileServer(http.Dir(abs))))
 	// httptest listens on whatever it picks by default; bind loopback explicitly.
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
-	return &Repo{URL: srv.URL, Dir: abs, srv: srv}, nil
+	r.URL, r.srv = srv.URL, srv
+	return r, nil
 }
 
 // Build packages the test chart at each requested version into dir and writes index.yaml.

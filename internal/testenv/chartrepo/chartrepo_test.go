@@ -174,3 +174,49 @@ func TestChartRequiresDeployTarget(t *testing.T) {
 		t.Fatalf("render without deployTarget: err = %v, want one naming deployTarget", err)
 	}
 }
+
+func TestFaults(t *testing.T) {
+	r := Serve(t, Chart{Version: "1.0.0", AppVersion: "2.11.5"})
+	archive := get(t, r.URL+"/pachyderm-1.0.0.tgz")
+
+	r.Fail("pachyderm-1.0.0.tgz", FaultNotFound)
+	resp, err := http.Get(r.URL + "/pachyderm-1.0.0.tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("not-found fault: %s", resp.Status)
+	}
+
+	r.Fail("pachyderm-1.0.0.tgz", FaultTruncated)
+	resp, err = http.Get(r.URL + "/pachyderm-1.0.0.tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || len(b) >= len(archive) || resp.ContentLength != int64(len(archive)) {
+		t.Errorf("truncated fault: read %d of %d bytes (Content-Length %d), err %v; want a short read error",
+			len(b), len(archive), resp.ContentLength, err)
+	}
+
+	r.Fail("pachyderm-1.0.0.tgz", FaultOtherBytes)
+	if b := get(t, r.URL+"/pachyderm-1.0.0.tgz"); len(b) != len(archive) || string(b) == string(archive) {
+		t.Errorf("other-bytes fault served %d bytes, same content: %v", len(b), string(b) == string(archive))
+	}
+
+	r.Fail("/index.yaml", FaultHTML)
+	if b := get(t, r.URL+"/index.yaml"); !strings.Contains(string(b), "<html>") {
+		t.Errorf("html fault served %q", b)
+	}
+
+	r.Fail("pachyderm-1.0.0.tgz", "")
+	r.Fail("index.yaml", "")
+	if b := get(t, r.URL+"/pachyderm-1.0.0.tgz"); string(b) != string(archive) {
+		t.Error("archive not served again after clearing the fault")
+	}
+	if b := get(t, r.URL+"/index.yaml"); !strings.Contains(string(b), "apiVersion") {
+		t.Error("index not served again after clearing the fault")
+	}
+}
