@@ -112,6 +112,9 @@ type Config struct {
 	SecretNames         map[string]string
 	PostgresqlSecretKey string
 	BuiltinPostgreSQL   BuiltinPostgreSQL
+	// Regenerate lists generated fields (Kind/name/path or Kind/name) the
+	// user accepts to have replaced.
+	Regenerate []string
 
 	PachctlVersionCheck    bool
 	PachdAddress           string

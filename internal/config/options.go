@@ -60,6 +60,7 @@ const (
 	InputEnterpriseSecret       = "enterprise-secret"
 	InputUpstreamIDPsSecret     = "upstream-idps-secret"
 	InputBuiltinPostgreSQL      = "builtin-postgresql"
+	InputRegenerate             = "regenerate"
 	InputPachctlVersionCheck    = "pachctl-version-check"
 	InputPachdAddress           = "pachd-address"
 	InputPachctlDownloadURL     = "pachctl-download-url"
@@ -167,6 +168,8 @@ func Options() []Option {
 			Description: "Secret holding key `upstream-idps` (sets `oidc.upstreamIDPsSecretName`)."},
 		{Name: InputBuiltinPostgreSQL, Default: "auto",
 			Description: "`auto`, `true` or `false`: carry the built-in PostgreSQL password from Secret `postgres` over into `global.postgresql.postgresqlPassword`; `auto` detects the built-in database from the release values."},
+		{Name: InputRegenerate,
+			Description: "Comma-separated generated fields (`Kind/name/path`, or `Kind/name` for all of an object's) the upgrade may regenerate; every other field the chart generates keeps its live value or fails the run."},
 		{Name: InputPachctlVersionCheck, Default: "true",
 			Description: "Install pachctl at the target version and require pachctl and pachd to report it after the upgrade."},
 		{Name: InputPachdAddress,

@@ -154,6 +154,7 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 		p.fail(InputBuiltinPostgreSQL, "true", "conflicts with postgresql-secret: the built-in PostgreSQL cannot take its password from a Secret (see the upgrade procedure)",
 			"builtin-postgresql: false (or auto) with postgresql-secret, or no postgresql-secret")
 	}
+	c.Regenerate = p.regenerate()
 	c.PachctlVersionCheck = p.boolean(InputPachctlVersionCheck)
 	c.PachdAddress = p.pachdAddress()
 	c.PachctlDownloadURL = p.downloadURL()
@@ -665,4 +666,22 @@ func RepoPath(input, s string) (string, error) {
 		return clean, &InputError{Input: input, Value: s, Problem: "is not a path inside the repository", Accepted: "a relative path such as CHANGELOG.md"}
 	}
 	return clean, nil
+}
+
+// regenerate reads the comma-separated regenerate input: each entry names
+// an object (Kind/name) or one of its fields (Kind/name/path).
+func (p *parser) regenerate() []string {
+	var out []string
+	for _, e := range strings.Split(p.raw[InputRegenerate], ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if parts := strings.SplitN(e, "/", 3); len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			p.fail(InputRegenerate, e, "is not an object or field", "Kind/name or Kind/name/path, as the plan lists generated fields")
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputEnterpriseSecret:       "ent",
 		InputUpstreamIDPsSecret:     "idps",
 		InputBuiltinPostgreSQL:      "false",
+		InputRegenerate:             " Secret/pachyderm-session , Deployment/pachd/spec.template.metadata.annotations[\"x.y\"],",
 		InputPachctlVersionCheck:    "false",
 		InputPachdAddress:           "grpc://127.0.0.1:30650",
 		InputPachctlDownloadURL:     "https://mirror.example/pachctl/{version}/pachctl_{version}_linux_{arch}.tar.gz",
@@ -132,6 +134,9 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
 		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
+	}
+	if want := []string{"Secret/pachyderm-session", `Deployment/pachd/spec.template.metadata.annotations["x.y"]`}; !slices.Equal(c.Regenerate, want) {
+		t.Errorf("regenerate = %q, want %q", c.Regenerate, want)
 	}
 	if got := c.ValuesFromFile["pachd"].(map[string]any)["replicas"]; got != float64(2) {
 		t.Errorf("values-file not parsed: pachd.replicas = %v", got)
@@ -167,6 +172,7 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		extra map[string]string
 	}{
 		{"empty target", InputTargetVersion, "", nil},
+		{"regenerate without a name", InputRegenerate, "Secret/a/data.x,Secret", nil},
 		{"partial version", InputTargetVersion, "3.0", nil},
 		{"major only", InputTargetVersion, "2", nil},
 		{"latest", InputTargetVersion, "latest", nil},

@@ -168,6 +168,7 @@ func (c *Client) CheckConflicts(ctx context.Context, name string, ch *Chart, val
 	// the schema costs far more than the whole check (seconds against
 	// milliseconds), and the dry-run apply is validated by the API server.
 	up.DisableOpenAPIValidation = true
+	up.PostRenderer = opts.PostRenderer // the manifest the upgrade will apply
 	if values == nil {
 		values = map[string]any{}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/postrenderer"
 	"sigs.k8s.io/yaml"
 
 	pvalues "github.com/pach-upgrade/pach-upgrade/internal/values"
@@ -37,6 +38,8 @@ func (p *Plan) Changed() bool {
 type PlanOptions struct {
 	// SkipServerDryRun skips the server-side dry-run apply of the rendered objects.
 	SkipServerDryRun bool
+	// PostRenderer patches the rendered manifest (Carry.PostRenderer).
+	PostRenderer postrenderer.PostRenderer
 }
 
 // Plan renders the upgrade of name to ch with values, without changing anything: Helm's
@@ -59,6 +62,7 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 	up.DryRunStrategy = action.DryRunServer
 	up.WaitStrategy = kube.HookOnlyStrategy
 	up.ResetValues = true
+	up.PostRenderer = opts.PostRenderer
 	if values == nil {
 		values = map[string]any{}
 	}
@@ -83,7 +87,11 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 			return nil, fmt.Errorf("plan upgrade of %s/%s: server-side dry run: %w", c.namespace, name, err)
 		}
 	}
-	curManifest, newManifest, err := redactManifests(current.Manifest, proposed.Manifest)
+	curRendered, newRendered := current.Manifest, proposed.Manifest
+	if opts.PostRenderer != nil {
+		curRendered, newRendered = normalizeManifest(curRendered), normalizeManifest(newRendered)
+	}
+	curManifest, newManifest, err := redactManifests(curRendered, newRendered)
 	if err != nil {
 		return nil, err
 	}

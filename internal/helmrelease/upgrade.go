@@ -8,6 +8,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/postrenderer"
 )
 
 // UpgradeOptions tune Upgrade and Install.
@@ -23,6 +24,8 @@ type UpgradeOptions struct {
 	ServerSideApply string
 	// ForceConflicts takes over fields another manager owns under server-side apply.
 	ForceConflicts bool
+	// PostRenderer patches the rendered manifest (Carry.PostRenderer); Upgrade only.
+	PostRenderer postrenderer.PostRenderer
 }
 
 func (o UpgradeOptions) timeout() time.Duration {
@@ -63,6 +66,7 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 	up.ServerSideApply = opts.serverSideApply()
 	up.ForceConflicts = opts.ForceConflicts
 	up.Description = opts.Description
+	up.PostRenderer = opts.PostRenderer
 	// Under server-side apply Helm sends fieldValidation=Strict and the API server checks every
 	// manifest against its own schema, so the client-side OpenAPI validation only repeats it:
 	// it downloads and parses the server's whole OpenAPI document, twice per upgrade, which was

@@ -131,6 +131,21 @@ type Plan struct {
 	ManifestDiff string
 }
 
+// GeneratedField is a field the chart generates anew at every render, and
+// what the run did about it. It never holds the value.
+type GeneratedField struct {
+	// Object is Kind/name; Path the field in it.
+	Object, Path string
+	// Carried says the live value was kept; How says how ("values",
+	// "post-renderer") or, when not carried, why (rollout marker, new,
+	// regenerated, cannot carry).
+	Carried bool
+	How     string
+	// ValuesKey pins the field for good; empty when the chart has none.
+	ValuesKey string
+	Note      string
+}
+
 // PullRequest is the bump pull request of a propose run.
 type PullRequest struct {
 	Number int
@@ -188,7 +203,10 @@ type Report struct {
 	Pods     []Pod
 	Versions []ComponentVersion
 	Plan     *Plan
-	Notes    []changelog.Note
+	// Generated lists the fields the chart generates: carried over, or
+	// left as rendered and why.
+	Generated []GeneratedField
+	Notes     []changelog.Note
 	// NotesWarning says why notes are incomplete, if they are.
 	NotesWarning string
 

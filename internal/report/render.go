@@ -38,6 +38,10 @@ func Summary(r *Report) string {
 		b.WriteString("### Versions\n\n")
 		versions(&b, r.Versions)
 	}
+	if len(r.Generated) > 0 {
+		b.WriteString("### Generated values\n\n")
+		generated(&b, r.Generated)
+	}
 	if r.Plan != nil {
 		b.WriteString("### Plan\n\n")
 		plan(&b, r.Plan, maxSummaryDiffChars)
@@ -84,6 +88,11 @@ func Comment(r *Report) string {
 		}
 		fmt.Fprintf(&b, "<details%s><summary>Steps (%d, %s)</summary>\n\n", open, len(r.Steps), duration(total))
 		steps(&b, r.Steps)
+		b.WriteString("</details>\n\n")
+	}
+	if len(r.Generated) > 0 {
+		b.WriteString("<details><summary>Generated values</summary>\n\n")
+		generated(&b, r.Generated)
 		b.WriteString("</details>\n\n")
 	}
 	if r.Plan != nil {
@@ -270,6 +279,37 @@ func versions(b *strings.Builder, vs []ComponentVersion) {
 			mark = "❌"
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", cell(v.Component), cell(or(v.Version, "—")), cell(v.Want), mark)
+	}
+	b.WriteString("\n")
+}
+
+// generated lists what the chart generates, by object and field, never a
+// value: first what was carried over, with the values key that pins it for
+// good, then what was left as the chart renders it.
+func generated(b *strings.Builder, fs []GeneratedField) {
+	carried := 0
+	for _, f := range fs {
+		if f.Carried {
+			carried++
+		}
+	}
+	fmt.Fprintf(b, "The chart generates %d field(s) anew at every render; %d kept their live value.\n\n", len(fs), carried)
+	b.WriteString("| Object | Field | Kept | Pin for good with | Note |\n|---|---|---|---|---|\n")
+	for _, carriedFirst := range []bool{true, false} {
+		for _, f := range fs {
+			if f.Carried != carriedFirst {
+				continue
+			}
+			kept := "✅ " + f.How
+			if !f.Carried {
+				kept = "— " + f.How
+			}
+			key := "—"
+			if f.ValuesKey != "" {
+				key = "`" + strings.ReplaceAll(f.ValuesKey, "`", "'") + "`"
+			}
+			fmt.Fprintf(b, "| %s | `%s` | %s | %s | %s |\n", cell(f.Object), strings.ReplaceAll(f.Path, "`", "'"), cell(kept), key, cell(f.Note))
+		}
 	}
 	b.WriteString("\n")
 }

@@ -88,6 +88,12 @@ func planned() *Report {
 		ManifestDiff: "--- deployment/pachd\n+++ deployment/pachd\n@@ spec.template.spec.containers[0].image @@\n-        image: pachyderm/pachd:2.11.4\n" +
 			"+        image: pachyderm/pachd:2.11.6\n   # a ``` fence inside a comment in the chart\n",
 	}
+	r.Generated = []GeneratedField{
+		{Object: "Secret/pachyderm-deployment-id-secret", Path: "data.CLUSTER_DEPLOYMENT_ID", Carried: true, How: "values", ValuesKey: "pachd.clusterDeploymentID"},
+		{Object: "Deployment/pachw", Path: "spec.template.spec.containers[name=pachd].env[name=STORAGE_HOST_PATH].value", Carried: true,
+			How: "post-renderer", Note: "pachd.storage.local.hostPath sets 4 fields whose live values differ"},
+		{Object: "ConfigMap/scratch", Path: "data.path", How: "regenerated", Note: "accepted by the regenerate input"},
+	}
 	r.NotesWarning = "GET contents: rate-limited (HTTP 403)"
 	return r
 }

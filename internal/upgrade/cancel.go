@@ -69,10 +69,11 @@ func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmr
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(applyGrace, cancel) })
 	defer stop()
 	r.phase = phaseUpgrading
-	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.values.Values, helmrelease.UpgradeOptions{
+	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
 		Timeout:        r.remaining(ctx),
 		Description:    fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
 		ForceConflicts: r.cfg.ForceConflicts,
+		PostRenderer:   r.carry.PostRenderer(),
 	})
 }
 

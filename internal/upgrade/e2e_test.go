@@ -613,13 +613,25 @@ func TestUpgradeAsLeastPrivilegeServiceAccount(t *testing.T) {
 func TestRealPachydermChart(t *testing.T) {
 	t.Parallel()
 	fixtures := testenv.SharedFixtures(t)
-	for _, tc := range []struct{ from, to, kind string }{
-		{"2.11.5", "2.11.6", "patch"},
-		{"2.10.7", "2.11.6", "minor"},
+	for _, tc := range []struct {
+		from, to, kind string
+		auth           bool
+	}{
+		{"2.11.5", "2.11.6", "patch", false},
+		{"2.10.7", "2.11.6", "minor", false},
+		{"2.11.5", "2.11.6", "patch-auth", true},
+		{"2.10.7", "2.11.6", "minor-auth", true},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
 			s := newScenario(t, nil, world.Options{ChartDir: fixtures})
-			values := map[string]any{"deployTarget": "LOCAL", "pachd": map[string]any{"lokiDeploy": false}}
+			pachd := map[string]any{"lokiDeploy": false}
+			if tc.auth {
+				// A license key turns enterprise on; with the chart's default
+				// activateAuth it renders pachyderm-auth and pachyderm-enterprise.
+				pachd["enterpriseLicenseKey"] = "test-license-key"
+			}
+			values := map[string]any{"deployTarget": "LOCAL", "pachd": pachd}
 			if _, err := s.w.Install(context.Background(), releaseName, tc.from, values); err != nil {
 				t.Fatal(err)
 			}
@@ -628,19 +640,109 @@ func TestRealPachydermChart(t *testing.T) {
 			}
 			const password = "real-chart-Pw-55e1"
 			s.setPostgresPassword(password)
+			before := s.realGenerated(tc.auth)
+
+			start := time.Now()
+			plan := s.run(map[string]string{config.InputTargetVersion: tc.to, config.InputMode: "plan"})
+			t.Logf("plan run took %s", time.Since(start).Round(time.Millisecond))
+			if plan.Result != report.ResultPlanned {
+				t.Fatalf("plan: %s (%s)", plan.Result, plan.Failure)
+			}
+			s.wantCarried(plan, tc.auth)
+
+			start = time.Now()
 			rep := s.run(map[string]string{config.InputTargetVersion: tc.to})
+			t.Logf("upgrade run took %s", time.Since(start).Round(time.Millisecond))
 			if rep.Result != report.ResultUpgraded {
 				t.Fatalf("result = %s (%s)", rep.Result, rep.Failure)
 			}
 			s.wantRelease(2, "deployed", tc.to)
+			s.wantCarried(rep, tc.auth)
 			if got := s.postgresPassword(); got != password {
 				t.Errorf("postgres password after the upgrade = %q, want it carried over", got)
 			}
+			after := s.realGenerated(tc.auth)
+			for k, v := range before {
+				if after[k] != v {
+					t.Errorf("%s changed in the upgrade", k)
+				}
+			}
 			s.assertNeverLeaked(password)
+			for _, v := range before {
+				s.assertNeverLeaked(v)
+			}
 			if testing.Verbose() {
 				fmt.Println(report.Summary(rep))
 			}
 		})
+	}
+}
+
+// realGenerated reads every value the real chart generates that an upgrade
+// must keep, from the cluster.
+func (s *scenario) realGenerated(auth bool) map[string]string {
+	s.t.Helper()
+	out := map[string]string{
+		"CLUSTER_DEPLOYMENT_ID": s.secretValue("pachyderm-deployment-id-secret", "CLUSTER_DEPLOYMENT_ID"),
+		"OAUTH_CLIENT_SECRET":   s.secretValue("pachyderm-console-secret", "OAUTH_CLIENT_SECRET"),
+	}
+	if auth {
+		out["root-token"] = s.secretValue("pachyderm-auth", "root-token")
+		out["pachd-oauth-client-secret"] = s.secretValue("pachyderm-auth", "pachd-oauth-client-secret")
+		out["enterprise-secret"] = s.secretValue("pachyderm-enterprise", "enterprise-secret")
+	}
+	for _, d := range []string{"pachd", "pachw"} {
+		dep, err := s.w.Kube.AppsV1().Deployments(s.ns).Get(context.Background(), d, metav1.GetOptions{})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		out[d+" STORAGE_HOST_PATH"] = s.envValue(d, "STORAGE_HOST_PATH")
+		for _, v := range dep.Spec.Template.Spec.Volumes {
+			if v.HostPath != nil {
+				out[d+" volume "+v.Name] = v.HostPath.Path
+			}
+		}
+		if out[d+" STORAGE_HOST_PATH"] == "" {
+			s.t.Fatalf("Deployment %s has no STORAGE_HOST_PATH", d)
+		}
+	}
+	return out
+}
+
+// wantCarried checks that the report lists every generated field of the
+// real chart as carried, with the values key that pins it.
+func (s *scenario) wantCarried(rep *report.Report, auth bool) {
+	s.t.Helper()
+	want := map[string]string{
+		"Secret/pachyderm-deployment-id-secret/data.CLUSTER_DEPLOYMENT_ID": "pachd.clusterDeploymentID",
+		"Secret/pachyderm-console-secret/data.OAUTH_CLIENT_SECRET":         "console.config.oauthClientSecret",
+		"Secret/postgres/data.postgresql-password":                         "global.postgresql.postgresqlPassword",
+	}
+	if auth {
+		want["Secret/pachyderm-auth/stringData.root-token"] = "pachd.rootToken"
+		want["Secret/pachyderm-auth/stringData.pachd-oauth-client-secret"] = "pachd.oauthClientSecret"
+		want["Secret/pachyderm-enterprise/stringData.enterprise-secret"] = "pachd.enterpriseSecret"
+	}
+	g := generated(rep)
+	for id, key := range want {
+		if f := g[id]; !f.Carried || f.How != "values" || f.ValuesKey != key {
+			s.t.Errorf("%s: %+v, want carried by values key %s", id, f, key)
+		}
+	}
+	var paths int
+	for id, f := range g {
+		if strings.Contains(id, "STORAGE_HOST_PATH") || strings.HasSuffix(id, "hostPath.path") {
+			paths++
+			if !f.Carried || f.How != "post-renderer" {
+				s.t.Errorf("%s: %+v, want carried by the post-renderer", id, f)
+			}
+		}
+	}
+	if paths != 4 {
+		s.t.Errorf("%d host-path fields carried, want 4 (env and volume of pachd and pachw): %+v", paths, rep.Generated)
+	}
+	if len(g) != len(want)+paths {
+		s.t.Errorf("report lists %d generated fields, want %d: %+v", len(g), len(want)+paths, rep.Generated)
 	}
 }
 

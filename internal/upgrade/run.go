@@ -76,6 +76,7 @@ type runner struct {
 	target  version.Chart
 	chart   *helmrelease.Chart
 	values  *values.Result
+	carry   *helmrelease.Carry
 	pachctl pachctl.Result
 
 	// runCtx is Run's context: its end is a cancel (a signal), which is
@@ -153,22 +154,32 @@ func (r *runner) run(ctx context.Context) report.Result {
 	_ = r.step(ctx, "Release notes", r.releaseNotes)
 
 	if r.cfg.Mode == config.ModePlan {
-		if err := r.step(ctx, "Helm values", r.prepareValues); err != nil {
-			return r.fail(err)
-		}
-		if err := r.step(ctx, "Plan the upgrade", r.plan); err != nil {
-			return r.fail(err)
+		for _, s := range []struct {
+			name string
+			f    stepFunc
+		}{
+			{"Helm values", r.prepareValues},
+			{"Generated values", r.carryGenerated},
+			{"Plan the upgrade", r.plan},
+		} {
+			if err := r.step(ctx, s.name, s.f); err != nil {
+				return r.fail(err)
+			}
 		}
 		_ = r.step(ctx, "Check field ownership", r.checkConflicts)
 		return report.ResultPlanned
 	}
 
+	// The values steps only read: they run first so that what they find
+	// to keep is masked in the backup too, and a run that cannot keep a
+	// generated value stops before the backup command.
 	for _, s := range []struct {
 		name string
 		f    stepFunc
 	}{
-		{"Back up", r.backup},
 		{"Helm values", r.prepareValues},
+		{"Generated values", r.carryGenerated},
+		{"Back up", r.backup},
 		{"Install pachctl", r.installPachctl},
 		{"Check field ownership", r.checkConflicts},
 	} {
@@ -321,11 +332,13 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
 	}
+	// Generated values (a host path, a deployment ID) are not under keys
+	// that look like credentials: the log's masks cover them.
 	path, err := writeSnapshot(dir, Snapshot{
 		Release: r.cfg.Release, Namespace: r.cfg.Namespace, Revision: r.release.Revision,
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
-		AppVersion: r.release.AppVersion, Values: values.Redact(r.release.Values),
-		Manifest: manifest, TakenAt: r.now().UTC(),
+		AppVersion: r.release.AppVersion, Values: redactStrings(values.Redact(r.release.Values), r.log.Redact),
+		Manifest: r.log.Redact(manifest), TakenAt: r.now().UTC(),
 	}, r.d.Runner)
 	if err != nil {
 		return "", err
@@ -432,7 +445,7 @@ func (r *runner) fetchChart(ctx context.Context) (string, error) {
 }
 
 func (r *runner) plan(ctx context.Context) (string, error) {
-	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.PlanOptions{})
+	p, err := r.d.Helm.Plan(ctx, r.cfg.Release, r.chart, r.upgradeValues(), helmrelease.PlanOptions{PostRenderer: r.carry.PostRenderer()})
 	if err != nil {
 		return "", err
 	}
@@ -491,7 +504,7 @@ func (r *runner) checkConflicts(ctx context.Context) (string, error) {
 	if r.cfg.ForceConflicts {
 		return "", skip("%s is true: fields owned by other managers are taken over", config.InputForceConflicts)
 	}
-	err := r.d.Helm.CheckConflicts(ctx, r.cfg.Release, r.chart, r.values.Values, helmrelease.UpgradeOptions{})
+	err := r.d.Helm.CheckConflicts(ctx, r.cfg.Release, r.chart, r.upgradeValues(), helmrelease.UpgradeOptions{PostRenderer: r.carry.PostRenderer()})
 	if err != nil {
 		err = conflictHint(err)
 		if r.cfg.Mode == config.ModePlan && asError(err, new(*helmrelease.ConflictError)) {

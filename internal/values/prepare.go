@@ -64,9 +64,19 @@ type Result struct {
 	BuiltinPostgreSQL bool
 	BuiltinReason     string
 	Applied           []AppliedSecret
+	// Carried lists the generated values carried over into the values
+	// (the built-in PostgreSQL password), by object and field, never the
+	// value: the same record the chart's other generated values get.
+	Carried []CarriedValue
 	// Secrets must be registered with the logger's masking before anything
 	// else is logged.
 	Secrets Masked
+}
+
+// CarriedValue is a value the chart generated at install that now lives in
+// the values key that pins it.
+type CarriedValue struct {
+	Object, Path, ValuesKey string
 }
 
 // Prepare builds the values of the upgrade: it merges the layers, checks
@@ -118,6 +128,12 @@ func Prepare(ctx context.Context, r SecretReader, in Input) (*Result, error) {
 		} else {
 			set(vals, BuiltinPasswordKey, pw)
 			res.Secrets = append(res.Secrets, pw)
+			// Listed only when the release's values did not pin it already,
+			// as for the chart's other generated values.
+			if prev, _ := Lookup(in.ReleaseValues, BuiltinPasswordKey); prev != pw {
+				res.Carried = append(res.Carried, CarriedValue{Object: "Secret/" + BuiltinSecretName,
+					Path: "data." + BuiltinSecretKey, ValuesKey: BuiltinPasswordKey})
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -225,6 +226,8 @@ func TestPrepareBuiltin(t *testing.T) {
 		{name: "auto, enabled", mode: BuiltinAuto, release: "postgresql: {enabled: true}", postgres: secret("postgresql-password", pw), builtin: true},
 		{name: "auto, old password in release values is replaced", mode: BuiltinAuto,
 			release: "global: {postgresql: {postgresqlPassword: stale}}", postgres: secret("postgresql-password", pw), builtin: true},
+		{name: "auto, already pinned by the release values", mode: BuiltinAuto,
+			release: "global: {postgresql: {postgresqlPassword: " + pw + "}}", postgres: secret("postgresql-password", pw), builtin: true},
 		{name: "auto, disabled in release", mode: BuiltinAuto, release: "postgresql: {enabled: false}", builtin: false},
 		{name: "auto, disabled by the values input", mode: BuiltinAuto, release: "postgresql: {enabled: true}", inline: "postgresql: {enabled: false}", builtin: false},
 		{name: "auto, existing secret in values", mode: BuiltinAuto,
@@ -275,6 +278,16 @@ func TestPrepareBuiltin(t *testing.T) {
 			if tc.builtin {
 				if got != pw || len(res.Secrets) != 1 || res.Secrets[0] != pw {
 					t.Errorf("password not carried over or not listed for masking (secrets: %d)", len(res.Secrets))
+				}
+				// Listed as a carried generated value unless the release's
+				// values pinned it already.
+				pinned := strings.Contains(tc.release, pw)
+				want := []CarriedValue{{Object: "Secret/postgres", Path: "data.postgresql-password", ValuesKey: BuiltinPasswordKey}}
+				if pinned {
+					want = nil
+				}
+				if !reflect.DeepEqual(res.Carried, want) {
+					t.Errorf("carried = %+v, want %+v", res.Carried, want)
 				}
 				return
 			}

@@ -142,11 +142,24 @@ func (c *Clouds) Reviews() []Review {
 	return append([]Review(nil), c.reviews...)
 }
 
+// LoopbackURL is the stand-ins' address for clients that cannot use Client's transport (a
+// container): Google's token exchange and the OIDC endpoint answer there by path, and the
+// server's certificate holds 127.0.0.1.
+func (c *Clouds) LoopbackURL() string { return c.tls.URL }
+
 // route sends a request to the stand-in for its host.
 func (c *Clouds) route(w http.ResponseWriter, r *http.Request) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if host == "127.0.0.1" {
+		switch {
+		case r.URL.Path == "/v1/token":
+			host = GoogleSTSHost
+		case strings.HasPrefix(r.URL.Path, "/_apis/"):
+			host = OIDCHost
+		}
 	}
 	switch {
 	case strings.HasSuffix(host, ".amazonaws.com"):
