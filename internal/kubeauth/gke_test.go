@@ -57,7 +57,7 @@ func gcpEnv(t *testing.T, audience string) map[string]string {
 	if err := os.WriteFile(filepath.Join(ws, "gha-creds-5f2c4b1e9a.json"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	host := "/home/runner/work/pachyderm-ops/pachyderm-ops/gha-creds-5f2c4b1e9a.json"
+	host := "/opt/actions-runner/_work/pachyderm-ops/pachyderm-ops/gha-creds-5f2c4b1e9a.json"
 	return map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": host, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": host,
 		"GOOGLE_GHA_CREDS_PATH": host, "GITHUB_WORKSPACE": ws, "CLOUDSDK_PROJECT": "pach-ops"}
 }

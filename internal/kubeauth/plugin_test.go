@@ -119,7 +119,7 @@ func TestGKECredentialFileFromTheRunnerWorkspace(t *testing.T) {
 	if err := writeFile(ws+"/gha-creds-1a2b.json", `{"type":"external_account"}`); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": "/home/runner/work/ops/ops/gha-creds-1a2b.json", "GITHUB_WORKSPACE": ws}
+	env := map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": "/opt/actions-runner/_work/ops/ops/gha-creds-1a2b.json", "GITHUB_WORKSPACE": ws}
 	got, err := adcFile(func(k string) string { return env[k] })
 	if err != nil || got != ws+"/gha-creds-1a2b.json" {
 		t.Errorf("adcFile = %q, %v", got, err)

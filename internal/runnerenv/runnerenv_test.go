@@ -37,13 +37,13 @@ func fakeContainer(t *testing.T, mounts ...string) (string, map[string]string) {
 		"GITHUB_WORKSPACE":  at(Workspace),
 		"GITHUB_OUTPUT":     at(FileCommands) + "/set_output_1",
 		"HOME":              at(Home),
-		"RUNNER_WORKSPACE":  "/home/runner/work/platform",
+		"RUNNER_WORKSPACE":  "/opt/actions-runner/_work/platform",
 		"RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
 	}
 	if contains(mounts, RunnerTemp) {
 		env["RUNNER_TEMP"] = at(RunnerTemp)
 	} else {
-		env["RUNNER_TEMP"] = "/home/runner/work/_temp" // no mount, no rewrite
+		env["RUNNER_TEMP"] = "/opt/actions-runner/_work/_temp" // no mount, no rewrite
 	}
 	return root, env
 }
@@ -78,8 +78,8 @@ func TestDetect(t *testing.T) {
 
 	// Folders named like the mounts, but the runner's variables point
 	// elsewhere: a host that happens to have /github/workspace.
-	onHost := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": "/home/runner/work/platform/platform",
-		"GITHUB_OUTPUT": "/home/runner/work/_temp/_runner_file_commands/set_output_1"}
+	onHost := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": "/opt/actions-runner/_work/platform/platform",
+		"GITHUB_OUTPUT": "/opt/actions-runner/_work/_temp/_runner_file_commands/set_output_1"}
 	if DetectAt(root, getenv(onHost)).InContainer() {
 		t.Errorf("variables pointing at the host's folders: detected as a container")
 	}
@@ -101,11 +101,11 @@ func TestHostPath(t *testing.T) {
 		in, want string
 		ok       bool
 	}{
-		{at(RunnerTemp) + "/pachd-r3.json", "/home/runner/work/_temp/pachd-r3.json", true},
-		{at(RunnerTemp), "/home/runner/work/_temp", true},
-		{at(Home) + "/backups/x.json", "/home/runner/work/_temp/_github_home/backups/x.json", true},
-		{at(FileCommands) + "/set_output_1", "/home/runner/work/_temp/_runner_file_commands/set_output_1", true},
-		{at(Workspace) + "/deploy/values.yaml", "/home/runner/work/platform/platform/deploy/values.yaml", true},
+		{at(RunnerTemp) + "/pachd-r3.json", "/opt/actions-runner/_work/_temp/pachd-r3.json", true},
+		{at(RunnerTemp), "/opt/actions-runner/_work/_temp", true},
+		{at(Home) + "/backups/x.json", "/opt/actions-runner/_work/_temp/_github_home/backups/x.json", true},
+		{at(FileCommands) + "/set_output_1", "/opt/actions-runner/_work/_temp/_runner_file_commands/set_output_1", true},
+		{at(Workspace) + "/deploy/values.yaml", "/opt/actions-runner/_work/platform/platform/deploy/values.yaml", true},
 		{at("/github/workspace-other/x"), at("/github/workspace-other/x"), false},
 		{"/tmp/pach-upgrade/x", "/tmp/pach-upgrade/x", false},
 		{"relative/x", "relative/x", false},
@@ -131,7 +131,7 @@ func TestHostPath(t *testing.T) {
 	}
 
 	// On the host every path is its own.
-	if got, ok := (Env{}).HostPath("/home/runner/work/_temp/x"); got != "/home/runner/work/_temp/x" || !ok {
+	if got, ok := (Env{}).HostPath("/opt/actions-runner/_work/_temp/x"); got != "/opt/actions-runner/_work/_temp/x" || !ok {
 		t.Errorf("host HostPath = %s, %v", got, ok)
 	}
 }

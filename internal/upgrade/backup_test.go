@@ -66,7 +66,7 @@ func TestWriteSnapshotInContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": at(runnerenv.Workspace),
-		"RUNNER_WORKSPACE": "/home/runner/work/platform", "GITHUB_REPOSITORY": "org/platform"}
+		"RUNNER_WORKSPACE": "/opt/actions-runner/_work/platform", "GITHUB_REPOSITORY": "org/platform"}
 	place := runnerenv.DetectAt(root, func(k string) string { return env[k] })
 	if !place.InContainer() {
 		t.Fatal("fake container not detected")
@@ -86,7 +86,7 @@ func TestWriteSnapshotInContainer(t *testing.T) {
 			t.Errorf("%s: owner %d:%d mode %v; want %d:%d %v", p, st.Uid, st.Gid, fi.Mode(), runnerUID, runnerUID, mode)
 		}
 	}
-	if host, ok := place.HostPath(path); !ok || host != filepath.Join("/home/runner/work/_temp/backups/pachd", filepath.Base(path)) {
+	if host, ok := place.HostPath(path); !ok || host != filepath.Join("/opt/actions-runner/_work/_temp/backups/pachd", filepath.Base(path)) {
 		t.Errorf("HostPath(%s) = %s, %v", path, host, ok)
 	}
 }
