@@ -15,6 +15,8 @@ import (
 	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
+
+	pvalues "github.com/pach-upgrade/pach-upgrade/internal/values"
 )
 
 // Outcome says what happens to one generated field in the upgrade.
@@ -113,9 +115,9 @@ func (c *Carry) Err() error {
 
 // Apply returns a copy of values with the carried values keys set.
 func (c *Carry) Apply(values map[string]any) map[string]any {
-	out := copyValues(values)
+	out := pvalues.Copy(values)
 	for _, k := range sortedKeys(c.Values) {
-		setValue(out, k, c.Values[k])
+		pvalues.Set(out, k, c.Values[k])
 	}
 	return out
 }
@@ -151,7 +153,7 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 	// (by an earlier run) are generated values too: mask them as well.
 	keys := randomKeys(ch.Chart)
 	for _, k := range keys {
-		if v, ok := lookupValue(values, k); ok {
+		if v, ok := pvalues.Lookup(values, k); ok {
 			if s, isStr := v.(string); isStr && len(s) >= minMask {
 				carry.Secrets = append(carry.Secrets, s)
 			}
@@ -216,14 +218,14 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 		return nil, err
 	}
 	sentinels := map[string]string{}
-	sentVals := copyValues(values)
+	sentVals := pvalues.Copy(values)
 	for i, k := range keys {
-		if v, ok := lookupValue(values, k); ok && v != nil && v != "" {
+		if v, ok := pvalues.Lookup(values, k); ok && v != nil && v != "" {
 			continue // set by the user: not what makes a field random
 		}
 		s := sentinel(i)
 		sentinels[k] = s
-		setValue(sentVals, k, s)
+		pvalues.Set(sentVals, k, s)
 	}
 	// A chart that refuses a sentinel somewhere (a key also read as a
 	// number, say) only loses the mapping: every field then goes through
@@ -426,7 +428,7 @@ func (c *Client) renderUpgrade(ctx context.Context, name string, ch *Chart, valu
 	up.WaitStrategy = kube.HookOnlyStrategy
 	up.ResetValues = true
 	up.DisableOpenAPIValidation = true
-	r, err := up.RunWithContext(ctx, name, ch.Chart, copyValues(values))
+	r, err := up.RunWithContext(ctx, name, ch.Chart, pvalues.Copy(values))
 	if err != nil {
 		return "", fmt.Errorf("render the upgrade of %s/%s to chart %s %s: %w", c.namespace, name, ch.Name(), ch.Version(), err)
 	}
@@ -447,7 +449,7 @@ func (c *Client) renderInstall(ctx context.Context, name string, ch *Chart, valu
 		in.KubeVersion = &kv
 		in.APIVersions = append(in.APIVersions, caps.APIVersions...)
 	}
-	r, err := in.RunWithContext(ctx, ch.Chart, copyValues(values))
+	r, err := in.RunWithContext(ctx, ch.Chart, pvalues.Copy(values))
 	if err != nil {
 		return nil, fmt.Errorf("render chart %s %s as a fresh install: %w", ch.Name(), ch.Version(), err)
 	}
@@ -469,54 +471,4 @@ func fullManifest(r ri.Releaser) string {
 		}
 	}
 	return b.String()
-}
-
-func copyValues(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = copyValue(v)
-	}
-	return out
-}
-
-func copyValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		return copyValues(t)
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = copyValue(e)
-		}
-		return out
-	}
-	return v
-}
-
-func lookupValue(values map[string]any, key string) (any, bool) {
-	var cur any = values
-	for _, k := range strings.Split(key, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[k]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-func setValue(values map[string]any, key string, v any) {
-	keys := strings.Split(key, ".")
-	m := values
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[keys[len(keys)-1]] = v
 }

@@ -27,6 +27,15 @@ func Merge(layers ...map[string]any) map[string]any {
 	return out
 }
 
+// Copy returns a deep copy of values that a caller may change freely; it is
+// never nil, so Set can write into it.
+func Copy(values map[string]any) map[string]any {
+	if values == nil {
+		return map[string]any{}
+	}
+	return deepCopyMap(values)
+}
+
 func deepCopyMap(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
@@ -69,9 +78,9 @@ func Lookup(values map[string]any, path string) (any, bool) {
 	return cur, true
 }
 
-// set writes a value at a dotted path, creating maps on the way and
+// Set writes a value at a dotted path, creating maps on the way and
 // replacing any non-map value that is in the way.
-func set(values map[string]any, path string, v any) {
+func Set(values map[string]any, path string, v any) {
 	keys := strings.Split(path, ".")
 	m := values
 	for _, k := range keys[:len(keys)-1] {

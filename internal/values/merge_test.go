@@ -78,8 +78,8 @@ func TestLookupAndSet(t *testing.T) {
 			t.Errorf("Lookup(%s) = %v, want absent", p, v)
 		}
 	}
-	set(m, "pachd.rootTokenSecretName", "rt")
-	set(m, "a.b.c", "d")
+	Set(m, "pachd.rootTokenSecretName", "rt")
+	Set(m, "a.b.c", "d")
 	if v, _ := Lookup(m, "pachd.rootTokenSecretName"); v != "rt" {
 		t.Errorf("set over a scalar: %v", m)
 	}

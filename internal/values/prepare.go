@@ -126,7 +126,7 @@ func Prepare(ctx context.Context, r SecretReader, in Input) (*Result, error) {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			set(vals, BuiltinPasswordKey, pw)
+			Set(vals, BuiltinPasswordKey, pw)
 			res.Secrets = append(res.Secrets, pw)
 			// Listed only when the release's values did not pin it already,
 			// as for the chart's other generated values.
@@ -165,9 +165,9 @@ func applySecret(ctx context.Context, r SecretReader, in Input, vals map[string]
 	if err := requireKey(data, keys); err != nil {
 		return AppliedSecret{}, fmt.Errorf("input %s: Secret %s/%s: %w", s.Input, in.Namespace, name, err)
 	}
-	set(vals, s.NameKey, name)
+	Set(vals, s.NameKey, name)
 	if s.KeyChartKey != "" {
-		set(vals, s.KeyChartKey, keys[0])
+		Set(vals, s.KeyChartKey, keys[0])
 	}
 	return AppliedSecret{Input: s.Input, Secret: name, ChartKey: s.NameKey}, nil
 }
