@@ -164,7 +164,7 @@ func TestChartValueHooks(t *testing.T) {
 	if strings.Contains(all, "name: console") {
 		t.Error("console.enabled=false still renders the console")
 	}
-	if strings.Contains(all, "kind: Secret") {
+	if strings.Contains(all, "kind: Secret\nmetadata:\n  name: postgres\n") {
 		t.Error("postgresql.enabled=false still renders the postgres Secret")
 	}
 }
