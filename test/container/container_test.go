@@ -150,23 +150,7 @@ current-context: kind
 func TestUpgradeInContainer(t *testing.T) {
 	img := containertest.Image(t)
 	ctx := t.Context()
-	ns := testenv.Namespace(t)
-	rc := testenv.RESTConfig(t)
-	w, err := world.New(ctx, world.Options{RESTConfig: rc, Namespace: ns, Dir: t.TempDir(), Charts: charts, Changelog: changelog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Install(ctx, release, "7.11.5", map[string]any{"deployTarget": "LOCAL"}); err != nil {
-		t.Fatal(err)
-	}
-	kube, err := cluster.New(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kube.WaitReady(ctx, ns, cluster.Selection{Release: release}, 2*time.Minute, nil); err != nil {
-		t.Fatal(err)
-	}
+	w := installed(t, true)
 
 	step := containertest.NewStep(t, img, containertest.StepOptions{
 		Repository: repository, PullRequest: pr, APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL,
@@ -280,16 +264,7 @@ func TestUpgradeInContainer(t *testing.T) {
 func TestBackupOnOlderRunner(t *testing.T) {
 	img := containertest.Image(t)
 	ctx := t.Context()
-	ns := testenv.Namespace(t)
-	rc := testenv.RESTConfig(t)
-	w, err := world.New(ctx, world.Options{RESTConfig: rc, Namespace: ns, Dir: t.TempDir(), Charts: charts, Changelog: changelog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Install(ctx, release, "7.11.5", map[string]any{"deployTarget": "LOCAL"}); err != nil {
-		t.Fatal(err)
-	}
+	w := installed(t, false)
 	kubeconfig, err := os.ReadFile(testenv.Kubeconfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -341,23 +316,7 @@ func TestImageSize(t *testing.T) {
 func TestCancelInContainer(t *testing.T) {
 	img := containertest.Image(t)
 	ctx := t.Context()
-	ns := testenv.Namespace(t)
-	rc := testenv.RESTConfig(t)
-	w, err := world.New(ctx, world.Options{RESTConfig: rc, Namespace: ns, Dir: t.TempDir(), Charts: charts, Changelog: changelog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Install(ctx, release, "7.11.5", map[string]any{"deployTarget": "LOCAL"}); err != nil {
-		t.Fatal(err)
-	}
-	kube, err := cluster.New(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kube.WaitReady(ctx, ns, cluster.Selection{Release: release}, 2*time.Minute, nil); err != nil {
-		t.Fatal(err)
-	}
+	w := installed(t, true)
 	kubeconfig, err := os.ReadFile(testenv.Kubeconfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -454,4 +413,33 @@ func TestCancelInContainer(t *testing.T) {
 	if rel, err := w.Helm.Get(ctx, release); err != nil || rel.Revision != 4 || rel.Status != "deployed" || rel.ChartVersion != "7.11.6" {
 		t.Errorf("release after recovering: %+v (%v), want revision 4 deployed at chart 7.11.6", rel, err)
 	}
+}
+
+// installed installs chart 7.11.5 of the test chart in a new namespace, with
+// the world around it (chart repository, GitHub stand-in); with ready set it
+// also waits until every workload and pod of the release is Ready.
+func installed(t *testing.T, ready bool) *world.World {
+	t.Helper()
+	ctx := t.Context()
+	ns := testenv.Namespace(t)
+	rc := testenv.RESTConfig(t)
+	w, err := world.New(ctx, world.Options{RESTConfig: rc, Namespace: ns, Dir: t.TempDir(), Charts: charts, Changelog: changelog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Install(ctx, release, "7.11.5", map[string]any{"deployTarget": "LOCAL"}); err != nil {
+		t.Fatal(err)
+	}
+	if !ready {
+		return w
+	}
+	kube, err := cluster.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.WaitReady(ctx, ns, cluster.Selection{Release: release}, 2*time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
