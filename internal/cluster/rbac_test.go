@@ -45,6 +45,7 @@ func TestRBACManifest(t *testing.T) {
 		{ns, "apps", "deployments", "", "patch", true},
 		{ns, "apps", "statefulsets", "", "watch", true},
 		{ns, "apps", "daemonsets", "", "watch", true},
+		{ns, "apps", "replicasets", "", "watch", true}, // WaitReady tells new pods from old
 		{ns, "batch", "jobs", "", "watch", true},
 		{ns, "", "pods", "", "watch", true},
 		{ns, "", "pods", "portforward", "create", true},

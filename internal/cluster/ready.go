@@ -11,8 +11,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 )
@@ -128,6 +130,9 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 	dss := wf.Apps().V1().DaemonSets()
 	jobs := wf.Batch().V1().Jobs()
 	pods := pf.Core().V1().Pods()
+	// ReplicaSets tell a Deployment's new pods from its old ones (see
+	// deploymentRolledOut); like pods, they carry no Helm mark.
+	rss := pf.Apps().V1().ReplicaSets()
 
 	changed := make(chan struct{}, 1)
 	notify := cache.ResourceEventHandlerFuncs{
@@ -135,7 +140,7 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 		UpdateFunc: func(any, any) { poke(changed) },
 		DeleteFunc: func(any) { poke(changed) },
 	}
-	for _, inf := range []cache.SharedIndexInformer{deps.Informer(), stss.Informer(), dss.Informer(), jobs.Informer(), pods.Informer()} {
+	for _, inf := range []cache.SharedIndexInformer{deps.Informer(), stss.Informer(), dss.Informer(), jobs.Informer(), pods.Informer(), rss.Informer()} {
 		if _, err := inf.AddEventHandler(notify); err != nil {
 			return fmt.Errorf("wait ready: %w", err)
 		}
@@ -163,7 +168,7 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 	var last snapshot
 	lastLine := ""
 	for {
-		snap, err := evaluate(ns, sel, deps.Lister(), stss.Lister(), dss.Lister(), jobs.Lister(), pods.Lister())
+		snap, err := evaluate(ns, sel, deps.Lister(), stss.Lister(), dss.Lister(), jobs.Lister(), pods.Lister(), rss.Lister())
 		if err != nil {
 			return err
 		}
@@ -225,6 +230,8 @@ func evaluate(ns string, sel Selection, dl interface {
 	List(labels.Selector) ([]*batchv1.Job, error)
 }, pl interface {
 	List(labels.Selector) ([]*corev1.Pod, error)
+}, rl interface {
+	List(labels.Selector) ([]*appsv1.ReplicaSet, error)
 }) (snapshot, error) {
 	var snap snapshot
 	var podSelectors []labels.Selector
@@ -242,9 +249,19 @@ func evaluate(ns string, sel Selection, dl interface {
 		}
 	}
 	all := labels.Everything()
+	ps, err := pl.List(all)
+	if err != nil {
+		return snap, fmt.Errorf("list pods: %w", err)
+	}
 	ds, err := dl.List(all)
 	if err != nil {
 		return snap, fmt.Errorf("list deployments: %w", err)
+	}
+	var rss []*appsv1.ReplicaSet
+	if len(ds) > 0 {
+		if rss, err = rl.List(all); err != nil {
+			return snap, fmt.Errorf("list replicasets: %w", err)
+		}
 	}
 	for _, d := range ds {
 		if !mine(d) {
@@ -254,7 +271,13 @@ func evaluate(ns string, sel Selection, dl interface {
 		if fail != nil {
 			return snap, fail
 		}
-		add("deployment", d.Name, d.Status.ReadyReplicas, replicas(d.Spec.Replicas), why, d.Spec.Selector)
+		ready := d.Status.ReadyReplicas
+		if why != "" {
+			if n, done := deploymentRolledOut(d, rss, ps); done {
+				why, ready = "", n
+			}
+		}
+		add("deployment", d.Name, ready, replicas(d.Spec.Replicas), why, d.Spec.Selector)
 	}
 	ss, err := sl.List(all)
 	if err != nil {
@@ -295,10 +318,6 @@ func evaluate(ns string, sel Selection, dl interface {
 	sort.Strings(snap.summary)
 	sort.Strings(snap.pending)
 
-	ps, err := pl.List(all)
-	if err != nil {
-		return snap, fmt.Errorf("list pods: %w", err)
-	}
 	sort.Slice(ps, func(i, k int) bool { return ps[i].Name < ps[k].Name })
 	for _, p := range ps {
 		if !matchesAny(podSelectors, p.Labels) || p.DeletionTimestamp != nil {
@@ -364,6 +383,73 @@ func deploymentPending(d *appsv1.Deployment) (string, error) {
 		return fmt.Sprintf("%d of %d updated replicas available", s.AvailableReplicas, s.UpdatedReplicas), nil
 	}
 	return "", nil
+}
+
+// deploymentRolledOut reads the end of a rollout from the pods themselves:
+// every replica of the ReplicaSet that runs the Deployment's current template
+// is Ready, and every pod of an older ReplicaSet is terminating. That is the
+// condition deploymentPending reads from the status (the controllers count a
+// terminating pod as gone too), seen before the controllers have written it:
+// after the old pods are deleted, the ReplicaSet's and then the Deployment's
+// status follow 100–200 ms later, which is most of the time between the last
+// pod becoming Ready and the rollout being reported done.
+//
+// It answers only when the pods alone can say: with minReadySeconds a Ready
+// pod is not yet available, and a paused or not yet observed Deployment may
+// have no ReplicaSet for its template; those are left to the status.
+func deploymentRolledOut(d *appsv1.Deployment, rss []*appsv1.ReplicaSet, pods []*corev1.Pod) (ready int32, done bool) {
+	if d.Spec.Paused || d.Spec.MinReadySeconds > 0 || d.Generation > d.Status.ObservedGeneration {
+		return 0, false
+	}
+	var current *appsv1.ReplicaSet
+	owned := map[types.UID]bool{}
+	for _, rs := range rss {
+		if !metav1.IsControlledBy(rs, d) {
+			continue
+		}
+		owned[rs.UID] = true
+		if current == nil && sameTemplate(rs.Spec.Template, d.Spec.Template) {
+			current = rs
+		}
+	}
+	if current == nil {
+		return 0, false
+	}
+	for _, p := range pods {
+		ref := metav1.GetControllerOf(p)
+		if ref == nil || !owned[ref.UID] || p.DeletionTimestamp != nil {
+			continue
+		}
+		if ref.UID != current.UID {
+			return 0, false // an old pod still serving
+		}
+		if podReady(p) {
+			ready++
+		}
+	}
+	return ready, ready >= replicas(d.Spec.Replicas)
+}
+
+// sameTemplate is the Deployment controller's test for "this ReplicaSet runs
+// the current template": equal apart from the pod-template-hash label the
+// controller adds to the ReplicaSet's copy.
+func sameTemplate(rs, d corev1.PodTemplateSpec) bool {
+	rs.Labels = withoutHash(rs.Labels)
+	d.Labels = withoutHash(d.Labels)
+	return equality.Semantic.DeepEqual(rs, d)
+}
+
+func withoutHash(l map[string]string) map[string]string {
+	if _, ok := l[appsv1.DefaultDeploymentUniqueLabelKey]; !ok {
+		return l
+	}
+	out := make(map[string]string, len(l))
+	for k, v := range l {
+		if k != appsv1.DefaultDeploymentUniqueLabelKey {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func statefulSetPending(s *appsv1.StatefulSet) string {

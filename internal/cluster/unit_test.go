@@ -7,9 +7,12 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestImageTag(t *testing.T) {
@@ -170,5 +173,97 @@ func TestLeaseFree(t *testing.T) {
 	e := &LeaseHeldError{Namespace: "ns", Name: "pach-upgrade-pachd", Holder: "run-1", RenewTime: now, Waited: 2 * time.Second}
 	if msg := e.Error(); !strings.Contains(msg, `"run-1"`) || !strings.Contains(msg, "last renewed") {
 		t.Errorf("LeaseHeldError = %q", msg)
+	}
+}
+
+// items serves a fixed list to evaluate, as a lister would from its cache.
+type items[T any] []T
+
+func (l items[T]) List(labels.Selector) ([]T, error) { return l, nil }
+
+// A Deployment whose status still says "1 old replica pending termination"
+// while its pods already say the rollout is done: evaluate must read the
+// pods, and only when they alone can tell.
+func TestEvaluateReadsTheRolloutFromPods(t *testing.T) {
+	template := func(image string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pachd"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "pachd", Image: image}}}}
+	}
+	deploy := func() *appsv1.Deployment {
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "pachd", Namespace: "ns", UID: "dep", Generation: 2,
+				Annotations: map[string]string{ReleaseNameAnnotation: "pach"}},
+			Spec: appsv1.DeploymentSpec{Replicas: i32(2), Template: template("pachd:2.11.6"),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "pachd"}}},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 2,
+				ReadyReplicas: 2, AvailableReplicas: 2},
+		}
+	}
+	rs := func(d *appsv1.Deployment, uid, image, hash string) *appsv1.ReplicaSet {
+		tpl := template(image)
+		tpl.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "pachd-" + hash, UID: types.UID(uid),
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+			Spec: appsv1.ReplicaSetSpec{Template: tpl}}
+	}
+	pod := func(name string, owner *appsv1.ReplicaSet, ready, terminating bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{"app": "pachd"},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(owner, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		if ready {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}
+		if terminating {
+			now := metav1.Now()
+			p.DeletionTimestamp = &now
+		}
+		return p
+	}
+	type world struct {
+		d    *appsv1.Deployment
+		rss  []*appsv1.ReplicaSet
+		pods []*corev1.Pod
+	}
+	build := func(newReady, oldTerminating bool) world {
+		d := deploy()
+		cur, old := rs(d, "new", "pachd:2.11.6", "b"), rs(d, "old", "pachd:2.11.5", "a")
+		return world{d, []*appsv1.ReplicaSet{old, cur}, []*corev1.Pod{
+			pod("pachd-b-1", cur, true, false), pod("pachd-b-2", cur, newReady, false), pod("pachd-a-1", old, true, oldTerminating)}}
+	}
+	eval := func(w world) snapshot {
+		t.Helper()
+		snap, err := evaluate("ns", Selection{Release: "pach"}, items[*appsv1.Deployment]{w.d}, items[*appsv1.StatefulSet]{},
+			items[*appsv1.DaemonSet]{}, items[*batchv1.Job]{}, items[*corev1.Pod](w.pods), items[*appsv1.ReplicaSet](w.rss))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+
+	if snap := eval(build(true, true)); len(snap.pending) != 0 || snap.line() != "deployment/pachd 2/2 ready" {
+		t.Errorf("new pods Ready, old one terminating: pending %q, line %q; want done, 2/2", snap.pending, snap.line())
+	}
+	for name, w := range map[string]world{
+		"an old pod still serving": build(true, false),
+		"a new pod not Ready":      build(false, true),
+		"minReadySeconds": func() world {
+			w := build(true, true)
+			w.d.Spec.MinReadySeconds = 10
+			return w
+		}(),
+		"spec not observed": func() world {
+			w := build(true, true)
+			w.d.Status.ObservedGeneration = 1
+			return w
+		}(),
+		"no ReplicaSet runs the template yet": func() world {
+			w := build(true, true)
+			w.d.Spec.Template = template("pachd:2.11.7")
+			return w
+		}(),
+	} {
+		if snap := eval(w); len(snap.pending) == 0 {
+			t.Errorf("%s: rollout reported done", name)
+		}
 	}
 }
