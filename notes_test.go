@@ -127,7 +127,7 @@ func TestNotesFromGitHub(t *testing.T) {
 // gets its changelog section; drafts and pre-releases other than the target
 // are left out. The changelog is fetched only when some version needs it.
 func TestNotesSourceReleaseBodiesThenChangelog(t *testing.T) {
-	s := githubtest.NewServer()
+	s := githubtest.NewServer(githubtest.WithMaxPerPage(2))
 	t.Cleanup(s.Close)
 	const repo = "pachyderm/pachyderm"
 	cl, err := os.ReadFile(changelogFile)
@@ -172,7 +172,9 @@ func TestNotesSourceReleaseBodiesThenChangelog(t *testing.T) {
 	if n := s.Count(githubtest.OpGetContents); n != 1 {
 		t.Errorf("contents calls = %d, want 1", n)
 	}
-	// 2.5.3 → 2.6.0: the release body covers it; one call, no changelog.
+	// 2.5.3 → 2.6.0: the release body covers it, on the second page of
+	// two (drafts, rc and 2.6.1 come first); the third page is not asked
+	// for, nor the changelog.
 	before := len(s.Requests())
 	notes, err = changelog.Collect(context.Background(), upgrade.NotesSource(c), changelog.Request{
 		From: semver.MustParse("2.5.3"), To: semver.MustParse("2.6.0"), Repo: repo, ServerURL: s.ServerURL, Released: vs("2.6.0"),
@@ -180,7 +182,7 @@ func TestNotesSourceReleaseBodiesThenChangelog(t *testing.T) {
 	if err != nil || len(notes) != 1 || notes[0].Origin != changelog.OriginRelease {
 		t.Fatalf("2.5.3 → 2.6.0: notes = %+v, %v", notes, err)
 	}
-	if reqs := s.Requests()[before:]; len(reqs) != 1 || reqs[0].Op != githubtest.OpListReleases {
-		t.Errorf("2.5.3 → 2.6.0 made %+v, want one list-releases call", reqs)
+	if reqs := s.Requests()[before:]; len(reqs) != 2 || reqs[0].Op != githubtest.OpListReleases || reqs[1].Op != githubtest.OpListReleases {
+		t.Errorf("2.5.3 → 2.6.0 made %+v, want two list-releases calls (pages)", reqs)
 	}
 }

@@ -182,6 +182,10 @@ type fakeSource struct {
 	relErr   error
 	listed   int
 	fetched  int
+	// perPage > 0 lists releases in pages of that size, as GitHub does,
+	// stopping when done holds; pages counts the pages read.
+	perPage int
+	pages   int
 }
 
 func (f *fakeSource) FetchFile(context.Context, string, string) ([]byte, error) {
@@ -189,9 +193,21 @@ func (f *fakeSource) FetchFile(context.Context, string, string) ([]byte, error) 
 	return f.file, f.fileErr
 }
 
-func (f *fakeSource) ListReleases(context.Context, string) ([]Release, error) {
+func (f *fakeSource) ListReleases(_ context.Context, _ string, done func([]Release) bool) ([]Release, error) {
 	f.listed++
-	return f.releases, f.relErr
+	if f.perPage == 0 {
+		f.pages++
+		return f.releases, f.relErr
+	}
+	var out []Release
+	for lo := 0; lo < len(f.releases); lo += f.perPage {
+		f.pages++
+		out = append(out, f.releases[lo:min(lo+f.perPage, len(f.releases))]...)
+		if done != nil && done(out) {
+			break
+		}
+	}
+	return out, f.relErr
 }
 
 func TestCollectMissingChangelog(t *testing.T) {
@@ -313,6 +329,45 @@ func TestCollectGivenChangelogFillsBareReleases(t *testing.T) {
 	notes, err = Collect(context.Background(), nil, Request{From: v("2.5.1"), To: v("2.5.3"), Repo: "o/r", Changelog: []byte(fixture(t))})
 	if err != nil || origins(notes) != "2.5.3:changelog 2.5.2:changelog" {
 		t.Fatalf("offline notes = %s, %v", origins(notes), err)
+	}
+}
+
+// TestCollectStopsListingOnceRangeIsSeen: a repository with hundreds of
+// releases is listed only until every version in range (from the chart
+// index) and the target have been seen; without the index's versions (the
+// notes command) the whole list is read.
+func TestCollectStopsListingOnceRangeIsSeen(t *testing.T) {
+	var rels []Release
+	for i := 20; i >= 0; i-- { // 2.12.20 … 2.12.0, newest first
+		rels = append(rels, Release{Tag: fmt.Sprintf("v2.12.%d", i), Body: fmt.Sprintf("notes %d", i)})
+	}
+	rels = append(rels, Release{Tag: "v2.11.9", Body: "backport"})
+	src := &fakeSource{releases: rels, perPage: 5}
+	req := Request{From: v("2.12.13"), To: v("2.12.15"), Repo: "o/r", Released: versions("2.12.14", "2.12.15")}
+	notes, err := Collect(context.Background(), src, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := origins(notes), "2.12.15:release 2.12.14:release"; got != want {
+		t.Fatalf("notes = %s, want %s", got, want)
+	}
+	// 2.12.15 and 2.12.14 are on the second page of five.
+	if src.pages != 2 || src.fetched != 0 {
+		t.Errorf("read %d pages and fetched the changelog %d times; want 2 and 0", src.pages, src.fetched)
+	}
+	// A target no release has: the whole list, then the changelog.
+	src = &fakeSource{releases: rels, perPage: 5, fileErr: fmt.Errorf("404: %w", fs.ErrNotExist)}
+	if _, err := Collect(context.Background(), src, Request{From: v("2.12.20"), To: v("2.12.21"), Repo: "o/r", Released: versions("2.12.21")}); err != nil {
+		t.Fatal(err)
+	}
+	if src.pages != 5 || src.fetched != 1 {
+		t.Errorf("missing target: read %d pages, fetched %d; want 5 and 1", src.pages, src.fetched)
+	}
+	// No versions known: everything.
+	src = &fakeSource{releases: rels, perPage: 5}
+	notes, err = Collect(context.Background(), src, Request{From: v("2.11.8"), To: v("2.12.1"), Repo: "o/r"})
+	if err != nil || origins(notes) != "2.12.1:release 2.12.0:release 2.11.9:release" || src.pages != 5 {
+		t.Errorf("without Released: notes %s (%v) after %d pages, want 3 notes after 5", origins(notes), err, src.pages)
 	}
 }
 

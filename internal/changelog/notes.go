@@ -122,9 +122,11 @@ type Release struct {
 // Source is what Collect needs from where the changelog and releases are
 // kept (GitHub, through an adapter in the packages that wire it). FetchFile
 // returns an error wrapping fs.ErrNotExist when there is no such file.
+// ListReleases lists newest first and may stop listing (paging) once
+// done(the releases listed so far) holds; done may be nil.
 type Source interface {
 	FetchFile(ctx context.Context, repo, path string) ([]byte, error)
-	ListReleases(ctx context.Context, repo string) ([]Release, error)
+	ListReleases(ctx context.Context, repo string, done func([]Release) bool) ([]Release, error)
 }
 
 // DefaultPath is the changelog's path when Request.Path is empty.
@@ -165,7 +167,7 @@ func Collect(ctx context.Context, src Source, req Request) ([]Note, error) {
 	released := append([]*semver.Version(nil), req.Released...)
 	bodies := map[string]string{}
 	if src != nil {
-		releases, err := src.ListReleases(ctx, req.Repo)
+		releases, err := src.ListReleases(ctx, req.Repo, listedAll(req))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list releases of %s: %w", req.Repo, err))
 		}
@@ -198,6 +200,30 @@ func Collect(ctx context.Context, src Source, req Request) ([]Note, error) {
 		}
 	}
 	return selectNotes(Parse(string(content)), bodies, req.From, req.To, released, link), errors.Join(errs...)
+}
+
+// listedAll returns the stop condition of the release list: every version
+// of req.Released in range, and the target, seen. Without Released (the
+// notes command) only GitHub knows which versions exist, so it reads the
+// whole list (nil). A release in range that the chart index does not list
+// and that sits past those pages is left out — a bounded list is worth it.
+func listedAll(req Request) func([]Release) bool {
+	if len(req.Released) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, v := range Range(req.From, req.To, req.Released, []*semver.Version{req.To}) {
+		want[canonical(v)] = true
+	}
+	return func(rs []Release) bool {
+		seen := map[string]bool{}
+		for _, r := range rs {
+			if v, err := semver.NewVersion(r.Tag); err == nil && !r.Draft && want[canonical(v)] {
+				seen[canonical(v)] = true
+			}
+		}
+		return len(seen) == len(want)
+	}
 }
 
 // needsChangelog reports whether some version in range has no release notes.

@@ -205,6 +205,14 @@ const maxReleasePages = 5
 
 // ListReleases returns up to 500 of repo's releases, newest first.
 func (c *Client) ListReleases(ctx context.Context, repo string) ([]Release, error) {
+	return c.ListReleasesUntil(ctx, repo, nil)
+}
+
+// ListReleasesUntil is ListReleases that stops paging as soon as
+// done(the releases listed so far) holds: a repository with more than a
+// page of releases then costs one call when the versions wanted are on the
+// first page, as an upgrade's nearly always are. done may be nil.
+func (c *Client) ListReleasesUntil(ctx context.Context, repo string, done func([]Release) bool) ([]Release, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return nil, err
@@ -225,7 +233,7 @@ func (c *Client) ListReleases(ctx context.Context, repo string) ([]Release, erro
 		for _, r := range rs {
 			out = append(out, toRelease(r))
 		}
-		if resp.NextPage == 0 {
+		if resp.NextPage == 0 || done != nil && done(out) {
 			break
 		}
 		opts.Page = resp.NextPage

@@ -191,6 +191,44 @@ func TestListReleasesPaginates(t *testing.T) {
 	}
 }
 
+// TestListReleasesUntilStopsPaging: once done holds, no further page is
+// asked for; the releases kept for ReleaseAssetDigest are those listed.
+func TestListReleasesUntilStopsPaging(t *testing.T) {
+	s := start(t, githubtest.WithMaxPerPage(3))
+	for i := 0; i < 8; i++ {
+		s.AddRelease(repo, githubtest.Release{Tag: fmt.Sprintf("v2.6.%d", i), Assets: []githubtest.Asset{{Name: "a", Content: []byte{byte(i)}}}})
+	}
+	c := newClient(t, s, "")
+	ctx := context.Background()
+	rs, err := c.ListReleasesUntil(ctx, repo, func(rs []github.Release) bool {
+		for _, r := range rs {
+			if r.Tag == "v2.6.3" {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pages: 7 6 5 | 4 3 2 | 1 0.
+	if len(rs) != 6 || rs[5].Tag != "v2.6.2" {
+		t.Fatalf("releases = %+v, want the first two pages", rs)
+	}
+	if n := s.Count(githubtest.OpListReleases); n != 2 {
+		t.Errorf("list calls = %d, want 2", n)
+	}
+	if _, err := c.ReleaseAssetDigest(ctx, repo, "v2.6.3", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReleaseAssetDigest(ctx, repo, "v2.6.0", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count(githubtest.OpGetRelease); n != 1 {
+		t.Errorf("get-release calls = %d, want 1 (for v2.6.0, not listed)", n)
+	}
+}
+
 func TestUpsertCommentEditsAcrossThreeRuns(t *testing.T) {
 	const pr = 42
 	s := start(t, githubtest.WithMaxPerPage(2))
