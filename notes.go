@@ -18,7 +18,8 @@ import (
 // [--changelog-file F] [--changelog-repo R] [--changelog-path P]`: it prints
 // the release notes of every version in (from, to], the same extraction the
 // action writes into the job summary. With --changelog-file it works
-// offline; otherwise it reads the changelog and release bodies from GitHub,
+// offline; otherwise it reads the release bodies (and, for versions without
+// notes there, the changelog) from GitHub,
 // with GITHUB_TOKEN (or GH_TOKEN) when set and GITHUB_API_URL /
 // GITHUB_SERVER_URL for GitHub Enterprise Server. Its inputs are validated
 // by the same rules as the action's. args excludes "notes".

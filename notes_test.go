@@ -122,11 +122,12 @@ func TestNotesFromGitHub(t *testing.T) {
 	}
 }
 
-// TestNotesSourceFallsBackToReleaseBodies: through the GitHub adapter, a
-// version the changelog does not cover gets its release body; drafts and
-// pre-releases other than the target are left out.
-func TestNotesSourceFallsBackToReleaseBodies(t *testing.T) {
-	s := githubtest.NewServer()
+// TestNotesSourceReleaseBodiesThenChangelog: through the GitHub adapter, a
+// version's release body wins; a bare release (only GitHub's compare link)
+// gets its changelog section; drafts and pre-releases other than the target
+// are left out. The changelog is fetched only when some version needs it.
+func TestNotesSourceReleaseBodiesThenChangelog(t *testing.T) {
+	s := githubtest.NewServer(githubtest.WithMaxPerPage(2))
 	t.Cleanup(s.Close)
 	const repo = "pachyderm/pachyderm"
 	cl, err := os.ReadFile(changelogFile)
@@ -135,7 +136,7 @@ func TestNotesSourceFallsBackToReleaseBodies(t *testing.T) {
 	}
 	// The changelog stops at 2.5.3; 2.6.x is only in release bodies.
 	s.SetFile(repo, "CHANGELOG.md", cl)
-	s.AddRelease(repo, githubtest.Release{Tag: "v2.5.3", Body: "release body of 2.5.3"})
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.5.3", Body: "**Full Changelog**: " + s.ServerURL + "/" + repo + "/compare/v2.5.2...v2.5.3"})
 	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.0", Body: "## What's Changed\n* Big 2.6 feature"})
 	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.1-rc.1", Body: "rc", Prerelease: true})
 	s.AddRelease(repo, githubtest.Release{Tag: "v2.6.1", Body: ""})
@@ -165,10 +166,23 @@ func TestNotesSourceFallsBackToReleaseBodies(t *testing.T) {
 	if want := "2.6.2:none 2.6.1:none 2.6.0:release 2.5.3:changelog"; strings.Join(got, " ") != want {
 		t.Fatalf("notes = %v, want %s", got, want)
 	}
-	if !strings.Contains(notes[2].Body, "Big 2.6 feature") || strings.Contains(notes[3].Body, "release body") {
+	if !strings.Contains(notes[2].Body, "Big 2.6 feature") || strings.Contains(notes[3].Body, "Full Changelog") {
 		t.Errorf("bodies: %q / %q", notes[2].Body, notes[3].Body)
 	}
 	if n := s.Count(githubtest.OpGetContents); n != 1 {
 		t.Errorf("contents calls = %d, want 1", n)
+	}
+	// 2.5.3 → 2.6.0: the release body covers it, on the second page of
+	// two (drafts, rc and 2.6.1 come first); the third page is not asked
+	// for, nor the changelog.
+	before := len(s.Requests())
+	notes, err = changelog.Collect(context.Background(), upgrade.NotesSource(c), changelog.Request{
+		From: semver.MustParse("2.5.3"), To: semver.MustParse("2.6.0"), Repo: repo, ServerURL: s.ServerURL, Released: vs("2.6.0"),
+	})
+	if err != nil || len(notes) != 1 || notes[0].Origin != changelog.OriginRelease {
+		t.Fatalf("2.5.3 → 2.6.0: notes = %+v, %v", notes, err)
+	}
+	if reqs := s.Requests()[before:]; len(reqs) != 2 || reqs[0].Op != githubtest.OpListReleases || reqs[1].Op != githubtest.OpListReleases {
+		t.Errorf("2.5.3 → 2.6.0 made %+v, want two list-releases calls (pages)", reqs)
 	}
 }

@@ -181,15 +181,33 @@ type fakeSource struct {
 	releases []Release
 	relErr   error
 	listed   int
+	fetched  int
+	// perPage > 0 lists releases in pages of that size, as GitHub does,
+	// stopping when done holds; pages counts the pages read.
+	perPage int
+	pages   int
 }
 
 func (f *fakeSource) FetchFile(context.Context, string, string) ([]byte, error) {
+	f.fetched++
 	return f.file, f.fileErr
 }
 
-func (f *fakeSource) ListReleases(context.Context, string) ([]Release, error) {
+func (f *fakeSource) ListReleases(_ context.Context, _ string, done func([]Release) bool) ([]Release, error) {
 	f.listed++
-	return f.releases, f.relErr
+	if f.perPage == 0 {
+		f.pages++
+		return f.releases, f.relErr
+	}
+	var out []Release
+	for lo := 0; lo < len(f.releases); lo += f.perPage {
+		f.pages++
+		out = append(out, f.releases[lo:min(lo+f.perPage, len(f.releases))]...)
+		if done != nil && done(out) {
+			break
+		}
+	}
+	return out, f.relErr
 }
 
 func TestCollectMissingChangelog(t *testing.T) {
@@ -222,14 +240,151 @@ func TestCollectDegradesOnAPIErrors(t *testing.T) {
 	}
 }
 
-func TestCollectSkipsReleasesWhenChangelogCovers(t *testing.T) {
-	src := &fakeSource{file: []byte(fixture(t))}
-	_, err := Collect(context.Background(), src, Request{From: v("2.5.0"), To: v("2.5.3"), Repo: "o/r", Released: versions("2.5.1", "2.5.2", "2.5.3")})
+// origins renders notes as "version:origin ...".
+func origins(notes []Note) string {
+	var out []string
+	for _, n := range notes {
+		out = append(out, n.Version.String()+":"+string(n.Origin))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestCollectSkipsChangelogWhenReleasesCover: every version in range has a
+// release body, so the changelog is not fetched at all — one call per run.
+func TestCollectSkipsChangelogWhenReleasesCover(t *testing.T) {
+	src := &fakeSource{file: []byte(fixture(t)), releases: []Release{
+		{Tag: "v2.11.6", Body: "six"}, {Tag: "v2.11.5", Body: "five\n\n**Full Changelog**: https://github.com/o/r/compare/v2.11.4...v2.11.5"},
+		{Tag: "v2.11.4", Body: "four"}, {Tag: "v2.11.7", Body: "draft", Draft: true},
+	}}
+	notes, err := Collect(context.Background(), src, Request{From: v("2.11.4"), To: v("2.11.6"), Repo: "o/r", Released: versions("2.11.5", "2.11.6")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if src.listed != 0 {
-		t.Errorf("listed releases %d times though the changelog covers the range", src.listed)
+	if got, want := origins(notes), "2.11.6:release 2.11.5:release"; got != want {
+		t.Fatalf("notes = %s, want %s", got, want)
+	}
+	if !strings.Contains(notes[1].Body, "five") || !strings.Contains(notes[1].Body, "Full Changelog") {
+		t.Errorf("2.11.5 body = %q, want the body with its compare link", notes[1].Body)
+	}
+	if src.listed != 1 || src.fetched != 0 {
+		t.Errorf("listed releases %d times, fetched the changelog %d times; want 1 and 0", src.listed, src.fetched)
+	}
+}
+
+// TestCollectPrefersReleaseBody: a version with both a release body and a
+// changelog section shows the release body; a bare release (empty, or only
+// GitHub's compare link) falls back to its section; a version with neither
+// gets its link only. The changelog is fetched once.
+func TestCollectPrefersReleaseBody(t *testing.T) {
+	src := &fakeSource{file: []byte(fixture(t)), releases: []Release{
+		{Tag: "v2.5.3", Body: "## What's Changed\n* release body of 2.5.3"},
+		{Tag: "v2.5.2", Body: "\r\n**Full Changelog**: https://github.com/pachyderm/pachyderm/compare/v2.5.1...v2.5.2\r\n"},
+		{Tag: "v2.5.1", Body: "  \n"},
+		{Tag: "v2.5.0-rc.2", Body: "rc"},
+	}}
+	notes, err := Collect(context.Background(), src, Request{From: v("2.4.6"), To: v("2.5.3"), Repo: "pachyderm/pachyderm",
+		ServerURL: "https://github.com", Released: versions("2.4.7")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := origins(notes), "2.5.3:release 2.5.2:changelog 2.5.1:changelog 2.5.0:changelog 2.4.7:none"; got != want {
+		t.Fatalf("notes = %s\nwant    %s", got, want)
+	}
+	if !strings.Contains(notes[0].Body, "release body of 2.5.3") {
+		t.Errorf("2.5.3 body = %q", notes[0].Body)
+	}
+	if !strings.Contains(notes[1].Body, "Debug dump fix") || !strings.Contains(notes[2].Body, "pgbouncer pg_isready") {
+		t.Errorf("bare releases did not fall back to their sections: %q / %q", notes[1].Body, notes[2].Body)
+	}
+	if notes[4].URL != "https://github.com/pachyderm/pachyderm/releases/tag/v2.4.7" {
+		t.Errorf("2.4.7 URL = %s", notes[4].URL)
+	}
+	if src.listed != 1 || src.fetched != 1 {
+		t.Errorf("listed %d, fetched %d; want 1 and 1", src.listed, src.fetched)
+	}
+	md := Markdown(notes)
+	for _, want := range []string{"<b>2.5.3</b> — release notes", "<b>2.5.2</b> — CHANGELOG", "**2.4.7** — no notes"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown does not say where notes came from: lacks %q", want)
+		}
+	}
+}
+
+// TestCollectGivenChangelogFillsBareReleases: with Request.Changelog (a
+// local file), the releases are still listed and their bodies win; the file
+// is used for the versions without one, and nothing is fetched.
+func TestCollectGivenChangelogFillsBareReleases(t *testing.T) {
+	src := &fakeSource{releases: []Release{{Tag: "v2.5.3", Body: "body 2.5.3"}, {Tag: "v2.5.2", Body: ""}}}
+	notes, err := Collect(context.Background(), src, Request{From: v("2.5.1"), To: v("2.5.3"), Repo: "o/r", Changelog: []byte(fixture(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := origins(notes), "2.5.3:release 2.5.2:changelog"; got != want {
+		t.Fatalf("notes = %s, want %s", got, want)
+	}
+	if src.fetched != 0 {
+		t.Errorf("fetched the changelog %d times though it was given", src.fetched)
+	}
+	// Offline: the file alone.
+	notes, err = Collect(context.Background(), nil, Request{From: v("2.5.1"), To: v("2.5.3"), Repo: "o/r", Changelog: []byte(fixture(t))})
+	if err != nil || origins(notes) != "2.5.3:changelog 2.5.2:changelog" {
+		t.Fatalf("offline notes = %s, %v", origins(notes), err)
+	}
+}
+
+// TestCollectStopsListingOnceRangeIsSeen: a repository with hundreds of
+// releases is listed only until every version in range (from the chart
+// index) and the target have been seen; without the index's versions (the
+// notes command) the whole list is read.
+func TestCollectStopsListingOnceRangeIsSeen(t *testing.T) {
+	var rels []Release
+	for i := 20; i >= 0; i-- { // 2.12.20 … 2.12.0, newest first
+		rels = append(rels, Release{Tag: fmt.Sprintf("v2.12.%d", i), Body: fmt.Sprintf("notes %d", i)})
+	}
+	rels = append(rels, Release{Tag: "v2.11.9", Body: "backport"})
+	src := &fakeSource{releases: rels, perPage: 5}
+	req := Request{From: v("2.12.13"), To: v("2.12.15"), Repo: "o/r", Released: versions("2.12.14", "2.12.15")}
+	notes, err := Collect(context.Background(), src, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := origins(notes), "2.12.15:release 2.12.14:release"; got != want {
+		t.Fatalf("notes = %s, want %s", got, want)
+	}
+	// 2.12.15 and 2.12.14 are on the second page of five.
+	if src.pages != 2 || src.fetched != 0 {
+		t.Errorf("read %d pages and fetched the changelog %d times; want 2 and 0", src.pages, src.fetched)
+	}
+	// A target no release has: the whole list, then the changelog.
+	src = &fakeSource{releases: rels, perPage: 5, fileErr: fmt.Errorf("404: %w", fs.ErrNotExist)}
+	if _, err := Collect(context.Background(), src, Request{From: v("2.12.20"), To: v("2.12.21"), Repo: "o/r", Released: versions("2.12.21")}); err != nil {
+		t.Fatal(err)
+	}
+	if src.pages != 5 || src.fetched != 1 {
+		t.Errorf("missing target: read %d pages, fetched %d; want 5 and 1", src.pages, src.fetched)
+	}
+	// No versions known: everything.
+	src = &fakeSource{releases: rels, perPage: 5}
+	notes, err = Collect(context.Background(), src, Request{From: v("2.11.8"), To: v("2.12.1"), Repo: "o/r"})
+	if err != nil || origins(notes) != "2.12.1:release 2.12.0:release 2.11.9:release" || src.pages != 5 {
+		t.Errorf("without Released: notes %s (%v) after %d pages, want 3 notes after 5", origins(notes), err, src.pages)
+	}
+}
+
+func TestReleaseNotes(t *testing.T) {
+	cases := map[string]string{
+		"":    "",
+		" \n": "",
+		"**Full Changelog**: https://github.com/pachyderm/pachyderm/compare/v2.5.2...v2.5.3": "",
+		"\n**Full Changelog**: https://github.com/o/r/compare/v1...v2\n":                     "",
+		"* Fix\n\n**Full Changelog**: https://github.com/o/r/compare/v1...v2":                "* Fix\n\n**Full Changelog**: https://github.com/o/r/compare/v1...v2",
+		"**Full Changelog**: https://github.com/o/r/compare/v1...v2 and more words":          "**Full Changelog**: https://github.com/o/r/compare/v1...v2 and more words",
+		"## What's Changed\n* x": "## What's Changed\n* x",
+	}
+	for in, want := range cases {
+		if got := ReleaseNotes(in); got != want {
+			t.Errorf("ReleaseNotes(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

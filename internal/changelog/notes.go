@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -76,15 +77,39 @@ func Range(from, to *semver.Version, candidates ...[]*semver.Version) []*semver.
 // changelog's newest section). Versions without a section, or with an empty
 // one, get OriginNone and only their link.
 func Select(cl *Changelog, from, to *semver.Version, released []*semver.Version, link LinkFunc) []Note {
+	return selectNotes(cl, nil, from, to, released, link)
+}
+
+// selectNotes is the one rule for where a version's notes come from: its
+// release body when it has notes (bodies holds only those), else its
+// changelog section when not empty, else a link only.
+func selectNotes(cl *Changelog, bodies map[string]string, from, to *semver.Version, released []*semver.Version, link LinkFunc) []Note {
 	var notes []Note
 	for _, v := range Range(from, to, released, cl.Versions(), []*semver.Version{to}) {
 		n := Note{Version: v, Origin: OriginNone, URL: link(v)}
-		if s, ok := cl.Section(v); ok && s.Body != "" {
+		if b := bodies[canonical(v)]; b != "" {
+			n.Body, n.Origin = b, OriginRelease
+		} else if s, ok := cl.Section(v); ok && s.Body != "" {
 			n.Body, n.Origin = s.Body, OriginChangelog
 		}
 		notes = append(notes, n)
 	}
 	return notes
+}
+
+// fullChangelogOnly matches a release body that is nothing but GitHub's
+// generated compare link, as on Pachyderm's releases whose notes are in the
+// CHANGELOG.
+var fullChangelogOnly = regexp.MustCompile(`^\*\*Full Changelog\*\*:\s*\S+$`)
+
+// ReleaseNotes returns body trimmed, or "" when it carries no notes: empty,
+// or only a `**Full Changelog**: <compare link>` line.
+func ReleaseNotes(body string) string {
+	b := strings.TrimSpace(body)
+	if fullChangelogOnly.MatchString(b) {
+		return ""
+	}
+	return b
 }
 
 // Release is one published release, as plain data: its tag and notes.
@@ -97,9 +122,11 @@ type Release struct {
 // Source is what Collect needs from where the changelog and releases are
 // kept (GitHub, through an adapter in the packages that wire it). FetchFile
 // returns an error wrapping fs.ErrNotExist when there is no such file.
+// ListReleases lists newest first and may stop listing (paging) once
+// done(the releases listed so far) holds; done may be nil.
 type Source interface {
 	FetchFile(ctx context.Context, repo, path string) ([]byte, error)
-	ListReleases(ctx context.Context, repo string) ([]Release, error)
+	ListReleases(ctx context.Context, repo string, done func([]Release) bool) ([]Release, error)
 }
 
 // DefaultPath is the changelog's path when Request.Path is empty.
@@ -119,12 +146,15 @@ type Request struct {
 	Changelog []byte
 }
 
-// Collect gathers the notes of every version in (From, To]: from the
-// changelog first, then, for versions it does not cover (Pachyderm's
-// CHANGELOG.md stops at 2.5.3) or when it is missing, from the release
-// bodies. src may be nil to work offline. Notes are always returned, with
-// links where no text was found; the error says what could not be read, for
-// a warning — missing notes must never stop an upgrade.
+// Collect gathers the notes of every version in (From, To]. The release
+// list comes first: one call holds every release body, and a version's body
+// wins when it has notes. The changelog is read only when some version in
+// range has none (an empty body, or a bare compare link) or the list could
+// not be read, and its sections fill those versions: Pachyderm's
+// CHANGELOG.md stops at 2.5.3, so later upgrades need no second call. src may be nil to work offline from Request.Changelog.
+// Notes are always returned, with links where no text was found; the error
+// says what could not be read, for a warning — missing notes must never stop
+// an upgrade.
 func Collect(ctx context.Context, src Source, req Request) ([]Note, error) {
 	if req.From == nil || req.To == nil {
 		return nil, errors.New("release notes: from and to versions are required")
@@ -134,61 +164,70 @@ func Collect(ctx context.Context, src Source, req Request) ([]Note, error) {
 	}
 	link := ReleaseLink(req.ServerURL, req.Repo)
 	var errs []error
+	released := append([]*semver.Version(nil), req.Released...)
+	bodies := map[string]string{}
+	if src != nil {
+		releases, err := src.ListReleases(ctx, req.Repo, listedAll(req))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list releases of %s: %w", req.Repo, err))
+		}
+		for _, r := range releases {
+			if r.Draft {
+				continue
+			}
+			v, err := semver.NewVersion(r.Tag)
+			if err != nil {
+				continue
+			}
+			released = append(released, v)
+			if b := ReleaseNotes(r.Body); b != "" {
+				bodies[canonical(v)] = b
+			}
+		}
+	}
+
 	content := req.Changelog
-	if content == nil && src != nil {
+	if content == nil && src != nil && needsChangelog(selectNotes(Parse(""), bodies, req.From, req.To, released, link)) {
 		b, err := src.FetchFile(ctx, req.Repo, req.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			// Not an error worth a warning: release bodies are the
-			// documented fallback.
+			// Not an error worth a warning: a repository may keep its
+			// notes in release bodies only.
 		case err != nil:
 			errs = append(errs, fmt.Errorf("read %s of %s: %w", req.Path, req.Repo, err))
 		default:
 			content = b
 		}
 	}
-	cl := Parse(string(content))
-	notes := Select(cl, req.From, req.To, req.Released, link)
-	if src == nil || !needsReleases(notes, req) {
-		return notes, errors.Join(errs...)
-	}
-
-	releases, err := src.ListReleases(ctx, req.Repo)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("list releases of %s: %w", req.Repo, err))
-	}
-	bodies := map[string]string{}
-	var versions []*semver.Version
-	for _, r := range releases {
-		if r.Draft {
-			continue
-		}
-		v, err := semver.NewVersion(r.Tag)
-		if err != nil {
-			continue
-		}
-		versions = append(versions, v)
-		bodies[canonical(v)] = strings.TrimSpace(r.Body)
-	}
-	notes = Select(cl, req.From, req.To, append(append([]*semver.Version(nil), req.Released...), versions...), link)
-	for i, n := range notes {
-		if n.Origin != OriginNone {
-			continue
-		}
-		if b := bodies[canonical(n.Version)]; b != "" {
-			notes[i].Body, notes[i].Origin = b, OriginRelease
-		}
-	}
-	return notes, errors.Join(errs...)
+	return selectNotes(Parse(string(content)), bodies, req.From, req.To, released, link), errors.Join(errs...)
 }
 
-// needsReleases reports whether the release list could add anything: a
-// version in range without notes, or a range the caller gave no versions for
-// (CLI use, where only GitHub knows what was released).
-func needsReleases(notes []Note, req Request) bool {
+// listedAll returns the stop condition of the release list: every version
+// of req.Released in range, and the target, seen. Without Released (the
+// notes command) only GitHub knows which versions exist, so it reads the
+// whole list (nil). A release in range that the chart index does not list
+// and that sits past those pages is left out — a bounded list is worth it.
+func listedAll(req Request) func([]Release) bool {
 	if len(req.Released) == 0 {
-		return true
+		return nil
 	}
+	want := map[string]bool{}
+	for _, v := range Range(req.From, req.To, req.Released, []*semver.Version{req.To}) {
+		want[canonical(v)] = true
+	}
+	return func(rs []Release) bool {
+		seen := map[string]bool{}
+		for _, r := range rs {
+			if v, err := semver.NewVersion(r.Tag); err == nil && !r.Draft && want[canonical(v)] {
+				seen[canonical(v)] = true
+			}
+		}
+		return len(seen) == len(want)
+	}
+}
+
+// needsChangelog reports whether some version in range has no release notes.
+func needsChangelog(notes []Note) bool {
 	for _, n := range notes {
 		if n.Origin == OriginNone {
 			return true

@@ -1,6 +1,6 @@
 // Package changelog extracts the release notes of every version between the
-// running and the target Pachyderm version, from a CHANGELOG.md and, where it
-// has no section, from the GitHub release bodies.
+// running and the target Pachyderm version, from the GitHub release bodies
+// and, where a release has no notes of its own, from a CHANGELOG.md.
 package changelog
 
 import (

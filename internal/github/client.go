@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v89/github"
@@ -48,6 +49,14 @@ type Client struct {
 	api       *gh.Client
 	serverURL string
 	policy    Retry
+
+	// releases keeps, per repository, the release list last fetched by
+	// ListReleases: it already holds every release's assets and digests,
+	// so the pachctl digest of a run that listed releases for its notes
+	// costs no second call. One run, one client: the list does not go
+	// stale in a way that matters.
+	mu       sync.Mutex
+	releases map[string][]Release
 }
 
 // OptionsFromEnv reads GITHUB_API_URL and GITHUB_SERVER_URL with getenv.
@@ -178,6 +187,15 @@ type Release struct {
 	Draft      bool
 	Prerelease bool
 	URL        string
+	Assets     []Asset
+}
+
+// Asset is the part of a release asset the action uses. Digest is what the
+// API reports (`sha256:<hex>`), empty for assets uploaded before GitHub
+// computed digests.
+type Asset struct {
+	Name   string
+	Digest string
 }
 
 // maxReleasePages bounds ListReleases: releases come newest first, so the
@@ -187,6 +205,14 @@ const maxReleasePages = 5
 
 // ListReleases returns up to 500 of repo's releases, newest first.
 func (c *Client) ListReleases(ctx context.Context, repo string) ([]Release, error) {
+	return c.ListReleasesUntil(ctx, repo, nil)
+}
+
+// ListReleasesUntil is ListReleases that stops paging as soon as
+// done(the releases listed so far) holds: a repository with more than a
+// page of releases then costs one call when the versions wanted are on the
+// first page, as an upgrade's nearly always are. done may be nil.
+func (c *Client) ListReleasesUntil(ctx context.Context, repo string, done func([]Release) bool) ([]Release, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return nil, err
@@ -207,12 +233,36 @@ func (c *Client) ListReleases(ctx context.Context, repo string) ([]Release, erro
 		for _, r := range rs {
 			out = append(out, toRelease(r))
 		}
-		if resp.NextPage == 0 {
+		if resp.NextPage == 0 || done != nil && done(out) {
 			break
 		}
 		opts.Page = resp.NextPage
 	}
+	c.keepReleases(repo, out)
 	return out, nil
+}
+
+func (c *Client) keepReleases(repo string, rs []Release) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.releases == nil {
+		c.releases = map[string][]Release{}
+	}
+	c.releases[repo] = rs
+}
+
+// keptRelease returns the published release tagged tag from the list
+// ListReleases last fetched for repo, if it holds it. Drafts are left out,
+// as the get-release-by-tag endpoint leaves them out.
+func (c *Client) keptRelease(repo, tag string) (Release, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.releases[repo] {
+		if r.Tag == tag && !r.Draft {
+			return r, true
+		}
+	}
+	return Release{}, false
 }
 
 // GetRelease returns the release tagged tag.
@@ -240,10 +290,14 @@ func (c *Client) getRelease(ctx context.Context, repo, tag string) (*gh.Reposito
 }
 
 func toRelease(r *gh.RepositoryRelease) Release {
-	return Release{
+	out := Release{
 		Tag: r.GetTagName(), Name: r.GetName(), Body: r.GetBody(),
 		Draft: r.GetDraft(), Prerelease: r.GetPrerelease(), URL: r.GetHTMLURL(),
 	}
+	for _, a := range r.Assets {
+		out.Assets = append(out.Assets, Asset{Name: a.GetName(), Digest: a.GetDigest()})
+	}
+	return out
 }
 
 // ReleaseAssetDigest returns the digest (`sha256:<hex>`) that the releases
@@ -252,19 +306,31 @@ func toRelease(r *gh.RepositoryRelease) Release {
 // verified against. Assets uploaded before GitHub computed digests have none:
 // that is an error of Kind KindNoDigest, not an empty string.
 func (c *Client) ReleaseAssetDigest(ctx context.Context, repo, tag, assetName string) (string, error) {
-	r, err := c.getRelease(ctx, repo, tag)
+	op := fmt.Sprintf("digest of %s in release %s of %s", assetName, tag, repo)
+	// The release list fetched for the notes already has the asset: no
+	// second call. An asset missing from it is asked for again, in case it
+	// was uploaded since.
+	if r, ok := c.keptRelease(repo, tag); ok {
+		if d, err := assetDigest(op, r.Assets, assetName); !IsKind(err, KindNotFound) {
+			return d, err
+		}
+	}
+	r, err := c.GetRelease(ctx, repo, tag)
 	if err != nil {
 		return "", err
 	}
-	op := fmt.Sprintf("digest of %s in release %s of %s", assetName, tag, repo)
-	for _, a := range r.Assets {
-		if a.GetName() != assetName {
+	return assetDigest(op, r.Assets, assetName)
+}
+
+// assetDigest finds assetName among assets and checks its digest.
+func assetDigest(op string, assets []Asset, assetName string) (string, error) {
+	for _, a := range assets {
+		if a.Name != assetName {
 			continue
 		}
-		d := a.GetDigest()
-		algo, sum, ok := strings.Cut(d, ":")
+		algo, sum, ok := strings.Cut(a.Digest, ":")
 		if _, herr := hex.DecodeString(sum); !ok || algo != "sha256" || len(sum) != 64 || herr != nil {
-			return "", &Error{Op: op, Kind: KindNoDigest, Err: fmt.Errorf("release API reports digest %q, want sha256:<64 hex>", d)}
+			return "", &Error{Op: op, Kind: KindNoDigest, Err: fmt.Errorf("release API reports digest %q, want sha256:<64 hex>", a.Digest)}
 		}
 		return "sha256:" + strings.ToLower(sum), nil
 	}

@@ -134,6 +134,46 @@ func TestReleaseAssetDigest(t *testing.T) {
 	}
 }
 
+// TestReleaseAssetDigestUsesListedReleases: after ListReleases (the notes
+// step), the pachctl digest comes from the list the client kept, with no
+// get-release call; a tag the list lacks is still asked for.
+func TestReleaseAssetDigestUsesListedReleases(t *testing.T) {
+	s := start(t)
+	content := []byte("pachctl archive")
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.11.5", Assets: []githubtest.Asset{{Name: "pachctl_2.11.5_linux_amd64.tar.gz", Content: []byte("old")}}})
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.11.6", Body: "notes", Assets: []githubtest.Asset{
+		{Name: "pachctl_2.11.6_linux_amd64.tar.gz", Content: content},
+		{Name: "pachctl_2.11.6_linux_arm64.tar.gz", Content: []byte("arm"), NoDigest: true},
+	}})
+	c := newClient(t, s, "")
+	ctx := context.Background()
+	if _, err := c.ListReleases(ctx, repo); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ReleaseAssetDigest(ctx, repo, "v2.11.6", "pachctl_2.11.6_linux_amd64.tar.gz")
+	if err != nil || got != githubtest.Digest(content) {
+		t.Fatalf("digest = %s, %v; want %s", got, err, githubtest.Digest(content))
+	}
+	if _, err := c.ReleaseAssetDigest(ctx, repo, "v2.11.6", "pachctl_2.11.6_linux_arm64.tar.gz"); !github.IsKind(err, github.KindNoDigest) {
+		t.Errorf("asset without digest: err = %v, want %s", err, github.KindNoDigest)
+	}
+	if n := s.Count(githubtest.OpGetRelease); n != 0 {
+		t.Errorf("get-release calls = %d after listing releases, want 0", n)
+	}
+	// A release published after the list was fetched: asked for.
+	s.AddRelease(repo, githubtest.Release{Tag: "v2.11.7", Assets: []githubtest.Asset{{Name: "pachctl_2.11.7_linux_amd64.tar.gz", Content: []byte("new")}}})
+	if got, err := c.ReleaseAssetDigest(ctx, repo, "v2.11.7", "pachctl_2.11.7_linux_amd64.tar.gz"); err != nil || got != githubtest.Digest([]byte("new")) {
+		t.Errorf("digest of an unlisted release = %s, %v", got, err)
+	}
+	if n := s.Count(githubtest.OpGetRelease); n != 1 {
+		t.Errorf("get-release calls = %d for a release the list lacks, want 1", n)
+	}
+	// The list kept is per repository.
+	if _, err := c.ReleaseAssetDigest(ctx, "other/repo", "v2.11.6", "pachctl_2.11.6_linux_amd64.tar.gz"); !github.IsKind(err, github.KindNotFound) {
+		t.Errorf("another repository's release: err = %v, want not found", err)
+	}
+}
+
 func TestListReleasesPaginates(t *testing.T) {
 	s := start(t, githubtest.WithMaxPerPage(3))
 	for i := 0; i < 8; i++ {
@@ -148,6 +188,44 @@ func TestListReleasesPaginates(t *testing.T) {
 	}
 	if n := s.Count(githubtest.OpListReleases); n != 3 {
 		t.Errorf("list calls = %d, want 3", n)
+	}
+}
+
+// TestListReleasesUntilStopsPaging: once done holds, no further page is
+// asked for; the releases kept for ReleaseAssetDigest are those listed.
+func TestListReleasesUntilStopsPaging(t *testing.T) {
+	s := start(t, githubtest.WithMaxPerPage(3))
+	for i := 0; i < 8; i++ {
+		s.AddRelease(repo, githubtest.Release{Tag: fmt.Sprintf("v2.6.%d", i), Assets: []githubtest.Asset{{Name: "a", Content: []byte{byte(i)}}}})
+	}
+	c := newClient(t, s, "")
+	ctx := context.Background()
+	rs, err := c.ListReleasesUntil(ctx, repo, func(rs []github.Release) bool {
+		for _, r := range rs {
+			if r.Tag == "v2.6.3" {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pages: 7 6 5 | 4 3 2 | 1 0.
+	if len(rs) != 6 || rs[5].Tag != "v2.6.2" {
+		t.Fatalf("releases = %+v, want the first two pages", rs)
+	}
+	if n := s.Count(githubtest.OpListReleases); n != 2 {
+		t.Errorf("list calls = %d, want 2", n)
+	}
+	if _, err := c.ReleaseAssetDigest(ctx, repo, "v2.6.3", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReleaseAssetDigest(ctx, repo, "v2.6.0", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count(githubtest.OpGetRelease); n != 1 {
+		t.Errorf("get-release calls = %d, want 1 (for v2.6.0, not listed)", n)
 	}
 }
 

@@ -76,6 +76,9 @@ type scenario struct {
 	// repository and ref are the workflow's GITHUB_REPOSITORY and
 	// GITHUB_SHA, for runs that use version-file.
 	repository, ref string
+	// toolCache is the runs' tool cache; empty means the one all tests
+	// share.
+	toolCache string
 }
 
 func newScenario(t *testing.T, rc *rest.Config, opts world.Options) *scenario {
@@ -148,9 +151,13 @@ func (s *scenario) runCtx(ctx context.Context, inputs map[string]string, publish
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	toolCache := s.toolCache
+	if toolCache == "" {
+		toolCache = filepath.Join(os.TempDir(), "pach-upgrade-test-tools")
+	}
 	rep := Run(ctx, cfg, Deps{
 		Log: log, Cluster: s.kube, Helm: helm, GitHub: gh,
-		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: filepath.Join(os.TempDir(), "pach-upgrade-test-tools"), TempDir: backups,
+		Holder: fmt.Sprintf("%s run %d", s.t.Name(), runSeq.Add(1)), ToolCache: toolCache, TempDir: backups,
 		Repository: s.repository, Ref: s.ref,
 	})
 	target := report.CommentTarget{Client: gh, Repo: world.Repo, PR: 1}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
@@ -412,6 +413,58 @@ func TestRollbackFailureGivesRecoveryCommands(t *testing.T) {
 	s.wantAllReady()
 }
 
+// TestGitHubCallsPerRun counts the GitHub API calls of each kind a run
+// makes, with Pachyderm's shape: a CHANGELOG that stops at 2.5.3 and
+// release bodies with the notes after it. One list-releases call holds the
+// notes and the pachctl digest; then the sticky comment. Never a call per
+// version, never a second read of the release.
+func TestGitHubCallsPerRun(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil, world.Options{Changelog: "# Changelog\n\n## 2.5.3\n* The last section.\n"})
+	s.publish = true
+	s.toolCache = t.TempDir()
+	s.install("7.10.0", baseValues())
+	gh := s.w.GitHub
+	calls := func(target string) map[githubtest.Op]int {
+		t.Helper()
+		before := len(gh.Requests())
+		rep := s.run(map[string]string{config.InputTargetVersion: target})
+		if rep.Result != report.ResultUpgraded || len(rep.Warnings) != 0 {
+			t.Fatalf("→ %s: result %s (%s), warnings %v", target, rep.Result, rep.Failure, rep.Warnings)
+		}
+		if len(rep.Notes) != 1 || rep.Notes[0].Origin != changelog.OriginRelease {
+			t.Errorf("→ %s: notes = %+v, want the release body", target, rep.Notes)
+		}
+		n := map[githubtest.Op]int{}
+		for _, r := range gh.Requests()[before:] {
+			n[r.Op]++
+		}
+		return n
+	}
+	check := func(name string, got, want map[githubtest.Op]int) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: calls = %v, want %v", name, got, want)
+		}
+		t.Logf("%s: %v", name, got)
+	}
+	// First run: no comment yet, pachctl not cached (its download is from
+	// the release page, not an API call).
+	check("first run, pachctl downloaded", calls("2.11.5"), map[githubtest.Op]int{
+		githubtest.OpListReleases: 1, githubtest.OpDownload: 1, githubtest.OpListComments: 1, githubtest.OpCreateComment: 1})
+	check("pachctl downloaded", calls("2.11.6"), map[githubtest.Op]int{
+		githubtest.OpListReleases: 1, githubtest.OpDownload: 1, githubtest.OpListComments: 1, githubtest.OpEditComment: 1})
+	// Back to 2.11.5 by hand, and up again with pachctl 2.11.6 cached.
+	if err := s.w.Helm.Rollback(context.Background(), releaseName, 2, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.kube.WaitReady(context.Background(), s.ns, cluster.Selection{Release: releaseName}, time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("pachctl cached", calls("2.11.6"), map[githubtest.Op]int{
+		githubtest.OpListReleases: 1, githubtest.OpListComments: 1, githubtest.OpEditComment: 1})
+}
+
 // TestGitHubFaultsNeverFailAnUpgrade makes the GitHub API answer 500s and
 // rate limits. The client retries within bounds; what still fails becomes
 // a warning, and the upgrade's result stands.
@@ -423,8 +476,11 @@ func TestGitHubFaultsNeverFailAnUpgrade(t *testing.T) {
 		s.install("7.10.0", baseValues())
 		gh := s.w.GitHub
 		// Passing 5xx on every endpoint the run reads and writes: retried.
+		// 2.11.5's release is bare (its notes are in the CHANGELOG), so the
+		// run reads both the release list and the CHANGELOG; the pachctl
+		// digest comes from the list, with no call of its own.
+		gh.Fail(githubtest.OpListReleases, githubtest.Failure{Status: 502, Times: 1})
 		gh.Fail(githubtest.OpGetContents, githubtest.Failure{Status: 500, Times: 1})
-		gh.Fail(githubtest.OpGetRelease, githubtest.Failure{Status: 502, Times: 1})
 		gh.Fail(githubtest.OpListComments, githubtest.Failure{Status: 500, Times: 1})
 		gh.Fail(githubtest.OpCreateComment, githubtest.Failure{Status: 503, Times: 1})
 		rep := s.run(map[string]string{config.InputTargetVersion: "2.11.5"})
@@ -433,6 +489,14 @@ func TestGitHubFaultsNeverFailAnUpgrade(t *testing.T) {
 		}
 		if len(rep.Notes) == 0 || len(rep.Warnings) != 0 {
 			t.Errorf("notes %d, warnings %v: want the notes and no warning after retries", len(rep.Notes), rep.Warnings)
+		}
+		if len(rep.Notes) != 1 || rep.Notes[0].Origin != changelog.OriginChangelog {
+			t.Errorf("notes = %+v, want 2.11.5's CHANGELOG section (its release is bare)", rep.Notes)
+		}
+		for op, want := range map[githubtest.Op]int{githubtest.OpListReleases: 2, githubtest.OpGetContents: 2, githubtest.OpGetRelease: 0} {
+			if n := gh.Count(op); n != want {
+				t.Errorf("%s calls = %d, want %d", op, n, want)
+			}
 		}
 		s.wantPublished(rep)
 

@@ -17,11 +17,19 @@ func (s notesSource) FetchFile(ctx context.Context, repo, path string) ([]byte, 
 	return s.gh.FetchFile(ctx, repo, path)
 }
 
-func (s notesSource) ListReleases(ctx context.Context, repo string) ([]changelog.Release, error) {
-	rs, err := s.gh.ListReleases(ctx, repo)
+func (s notesSource) ListReleases(ctx context.Context, repo string, done func([]changelog.Release) bool) ([]changelog.Release, error) {
+	var until func([]github.Release) bool
+	if done != nil {
+		until = func(rs []github.Release) bool { return done(plain(rs)) }
+	}
+	rs, err := s.gh.ListReleasesUntil(ctx, repo, until)
+	return plain(rs), err
+}
+
+func plain(rs []github.Release) []changelog.Release {
 	out := make([]changelog.Release, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, changelog.Release{Tag: r.Tag, Body: r.Body, Draft: r.Draft})
 	}
-	return out, err
+	return out
 }

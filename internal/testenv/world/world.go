@@ -13,9 +13,11 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/changelog"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
@@ -95,6 +97,7 @@ func New(ctx context.Context, o Options) (_ *World, err error) {
 	if err != nil {
 		return nil, err
 	}
+	cl := changelog.Parse(o.Changelog)
 	assetDir := filepath.Join(o.Dir, "pachctl-assets")
 	if err := os.MkdirAll(assetDir, 0o755); err != nil {
 		return nil, err
@@ -109,7 +112,7 @@ func New(ctx context.Context, o Options) (_ *World, err error) {
 			return nil, err
 		}
 		w.GitHub.AddRelease(Repo, githubtest.Release{Tag: "v" + v, Name: v,
-			Body:   fmt.Sprintf("Pachyderm %s release notes (from the release body).", v),
+			Body:   releaseBody(w.GitHub, cl, versions, v),
 			Assets: []githubtest.Asset{{Name: a.Name, Content: content}}})
 	}
 
@@ -119,6 +122,31 @@ func New(ctx context.Context, o Options) (_ *World, err error) {
 		return nil, fmt.Errorf("world: %w", err)
 	}
 	return w, nil
+}
+
+// releaseBody is a release's body as Pachyderm writes them: only GitHub's
+// compare link for a version whose notes are in the CHANGELOG, the notes
+// themselves for the others (Pachyderm's CHANGELOG stops at 2.5.3).
+func releaseBody(gh *githubtest.Server, cl *changelog.Changelog, all []string, v string) string {
+	sv, err := semver.NewVersion(v)
+	if err != nil {
+		return fmt.Sprintf("Pachyderm %s release notes (from the release body).", v)
+	}
+	if s, ok := cl.Section(sv); !ok || s.Body == "" {
+		return fmt.Sprintf("Pachyderm %s release notes (from the release body).", v)
+	}
+	// GitHub's generated link compares with the previous release.
+	var prev *semver.Version
+	for _, o := range all {
+		if ov, err := semver.NewVersion(o); err == nil && ov.LessThan(sv) && (prev == nil || ov.GreaterThan(prev)) {
+			prev = ov
+		}
+	}
+	base := "v" + v
+	if prev != nil {
+		base = "v" + prev.Original()
+	}
+	return fmt.Sprintf("**Full Changelog**: %s/%s/compare/%s...v%s", gh.ServerURL, Repo, base, v)
 }
 
 // appVersions lists the app versions the chart repository serves.
