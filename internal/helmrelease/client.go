@@ -37,6 +37,7 @@ var setFieldManager = sync.OnceFunc(func() { kube.ManagedFieldsManager = FieldMa
 type Client struct {
 	cfg       *action.Configuration
 	namespace string
+	records   *queryCache
 }
 
 // Option configures a Client.
@@ -84,7 +85,9 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if err := cfg.Init(getter, namespace, o.driver); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	return &Client{cfg: cfg, namespace: namespace}, nil
+	records := newQueryCache(cfg.Releases.Driver)
+	cfg.Releases.Driver = records
+	return &Client{cfg: cfg, namespace: namespace, records: records}, nil
 }
 
 // Namespace is the namespace the client works in.

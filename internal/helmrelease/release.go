@@ -49,11 +49,13 @@ func (e *PendingError) Error() string {
 		"set recover-pending to roll it back to its last deployed revision", e.Release, e.Status, e.Revision)
 }
 
-// Get returns the latest revision of the release.
+// Get returns the latest revision of the release, read from the cluster: it is how a caller
+// learns the release's state now, so it never answers from what the client read before.
 func (c *Client) Get(ctx context.Context, name string) (*Release, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	c.records.forget()
 	r, err := action.NewGet(c.cfg).Run(name)
 	if err != nil {
 		return nil, c.wrapNotFound(name, "get", err)
@@ -174,8 +176,10 @@ func (c *Client) Rollback(ctx context.Context, name string, toRevision int, time
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.records.forget()
 	rb := action.NewRollback(c.cfg)
 	rb.Version = toRevision
+	rb.MaxHistory = defaultMaxHistory
 	rb.Timeout = timeout
 	rb.WaitStrategy = kube.HookOnlyStrategy
 	rb.Description = fmt.Sprintf("Rollback to %d by pach-upgrade", toRevision)

@@ -17,7 +17,9 @@ type UpgradeOptions struct {
 	Timeout time.Duration
 	// Description is stored with the new revision (shown by `helm history`).
 	Description string
-	// MaxHistory limits stored revisions (0: unlimited, as the Helm CLI's default).
+	// MaxHistory limits stored revisions: 0 keeps the Helm CLIs' default of 10 (their
+	// --history-max), a negative value keeps every revision. Every Helm action reads the whole
+	// history, so an unbounded one makes each run slower than the last.
 	MaxHistory int
 	// ServerSideApply is "auto" (default: as the release was last applied; server-side for
 	// releases installed by Helm 4), "true" or "false".
@@ -33,6 +35,19 @@ func (o UpgradeOptions) timeout() time.Duration {
 		return 5 * time.Minute
 	}
 	return o.Timeout
+}
+
+// defaultMaxHistory is the Helm CLIs' --history-max default.
+const defaultMaxHistory = 10
+
+func (o UpgradeOptions) maxHistory() int {
+	switch {
+	case o.MaxHistory == 0:
+		return defaultMaxHistory
+	case o.MaxHistory < 0:
+		return 0 // Helm's "no limit"
+	}
+	return o.MaxHistory
 }
 
 func (o UpgradeOptions) serverSideApply() string {
@@ -62,7 +77,7 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 	up.WaitStrategy = kube.HookOnlyStrategy
 	up.RollbackOnFailure = false
 	up.ResetValues = true
-	up.MaxHistory = opts.MaxHistory
+	up.MaxHistory = opts.maxHistory()
 	up.ServerSideApply = opts.serverSideApply()
 	up.ForceConflicts = opts.ForceConflicts
 	up.Description = opts.Description
@@ -72,6 +87,8 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 	// it downloads and parses the server's whole OpenAPI document, twice per upgrade, which was
 	// most of the action's peak memory and a good part of an upgrade's time. Client-side
 	// apply sends no such directive, so there Helm's own validation stays on.
+	// c.Get reads the records afresh, so Helm's own check for a concurrent operation (a
+	// pending latest revision) sees the cluster, not an earlier read.
 	if last, err := c.Get(ctx, name); err == nil {
 		up.DisableOpenAPIValidation = appliesServerSide(up.ServerSideApply, last.ApplyMethod)
 	}
@@ -114,6 +131,7 @@ func (c *Client) Install(ctx context.Context, name string, ch *Chart, values map
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout())
 	defer cancel()
+	c.records.forget()
 
 	in := action.NewInstall(c.cfg)
 	in.ReleaseName = name
