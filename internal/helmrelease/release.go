@@ -56,6 +56,12 @@ func (c *Client) Get(ctx context.Context, name string) (*Release, error) {
 		return nil, err
 	}
 	c.records.forget()
+	return c.latest(name)
+}
+
+// latest is Get from the records this client has read since its last write or Get: for the
+// steps between the release check and the upgrade, which all read the same release.
+func (c *Client) latest(name string) (*Release, error) {
 	r, err := action.NewGet(c.cfg).Run(name)
 	if err != nil {
 		return nil, c.wrapNotFound(name, "get", err)
