@@ -1,6 +1,8 @@
 package helmrelease
 
 import (
+	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -17,19 +19,62 @@ import (
 // of a dozen revisions one read decodes megabytes, and one run reads the history for the
 // release check, the generated-values renders, the conflict dry run and the upgrade itself.
 //
-// Only reads are cached, and only between two points where the records must be fresh: any
-// write through it, and forget, which the operations that change a release call first, so
-// that Helm's own check for a concurrent operation (a pending latest revision) always reads
-// the cluster.
+// Only reads are cached: any write through it drops them, and so does refresh when the
+// cluster's records of the release are no longer the ones read — checked from the records'
+// labels alone (revision and status), which is what Helm's own check for a concurrent
+// operation (a pending latest revision) looks at.
 type queryCache struct {
 	driver.Driver
+	// stamp lists the revision and status of every stored record of a release, from the
+	// storage objects' labels, without reading (or decoding) their content.
+	stamp func(ctx context.Context, name string) (string, error)
 
 	mu      sync.Mutex
 	queries map[string][]ri.Releaser
 }
 
-func newQueryCache(d driver.Driver) *queryCache {
-	return &queryCache{Driver: d, queries: map[string][]ri.Releaser{}}
+func newQueryCache(d driver.Driver, stamp func(ctx context.Context, name string) (string, error)) *queryCache {
+	return &queryCache{Driver: d, stamp: stamp, queries: map[string][]ri.Releaser{}}
+}
+
+// refresh keeps what was read of release name only if its stored records are still the
+// ones read: the same revisions with the same statuses.
+func (c *queryCache) refresh(ctx context.Context, name string) {
+	c.mu.Lock()
+	cached, ok := c.queries[labelKey(historyLabels(name))]
+	c.mu.Unlock()
+	if !ok {
+		return // nothing read yet: the next read goes to storage anyway
+	}
+	now, err := c.stamp(ctx, name)
+	if err != nil || now != recordStamp(cached) {
+		c.forget()
+	}
+}
+
+// historyLabels is the query behind Helm's Storage.History and Last.
+func historyLabels(name string) map[string]string {
+	return map[string]string{"name": name, "owner": "helm"}
+}
+
+// recordStamp is what stamp would list for these records: "revision=status" of each,
+// sorted by revision.
+func recordStamp(rs []ri.Releaser) string {
+	revs := map[int]string{}
+	for _, r := range rs {
+		if rel, ok := r.(*release.Release); ok && rel != nil && rel.Info != nil {
+			revs[rel.Version] = rel.Info.Status.String()
+		}
+	}
+	return formatStamp(revs)
+}
+
+func formatStamp(revs map[int]string) string {
+	var b strings.Builder
+	for _, v := range slices.Sorted(maps.Keys(revs)) {
+		fmt.Fprintf(&b, "%d=%s,", v, revs[v])
+	}
+	return b.String()
 }
 
 // forget drops every cached read.

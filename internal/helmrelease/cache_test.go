@@ -1,6 +1,7 @@
 package helmrelease
 
 import (
+	"context"
 	"testing"
 
 	releasei "helm.sh/helm/v4/pkg/release"
@@ -24,7 +25,13 @@ func (d *countingDriver) Query(labels map[string]string) ([]releasei.Releaser, e
 
 func TestQueryCacheReadsHistoryOnceBetweenWrites(t *testing.T) {
 	under := &countingDriver{Driver: driver.NewMemory()}
-	records := newQueryCache(under)
+	// The stamp a cluster would list from the records' labels, read here from the storage
+	// itself without counting.
+	stamp := func(_ context.Context, name string) (string, error) {
+		rs, err := under.Driver.Query(historyLabels(name))
+		return recordStamp(rs), err
+	}
+	records := newQueryCache(under, stamp)
 	s := storage.Init(records)
 	rel := func(v int, st rcommon.Status) *release.Release {
 		return &release.Release{Name: "pachd", Namespace: "ns", Version: v, Info: &release.Info{Status: st}}
@@ -68,12 +75,30 @@ func TestQueryCacheReadsHistoryOnceBetweenWrites(t *testing.T) {
 		t.Errorf("after a write: %d queries, last revision %d; want 1 query and revision 2", under.queries, last.(*release.Release).Version)
 	}
 
-	// forget does the same for writes made elsewhere (another client, the Helm CLI).
-	records.forget()
+	// refresh keeps the reads while the stored records are those read...
+	records.refresh(context.Background(), "pachd")
 	if _, err := s.Last("pachd"); err != nil {
 		t.Fatal(err)
 	}
-	if under.queries != 2 {
-		t.Errorf("after forget: %d queries in all, want 2", under.queries)
+	if under.queries != 1 {
+		t.Errorf("refresh with unchanged records: %d queries in all, want 1", under.queries)
+	}
+	// ...and drops them when another client (the Helm CLI) changed one: here the latest
+	// revision, marked failed behind this client's back.
+	other := *last.(*release.Release)
+	info := *other.Info
+	info.Status = rcommon.StatusFailed
+	other.Info = &info
+	if err := under.Driver.Update("sh.helm.release.v1.pachd.v2", &other); err != nil {
+		t.Fatal(err)
+	}
+	records.refresh(context.Background(), "pachd")
+	got, err := s.Last("pachd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if under.queries != 2 || got.(*release.Release).Info.Status != rcommon.StatusFailed {
+		t.Errorf("refresh after another client's write: %d queries, status %s; want 2 queries and failed",
+			under.queries, got.(*release.Release).Info.Status)
 	}
 }

@@ -5,16 +5,23 @@
 package helmrelease
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -85,9 +92,40 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if err := cfg.Init(getter, namespace, o.driver); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	records := newQueryCache(cfg.Releases.Driver)
+	stamp, err := recordStamper(restConfig, namespace, o.driver)
+	if err != nil {
+		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
+	}
+	records := newQueryCache(cfg.Releases.Driver, stamp)
 	cfg.Releases.Driver = records
 	return &Client{cfg: cfg, namespace: namespace, records: records}, nil
+}
+
+// recordStamper returns cache's stamp for the storage driver: the revision and status labels
+// of the release's Secrets (or ConfigMaps), listed as metadata only.
+func recordStamper(restConfig *rest.Config, namespace, driverName string) (func(ctx context.Context, name string) (string, error), error) {
+	mc, err := metadata.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	resource := "secrets"
+	if strings.HasPrefix(driverName, "configmap") {
+		resource = "configmaps"
+	}
+	objects := mc.Resource(corev1.SchemeGroupVersion.WithResource(resource)).Namespace(namespace)
+	return func(ctx context.Context, name string) (string, error) {
+		list, err := objects.List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(historyLabels(name)).String()})
+		if err != nil {
+			return "", fmt.Errorf("list the %s of release %s/%s: %w", resource, namespace, name, err)
+		}
+		revs := map[int]string{}
+		for _, o := range list.Items {
+			if v, err := strconv.Atoi(o.Labels["version"]); err == nil {
+				revs[v] = o.Labels["status"]
+			}
+		}
+		return formatStamp(revs), nil
+	}, nil
 }
 
 // Namespace is the namespace the client works in.

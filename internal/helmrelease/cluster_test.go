@@ -533,6 +533,16 @@ func TestHelmDriver(t *testing.T) {
 			if records != 3 {
 				t.Errorf("%d release records in %ss, want 3", records, tc.kind)
 			}
+
+			// This client has read the release; another (the Helm 3 CLI) moves it on. The
+			// next Get must see that, not what this client read before.
+			if _, err := c.Get(ctx, testRelease); err != nil {
+				t.Fatal(err)
+			}
+			helm3Driver(t, ns, tc.driver, "rollback", testRelease, "2")
+			if got, err := c.Get(ctx, testRelease); err != nil || got.Revision != 4 {
+				t.Errorf("Get after another client's rollback: revision %v, %v; want 4", got, err)
+			}
 		})
 	}
 }

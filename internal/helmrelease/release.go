@@ -49,13 +49,14 @@ func (e *PendingError) Error() string {
 		"set recover-pending to roll it back to its last deployed revision", e.Release, e.Status, e.Revision)
 }
 
-// Get returns the latest revision of the release, read from the cluster: it is how a caller
-// learns the release's state now, so it never answers from what the client read before.
+// Get returns the latest revision of the release as the cluster has it now: it is how a
+// caller learns the release's state, so what the client read before is used only when the
+// stored records are still those (the same revisions with the same statuses).
 func (c *Client) Get(ctx context.Context, name string) (*Release, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c.records.forget()
+	c.records.refresh(ctx, name)
 	return c.latest(name)
 }
 

@@ -87,8 +87,8 @@ func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map
 	// it downloads and parses the server's whole OpenAPI document, twice per upgrade, which was
 	// most of the action's peak memory and a good part of an upgrade's time. Client-side
 	// apply sends no such directive, so there Helm's own validation stays on.
-	// c.Get reads the records afresh, so Helm's own check for a concurrent operation (a
-	// pending latest revision) sees the cluster, not an earlier read.
+	// c.Get checks the records against the cluster, so Helm's own check for a concurrent
+	// operation (a pending latest revision) sees the cluster, not an earlier read.
 	if last, err := c.Get(ctx, name); err == nil {
 		up.DisableOpenAPIValidation = appliesServerSide(up.ServerSideApply, last.ApplyMethod)
 	}
