@@ -154,24 +154,15 @@ func deploymentComplete(ctx context.Context, b *testing.B, kube *cluster.Client,
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := make(chan time.Time, 1)
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			d, ok := ev.Object.(*appsv1.Deployment)
-			if !ok {
-				continue
-			}
-			st := d.Status
-			if st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == replicas && st.Replicas == replicas &&
-				st.ReadyReplicas == replicas && st.AvailableReplicas == replicas {
-				out <- time.Now()
-				return
-			}
+	return stampWhen(w, func(ev watch.Event) bool {
+		d, ok := ev.Object.(*appsv1.Deployment)
+		if !ok {
+			return false
 		}
-		out <- time.Time{}
-	}()
-	return out
+		st := d.Status
+		return st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == replicas && st.Replicas == replicas &&
+			st.ReadyReplicas == replicas && st.AvailableReplicas == replicas
+	})
 }
 
 // oldPodsTerminating watches the Deployment's pods on its own and sends the time the last pod
@@ -196,18 +187,26 @@ func oldPodsTerminating(ctx context.Context, b *testing.B, kube *cluster.Client,
 	if err != nil {
 		b.Fatal(err)
 	}
+	return stampWhen(w, func(ev watch.Event) bool {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			return false
+		}
+		if ev.Type == watch.Deleted || p.DeletionTimestamp != nil {
+			delete(old, p.Name)
+		}
+		return len(old) == 0
+	})
+}
+
+// stampWhen sends the time of the first event of w for which done holds, or the zero time if
+// the watch ends first.
+func stampWhen(w watch.Interface, done func(watch.Event) bool) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	go func() {
 		defer w.Stop()
 		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok {
-				continue
-			}
-			if ev.Type == watch.Deleted || p.DeletionTimestamp != nil {
-				delete(old, p.Name)
-			}
-			if len(old) == 0 {
+			if done(ev) {
 				out <- time.Now()
 				return
 			}
