@@ -44,7 +44,8 @@ func (c *queryCache) refresh(ctx context.Context, name string) {
 	cached, ok := c.queries[labelKey(historyLabels(name))]
 	c.mu.Unlock()
 	if !ok {
-		return // nothing read yet: the next read goes to storage anyway
+		c.forget() // the history was not read: nothing to check other reads against
+		return
 	}
 	now, err := c.stamp(ctx, name)
 	if err != nil || now != recordStamp(cached) {
