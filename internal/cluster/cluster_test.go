@@ -13,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 )
@@ -112,29 +112,16 @@ func TestWaitReadyRollout(t *testing.T) {
 		seen[l] = true
 	}
 
-	// Upgrade both: the wait must cover the new generation, not the old Ready state. The
-	// controllers may still be writing the first rollout's status (WaitReady reads the pods,
-	// which finish first), so each change is retried on a conflict, as kubectl does.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, "pachd", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		d.Spec.Template.Spec.Containers[0].Image = "pachyderm/pachd:2.11.6"
-		_, err = c.cs.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
+	// Upgrade both: the wait must cover the new generation, not the old Ready state. A JSON
+	// patch carries no resourceVersion, so the controllers' status writes (which may still be
+	// going on: WaitReady reads the pods, which finish first) cannot conflict with it.
+	setImage := `[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":%q}]`
+	if _, err := c.cs.AppsV1().Deployments(ns).Patch(ctx, "pachd", types.JSONPatchType,
+		fmt.Appendf(nil, setImage, "pachyderm/pachd:2.11.6"), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		s, err := c.cs.AppsV1().StatefulSets(ns).Get(ctx, "etcd", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		s.Spec.Template.Spec.Containers[0].Image = "pachyderm/etcd:3.5.2"
-		_, err = c.cs.AppsV1().StatefulSets(ns).Update(ctx, s, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
+	if _, err := c.cs.AppsV1().StatefulSets(ns).Patch(ctx, "etcd", types.JSONPatchType,
+		fmt.Appendf(nil, setImage, "pachyderm/etcd:3.5.2"), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.WaitReady(ctx, ns, Selection{Release: "pach"}, 60*time.Second, nil); err != nil {
