@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -160,16 +159,11 @@ func (c *Client) CheckConflicts(ctx context.Context, name string, ch *Chart, val
 	case ssa == "false", ssa == "auto" && current.ApplyMethod != "ssa":
 		return nil
 	}
-	up := action.NewUpgrade(c.cfg)
-	up.Namespace = c.namespace
-	up.DryRunStrategy = action.DryRunServer
-	up.WaitStrategy = kube.HookOnlyStrategy
-	up.ResetValues = true
+	up := c.dryRunUpgrade(opts.PostRenderer) // the manifest the upgrade will apply
 	// No client-side OpenAPI validation, here or below: fetching and parsing
 	// the schema costs far more than the whole check (seconds against
 	// milliseconds), and the dry-run apply is validated by the API server.
 	up.DisableOpenAPIValidation = true
-	up.PostRenderer = opts.PostRenderer // the manifest the upgrade will apply
 	if values == nil {
 		values = map[string]any{}
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
-	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
 
@@ -422,11 +421,7 @@ func sentinel(i int) string {
 // renderUpgrade renders the upgrade as Helm would run it (lookups against
 // the cluster), without the OpenAPI validation a render alone does not need.
 func (c *Client) renderUpgrade(ctx context.Context, name string, ch *Chart, values map[string]any) (string, error) {
-	up := action.NewUpgrade(c.cfg)
-	up.Namespace = c.namespace
-	up.DryRunStrategy = action.DryRunServer
-	up.WaitStrategy = kube.HookOnlyStrategy
-	up.ResetValues = true
+	up := c.dryRunUpgrade(nil)
 	up.DisableOpenAPIValidation = true
 	r, err := up.RunWithContext(ctx, name, ch.Chart, pvalues.Copy(values))
 	if err != nil {

@@ -42,6 +42,19 @@ type PlanOptions struct {
 	PostRenderer postrenderer.PostRenderer
 }
 
+// dryRunUpgrade is the upgrade of a release as Helm would run it — rendered with lookups
+// against the cluster, checked against the live objects — and applied nowhere: what the plan,
+// the conflict check and the generated-values renders each start from.
+func (c *Client) dryRunUpgrade(postRenderer postrenderer.PostRenderer) *action.Upgrade {
+	up := action.NewUpgrade(c.cfg)
+	up.Namespace = c.namespace
+	up.DryRunStrategy = action.DryRunServer
+	up.WaitStrategy = kube.HookOnlyStrategy
+	up.ResetValues = true
+	up.PostRenderer = postRenderer
+	return up
+}
+
 // Plan renders the upgrade of name to ch with values, without changing anything: Helm's
 // server dry-run renders it (lookups against the cluster included), then every rendered
 // object goes through a server-side apply dry-run so admission and schema errors show up now
@@ -57,12 +70,7 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 	if err != nil {
 		return nil, err
 	}
-	up := action.NewUpgrade(c.cfg)
-	up.Namespace = c.namespace
-	up.DryRunStrategy = action.DryRunServer
-	up.WaitStrategy = kube.HookOnlyStrategy
-	up.ResetValues = true
-	up.PostRenderer = opts.PostRenderer
+	up := c.dryRunUpgrade(opts.PostRenderer)
 	if values == nil {
 		values = map[string]any{}
 	}
