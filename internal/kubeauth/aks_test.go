@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth"
 	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth/kubeauthtest"
-	"github.com/pach-upgrade/pach-upgrade/internal/report"
 )
 
 // kubeloginWorkloadIdentity is the user entry of `az aks get-credentials` converted with
@@ -56,11 +54,7 @@ func TestAKSUpgradeThroughKubeloginWithGitHubOIDC(t *testing.T) {
 	if signed.Cloud != "AKS" || signed.Plugin != "kubelogin" || signed.User != s.user {
 		t.Errorf("signed in as %+v, want AKS through kubelogin as %s", signed, s.user)
 	}
-	rep, out := s.upgrade(rc, toks, nil)
-	if rep.Result != report.ResultUpgraded {
-		t.Fatalf("upgrade through AKS sign-in: %s (%s)", rep.Result, rep.Failure)
-	}
-	s.wantRevision(2, "2.11.6")
+	out := s.upgraded(rc, toks, nil)
 	if clouds.Entra.Issued() == before {
 		t.Error("the Entra ID stand-in issued no token")
 	}
@@ -103,14 +97,7 @@ func TestAKSTokenExpiresMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
-	rep, _ := s.upgrade(rc, toks, map[string]string{config.InputBackupCommand: "sleep 12"})
-	if rep.Result != report.ResultUpgraded {
-		t.Fatalf("upgrade with a token expiring mid-run: %s (%s)", rep.Result, rep.Failure)
-	}
-	s.wantRevision(2, "2.11.6")
-	if n := len(toks.list()); n < 2 {
-		t.Errorf("%d token(s) over a run longer than a token's life, want a refresh", n)
-	}
+	s.upgradedAcrossExpiry(rc, toks)
 }
 
 func TestAKSWrongCredentialsChangeNothing(t *testing.T) {

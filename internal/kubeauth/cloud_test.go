@@ -194,6 +194,29 @@ func (s *site) upgrade(rc *rest.Config, toks *tokens, inputs map[string]string) 
 	return rep, out.String()
 }
 
+// upgraded runs the upgrade to 2.11.6 with rc and wants it done, at revision 2; it returns the
+// run's output.
+func (s *site) upgraded(rc *rest.Config, toks *tokens, inputs map[string]string) string {
+	s.t.Helper()
+	rep, out := s.upgrade(rc, toks, inputs)
+	if rep.Result != report.ResultUpgraded {
+		s.t.Fatalf("upgrade: %s (%s)", rep.Result, rep.Failure)
+	}
+	s.wantRevision(2, "2.11.6")
+	return out
+}
+
+// upgradedAcrossExpiry runs an upgrade whose backup command (12 s) outlasts both the tokens,
+// which the test made live 4 s, and the API server's 10 s cache of an accepted token: the run
+// passes only when the token is refreshed, and more than one must have been issued.
+func (s *site) upgradedAcrossExpiry(rc *rest.Config, toks *tokens) {
+	s.t.Helper()
+	s.upgraded(rc, toks, map[string]string{config.InputBackupCommand: "sleep 12"})
+	if n := len(toks.list()); n < 2 {
+		s.t.Errorf("%d token(s) over a run longer than a token's life, want a refresh", n)
+	}
+}
+
 // wantRevision checks the release's latest revision (read as the admin).
 func (s *site) wantRevision(revision int, app string) {
 	s.t.Helper()

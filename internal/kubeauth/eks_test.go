@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth"
 	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth/kubeauthtest"
-	"github.com/pach-upgrade/pach-upgrade/internal/report"
 )
 
 const eksRole = "arn:aws:iam::" + kubeauthtest.AWSAccount + ":role/pach-upgrade-deployer"
@@ -51,11 +49,7 @@ func TestEKSUpgradeThroughAWSEKSGetToken(t *testing.T) {
 	if signed.Cloud != "EKS" || signed.Plugin != "aws" || signed.User != s.user {
 		t.Errorf("signed in as %+v, want EKS through aws as %s", signed, s.user)
 	}
-	rep, out := s.upgrade(rc, toks, nil)
-	if rep.Result != report.ResultUpgraded {
-		t.Fatalf("upgrade through EKS sign-in: %s (%s)", rep.Result, rep.Failure)
-	}
-	s.wantRevision(2, "2.11.6")
+	out := s.upgraded(rc, toks, nil)
 	if clouds.AWS.Calls("GetCallerIdentity") == before {
 		t.Error("the webhook never replayed a token to STS")
 	}
@@ -96,14 +90,7 @@ func TestEKSTokenExpiresMidRun(t *testing.T) {
 	if clouds.AWS.Calls("AssumeRole") == 0 {
 		t.Error("the role was never assumed")
 	}
-	rep, _ := s.upgrade(rc, toks, map[string]string{config.InputBackupCommand: "sleep 12"})
-	if rep.Result != report.ResultUpgraded {
-		t.Fatalf("upgrade with a token expiring mid-run: %s (%s)", rep.Result, rep.Failure)
-	}
-	s.wantRevision(2, "2.11.6")
-	if n := len(toks.list()); n < 2 {
-		t.Errorf("%d EKS token(s) issued over a run longer than a token's life, want a refresh", n)
-	}
+	s.upgradedAcrossExpiry(rc, toks)
 }
 
 func TestEKSWrongCredentialsChangeNothing(t *testing.T) {

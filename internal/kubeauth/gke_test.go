@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth"
 	"github.com/pach-upgrade/pach-upgrade/internal/kubeauth/kubeauthtest"
-	"github.com/pach-upgrade/pach-upgrade/internal/report"
 )
 
 // gkeAuthPlugin is the user entry `gcloud container clusters get-credentials` writes.
@@ -74,11 +72,7 @@ func TestGKEUpgradeThroughGKEGcloudAuthPlugin(t *testing.T) {
 	if signed.Cloud != "GKE" || signed.User != s.user {
 		t.Errorf("signed in as %+v, want GKE as %s", signed, s.user)
 	}
-	rep, out := s.upgrade(rc, toks, nil)
-	if rep.Result != report.ResultUpgraded {
-		t.Fatalf("upgrade through GKE sign-in: %s (%s)", rep.Result, rep.Failure)
-	}
-	s.wantRevision(2, "2.11.6")
+	out := s.upgraded(rc, toks, nil)
 	if clouds.Google.Issued() == before {
 		t.Error("no token was exchanged at the STS stand-in")
 	}
@@ -97,14 +91,7 @@ func TestGKETokenExpiresMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
-	rep, _ := s.upgrade(rc, toks, map[string]string{config.InputBackupCommand: "sleep 12"})
-	if rep.Result != report.ResultUpgraded {
-		t.Fatalf("upgrade with a token expiring mid-run: %s (%s)", rep.Result, rep.Failure)
-	}
-	s.wantRevision(2, "2.11.6")
-	if n := len(toks.list()); n < 2 {
-		t.Errorf("%d access token(s) over a run longer than a token's life, want a refresh", n)
-	}
+	s.upgradedAcrossExpiry(rc, toks)
 }
 
 func TestGKEWrongCredentialsChangeNothing(t *testing.T) {
