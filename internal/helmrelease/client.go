@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -83,8 +82,12 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	}
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(o.logger.Handler()))
 	getter := &restGetter{config: rest.CopyConfig(restConfig), namespace: namespace}
+	var resource string // what the driver keeps release records in
 	switch o.driver {
-	case "secret", "secrets", "configmap", "configmaps":
+	case "secret", "secrets":
+		resource = "secrets"
+	case "configmap", "configmaps":
+		resource = "configmaps"
 	default:
 		// memory keeps nothing between runs; sql needs a database this package never reaches.
 		return nil, fmt.Errorf("helm client: storage driver %q: want secret or configmap", o.driver)
@@ -92,7 +95,7 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if err := cfg.Init(getter, namespace, o.driver); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	stamp, err := recordStamper(restConfig, namespace, o.driver)
+	stamp, err := recordStamper(restConfig, namespace, resource)
 	if err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
@@ -101,16 +104,12 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	return &Client{cfg: cfg, namespace: namespace, records: records}, nil
 }
 
-// recordStamper returns cache's stamp for the storage driver: the revision and status labels
-// of the release's Secrets (or ConfigMaps), listed as metadata only.
-func recordStamper(restConfig *rest.Config, namespace, driverName string) (func(ctx context.Context, name string) (string, error), error) {
+// recordStamper returns the cache's stamp for records kept in resource (secrets or
+// configmaps): the revision and status labels of the release's objects, listed as metadata only.
+func recordStamper(restConfig *rest.Config, namespace, resource string) (func(ctx context.Context, name string) (string, error), error) {
 	mc, err := metadata.NewForConfig(restConfig)
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
-	}
-	resource := "secrets"
-	if strings.HasPrefix(driverName, "configmap") {
-		resource = "configmaps"
 	}
 	objects := mc.Resource(corev1.SchemeGroupVersion.WithResource(resource)).Namespace(namespace)
 	return func(ctx context.Context, name string) (string, error) {
