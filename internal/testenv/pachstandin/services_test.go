@@ -2,6 +2,7 @@ package pachstandin_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -106,5 +107,56 @@ func TestHealthAPIsFollowTheServingVersion(t *testing.T) {
 	}
 	if p.InspectCalls() != 3 {
 		t.Errorf("InspectCalls = %d, want 3", p.InspectCalls())
+	}
+}
+
+func TestStandinPachctlHealthCommands(t *testing.T) {
+	_, bin := buildStandin(t, "2.12.0")
+	p, err := pachstandin.ServePachd(t.Context(), pachstandin.StaticVersion("2.12.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pachctl(t, bin, p.Address, "enterprise", "get-state"); err != nil || out != "No Pachyderm Enterprise token was found\n" {
+		t.Errorf("get-state without enterprise = %q, %v", out, err)
+	}
+	if _, err := pachctl(t, bin, p.Address, "enterprise", "pause"); err == nil || !strings.Contains(err.Error(), "not activated") {
+		t.Errorf("pause without enterprise: %v, want a refusal", err)
+	}
+	p.SetEnterprise(pachpb.EnterpriseActive)
+	p.SetPipelines(pachpb.PipelineInfo{Name: "edges", State: pachpb.PipelineRunning, Version: 2})
+	if out, err := pachctl(t, bin, p.Address, "enterprise", "get-state"); err != nil || out != "Pachyderm Enterprise token state: ACTIVE\n" {
+		t.Errorf("get-state = %q, %v", out, err)
+	}
+	if _, err := pachctl(t, bin, p.Address, "enterprise", "pause"); err != nil || !p.PausedByEnterprise() {
+		t.Errorf("pause: %v, paused %v", err, p.PausedByEnterprise())
+	}
+	if out, err := pachctl(t, bin, p.Address, "enterprise", "pause-status"); err != nil || out != "paused\n" {
+		t.Errorf("pause-status = %q, %v", out, err)
+	}
+	if _, err := pachctl(t, bin, p.Address, "enterprise", "unpause"); err != nil || p.PausedByEnterprise() {
+		t.Errorf("unpause: %v, paused %v", err, p.PausedByEnterprise())
+	}
+	out, err := pachctl(t, bin, p.Address, "list", "pipeline", "--raw")
+	var raw struct {
+		Pipeline struct {
+			Name    string `json:"name"`
+			Project struct {
+				Name string `json:"name"`
+			} `json:"project"`
+		} `json:"pipeline"`
+		State string `json:"state"`
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil || raw.State != "PIPELINE_RUNNING" || raw.Pipeline.Name != "edges" || raw.Pipeline.Project.Name != "default" {
+		t.Errorf("list pipeline --raw = %q (%+v, %v)", out, raw, err)
+	}
+	out, err = pachctl(t, bin, p.Address, "list", "pipeline")
+	if err != nil || !strings.Contains(out, "default   edges   2         running") {
+		t.Errorf("list pipeline = %q, %v", out, err)
+	}
+	if out, err := pachctl(t, bin, p.Address, "inspect", "cluster"); err != nil || !strings.HasPrefix(out, "Cluster ID: standin-") {
+		t.Errorf("inspect cluster = %q, %v", out, err)
 	}
 }
