@@ -94,6 +94,9 @@ func StartStartGate(ctx context.Context, o StartGateOptions) (*StartGate, error)
 	if err != nil {
 		return nil, fmt.Errorf("pachd start gate: %w", err)
 	}
+	// A pachd scaled to zero holds no connection; neither does the gate between starts, so a
+	// restore may drop and re-create database pachyderm.
+	db.SetMaxIdleConns(0)
 	g := &StartGate{o: o, db: db, done: make(chan struct{}), seen: map[types.UID]bool{}}
 	go g.run(ctx)
 	return g, nil

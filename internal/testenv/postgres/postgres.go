@@ -74,10 +74,12 @@ type Server struct {
 	log  *bytes.Buffer
 }
 
-// Start starts a server with both databases for the test and stops it when the test ends. It
-// fails the test when PostgreSQL 15 is not installed (.ci/run installs it).
+// Start starts a server with both databases for the test and stops it when the test ends.
+// Without PostgreSQL 15 installed it skips the test with the reason, and fails it when CI=true
+// (.ci/run installs it), as testenv does without a cluster.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s, err := New(ctx)
@@ -90,6 +92,17 @@ func Start(t testing.TB) *Server {
 		}
 	})
 	return s
+}
+
+// Require skips the test when PostgreSQL 15 is not installed, or fails it when CI=true.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := BinDir(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
 }
 
 // New starts a server with user pachyderm and databases pachyderm and dex; the caller must call

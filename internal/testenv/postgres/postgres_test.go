@@ -71,6 +71,7 @@ func TestServerHasPachydermDatabasesAndRealClientTools(t *testing.T) {
 }
 
 func TestStopRemovesEverything(t *testing.T) {
+	postgres.Require(t)
 	srv, err := postgres.New(t.Context())
 	if err != nil {
 		t.Fatal(err)
