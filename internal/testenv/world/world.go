@@ -55,6 +55,9 @@ type Options struct {
 	Database *postgres.Server
 	// Migrations is the stand-in's migration chain; default pachstandin.DefaultMigrations.
 	Migrations pachstandin.MigrationTable
+	// DatabaseActivity, when set, makes a Ready, unpaused pachd write a row into table
+	// standin_activity every DatabaseActivity (see pachstandin.StartGateOptions.Activity).
+	DatabaseActivity time.Duration
 }
 
 // World is the running set of servers.
@@ -139,7 +142,8 @@ func New(ctx context.Context, o Options) (_ *World, err error) {
 			return nil, fmt.Errorf("world: %w", err)
 		}
 		if w.Gate, err = pachstandin.StartStartGate(pctx, pachstandin.StartGateOptions{Kube: w.Kube, Namespace: o.Namespace,
-			DSN: o.Database.DSN(postgres.DBPachyderm), Migrations: o.Migrations}); err != nil {
+			DSN: o.Database.DSN(postgres.DBPachyderm), Migrations: o.Migrations,
+			Activity: o.DatabaseActivity, Paused: w.Pachd.PausedByEnterprise}); err != nil {
 			return nil, fmt.Errorf("world: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package clustertest
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +146,71 @@ func TestStartGateHoldsPodsPendingWithoutDatabase(t *testing.T) {
 	pods, _ := pachdPods(ctx, cs, ns, oldVersion)
 	if pods[0].Status.Phase != corev1.PodPending || len(gate.Starts()) != 0 {
 		t.Errorf("pod without a database: phase %s, starts %+v; want Pending, none", pods[0].Status.Phase, gate.Starts())
+	}
+}
+
+func TestStartGateWritesOnlyWhilePachdServes(t *testing.T) {
+	ctx := t.Context()
+	cs, err := kubernetes.NewForConfig(testenv.RESTConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := testenv.Namespace(t)
+	srv := postgres.Start(t)
+	db := srv.Open(t, postgres.DBPachyderm)
+	var paused atomic.Bool
+	gctx, stop := context.WithCancel(context.Background())
+	gate, err := pachstandin.StartStartGate(gctx, pachstandin.StartGateOptions{Kube: cs, Namespace: ns,
+		DSN: srv.DSN(postgres.DBPachyderm), Activity: 20 * time.Millisecond, Paused: paused.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(); <-gate.Done() })
+	rows := func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM standin_activity`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	}
+	steady := func(what string) {
+		t.Helper()
+		time.Sleep(300 * time.Millisecond) // let a write in flight land
+		before := rows()
+		time.Sleep(500 * time.Millisecond)
+		if after := rows(); after != before {
+			t.Errorf("%s: %d rows written, want none", what, after-before)
+		}
+	}
+
+	d := pachdDeployment(oldVersion)
+	d.Spec.Template.Annotations = map[string]string{pachstandin.AnnotationStart: pachstandin.StartPending}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pachd to write", func(context.Context) (bool, error) { return rows() >= 5, nil })
+
+	paused.Store(true)
+	steady("paused by enterprise")
+	paused.Store(false)
+	waitFor(t, "pachd to write again", func(context.Context) (bool, error) { n := rows(); time.Sleep(100 * time.Millisecond); return rows() > n, nil })
+
+	// Scaled to zero, as a quiesce without enterprise does.
+	waitFor(t, "pachd scaled to 0", func(ctx context.Context) (bool, error) {
+		s, err := cs.AppsV1().Deployments(ns).GetScale(ctx, "pachd", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		s.Spec.Replicas = 0
+		_, err = cs.AppsV1().Deployments(ns).UpdateScale(ctx, "pachd", s, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
+	waitFor(t, "the pachd pod to go", func(ctx context.Context) (bool, error) {
+		pods, err := pachdPods(ctx, cs, ns, oldVersion)
+		return err == nil && len(pods) == 0, err
+	})
+	steady("scaled to zero")
+	if gate.Writes() < 5 {
+		t.Errorf("gate counted %d writes", gate.Writes())
 	}
 }
