@@ -193,7 +193,11 @@ func TestStartGateWritesOnlyWhilePachdServes(t *testing.T) {
 	paused.Store(true)
 	steady("paused by enterprise")
 	paused.Store(false)
-	waitFor(t, "pachd to write again", func(context.Context) (bool, error) { n := rows(); time.Sleep(100 * time.Millisecond); return rows() > n, nil })
+	waitFor(t, "pachd to write again", func(context.Context) (bool, error) {
+		n := rows()
+		time.Sleep(100 * time.Millisecond)
+		return rows() > n, nil
+	})
 
 	// Scaled to zero, as a quiesce without enterprise does.
 	waitFor(t, "pachd scaled to 0", func(ctx context.Context) (bool, error) {
