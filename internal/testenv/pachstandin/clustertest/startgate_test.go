@@ -13,6 +13,7 @@ import (
 
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin/pachpb"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/postgres"
 )
 
@@ -216,5 +217,38 @@ func TestStartGateWritesOnlyWhilePachdServes(t *testing.T) {
 	steady("scaled to zero")
 	if gate.Writes() < 5 {
 		t.Errorf("gate counted %d writes", gate.Writes())
+	}
+}
+
+func TestCreateWorkersRunsWorkerPods(t *testing.T) {
+	ctx := t.Context()
+	cs, err := kubernetes.NewForConfig(testenv.RESTConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := testenv.Namespace(t)
+	pipes := []pachpb.PipelineInfo{{Name: "edges", Version: 2, Parallelism: 2}, {Project: "images", Name: "montage"}}
+	if err := pachstandin.CreateWorkers(ctx, cs, ns, pipes...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three Ready worker pods", func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: pachstandin.WorkerSelector})
+		if err != nil || len(pods.Items) != 3 {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			ready := false
+			for _, c := range p.Status.Conditions {
+				ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+			}
+			if !ready {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	rcs, err := cs.CoreV1().ReplicationControllers(ns).List(ctx, metav1.ListOptions{LabelSelector: pachstandin.WorkerSelector})
+	if err != nil || len(rcs.Items) != 2 || rcs.Items[0].Name != "default-edges-v2" || rcs.Items[1].Name != "images-montage-v1" {
+		t.Errorf("worker RCs = %v, %v", rcs, err)
 	}
 }
