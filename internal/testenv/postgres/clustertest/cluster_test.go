@@ -235,8 +235,8 @@ func TestPortForwardToPgBouncerReachesTheServer(t *testing.T) {
 	}
 }
 
-// A cancelled exec does not stop its command: kwok v0.8.0 neither kills it nor closes its stdin
-// when the client goes away (the kubelet is not known to do better). Product code must not count
+// A cancelled exec does not stop its command: kwok v0.8.0 does not kill it when the client goes
+// away (and, by its code, does not close its stdin either; the kubelet is not known to do better). Product code must not count
 // on a cancel to stop pg_restore; this test pins the behaviour so a kwok upgrade that changes it
 // is noticed.
 func TestCancelledExecLeavesTheCommandRunning(t *testing.T) {
