@@ -116,7 +116,8 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		err = place.CheckServer(ctx, restConfig.Host)
 	}
 	if err == nil {
-		restConfig, err = signIn(ctx, restConfig, log, getenv)
+		restConfig, err = signIn(ctx, restConfig, log, getenv, kubeauth.Options{
+			AllowExecPlugins: cfg.AllowExecPlugins, AllowHosts: cfg.AllowCredentialHosts, Runner: place})
 	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
@@ -147,8 +148,9 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 
 // signIn replaces a managed cluster's exec plugin (EKS, GKE, AKS) with the cloud SDK's
 // sign-in, so the kubeconfigs the clouds' tools write work without their CLIs.
-func signIn(ctx context.Context, restConfig *rest.Config, log report.Logger, getenv config.Getenv) (*rest.Config, error) {
-	out, signed, err := kubeauth.Configure(ctx, restConfig, kubeauth.Options{Getenv: getenv, Mask: log.AddMask})
+func signIn(ctx context.Context, restConfig *rest.Config, log report.Logger, getenv config.Getenv, opts kubeauth.Options) (*rest.Config, error) {
+	opts.Getenv, opts.Mask = getenv, log.AddMask
+	out, signed, err := kubeauth.Configure(ctx, restConfig, opts)
 	if err == nil && signed != nil {
 		log.Infof("Signed in to %s (in place of exec plugin %s) as %s", signed.Cloud, signed.Plugin, signed.User)
 	}

@@ -259,3 +259,35 @@ func (e Env) GiveToOwner(path string) error {
 	}
 	return nil
 }
+
+// RunnerFile returns where this process opens a file that a variable names
+// by path, such as GOOGLE_APPLICATION_CREDENTIALS. On the host that is path
+// itself. In a container it is path when path is under a mounted folder (the
+// runner rewrote the variable), or the mounted counterpart of a runner-side
+// path under a mounted folder (a variable the runner did not rewrite); ok is
+// false for any other path, which names nothing the runner shares with this
+// container. Only the runner's real mounts map a path: the workspace's
+// contents are never searched for it, since a pull request writes them.
+func (e Env) RunnerFile(path string) (string, bool) {
+	if !e.container {
+		return path, true
+	}
+	if !filepath.IsAbs(path) {
+		return path, false
+	}
+	path = filepath.Clean(path)
+	if _, ok := e.mountOf(path); ok {
+		return path, true
+	}
+	for _, m := range e.mounts {
+		if m.host != "" && within(path, m.host) {
+			rel, _ := filepath.Rel(m.host, path)
+			return filepath.Join(m.path, rel), true
+		}
+	}
+	return path, false
+}
+
+// MountList names the runner's folders mounted into this container, by the
+// variables that name them, for messages.
+func (e Env) MountList() string { return e.mountList() }
