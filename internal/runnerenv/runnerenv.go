@@ -51,6 +51,7 @@ type mount struct {
 	name string // the mount point's constant (Workspace, Home, ...)
 	path string // in the container (under the test root, if any)
 	host string // on the runner; "" when it cannot be told
+	real string // path with symlinks resolved, when it differs
 }
 
 // Detect looks at this process's file system and environment.
@@ -90,6 +91,9 @@ func DetectAt(root string, getenv func(string) string) Env {
 		{name: Workspace, host: hostWorkspace},
 	} {
 		m.path = at(m.name)
+		if real, err := filepath.EvalSymlinks(m.path); err == nil && real != m.path {
+			m.real = real // resolved paths (ResolveDir, /proc/self/fd) compare with it
+		}
 		if fi, err := os.Stat(m.path); err == nil && fi.IsDir() {
 			e.mounts = append(e.mounts, m)
 		}
@@ -146,6 +150,10 @@ func (e Env) mountOf(path string) (mount, bool) {
 	}
 	for _, m := range e.mounts {
 		if within(filepath.Clean(path), m.path) {
+			return m, true
+		}
+		if m.real != "" && within(filepath.Clean(path), m.real) {
+			m.path = m.real
 			return m, true
 		}
 	}
@@ -215,7 +223,9 @@ func (e Env) getenvOr(name string) string {
 
 // MkdirAll creates dir and its missing parents with mode 0700. In a
 // container, each folder it creates in a mounted folder is given to the
-// runner's user, who alone can then read it.
+// runner's user, who alone can then read it. dir should be resolved first
+// (ResolveDir): each folder is given away through its own open descriptor,
+// never by a path a symlink could redirect.
 func (e Env) MkdirAll(dir string) error {
 	dir = filepath.Clean(dir)
 	var created []string
@@ -234,9 +244,74 @@ func (e Env) MkdirAll(dir string) error {
 		return err
 	}
 	for i := len(created) - 1; i >= 0; i-- {
-		if err := e.GiveToOwner(created[i]); err != nil {
+		f, err := os.OpenFile(created[i], os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
 			return err
 		}
+		err = e.GiveFileToOwner(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ResolveDir returns the real folder dir names: a relative dir is taken
+// relative to the workspace (GITHUB_WORKSPACE, where the runner starts the
+// step; else the working directory), and symlinks in its existing part are
+// followed. Mount checks and ownership must be decided on this path, not on
+// the text: a symlink the workspace holds (a pull request's to write) can
+// point anywhere.
+func (e Env) ResolveDir(dir string) (string, error) {
+	if dir == "" {
+		return "", errors.New("empty folder")
+	}
+	if !filepath.IsAbs(dir) {
+		base := e.getenvOr("GITHUB_WORKSPACE")
+		if base == "" {
+			wd, err := os.Getwd()
+			if err != nil {
+				return "", err
+			}
+			base = wd
+		}
+		dir = filepath.Join(base, dir)
+	}
+	dir = filepath.Clean(dir)
+	// Resolve the longest part that exists; the rest is created later.
+	var rest []string
+	for d := dir; ; d = filepath.Dir(d) {
+		real, err := filepath.EvalSymlinks(d)
+		if err == nil {
+			return filepath.Join(append([]string{real}, rest...)...), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if filepath.Dir(d) == d {
+			return dir, nil
+		}
+		rest = append([]string{filepath.Base(d)}, rest...)
+	}
+}
+
+// GiveFileToOwner is GiveToOwner for a file the action opened: the open
+// file, not a path, goes to the runner's user, and only when the file
+// really is in a mounted folder.
+func (e Env) GiveFileToOwner(f *os.File) error {
+	if !e.container {
+		return nil
+	}
+	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		real = f.Name()
+	}
+	if _, ok := e.mountOf(real); !ok {
+		return nil
+	}
+	if err := f.Chown(e.uid, e.gid); err != nil {
+		return fmt.Errorf("give %s to the runner's user (uid %d): %w", real, e.uid, err)
 	}
 	return nil
 }
