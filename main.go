@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -179,6 +180,11 @@ func holder(getenv config.Getenv) string {
 // commenting off, there is no comment.
 func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) report.CommentTarget {
 	if !cfg.Comment || gh == nil {
+		return report.CommentTarget{}
+	}
+	if strings.TrimSpace(cfg.GitHubToken) == "" {
+		// An anonymous call can only fail, and spends the runner's shared rate limit.
+		log.Infof("No PR comment: the github-token input is empty (set `github-token: ${{ github.token }}` with `permissions: pull-requests: write` to get one)")
 		return report.CommentTarget{}
 	}
 	pr, err := github.PullRequestNumber(getenv, cfg.PRNumber)
