@@ -18,6 +18,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -61,6 +63,17 @@ func Detect(getenv func(string) string) Env { return DetectAt("/", getenv) }
 // "/", so tests can lay them out in a temporary directory; the variables
 // getenv returns must then name paths under root too.
 func DetectAt(root string, getenv func(string) string) Env {
+	return detect(root, getenv, func() []string { return mountPoints(root) })
+}
+
+// detect recognises the runner's container by its contract, in two forms.
+// GitHub's runner mounts its folders at the exact /github/* paths. Other
+// Actions clients (act, say) start the action's container with the same
+// contract, GITHUB_WORKSPACE and the file-command files shared with the job,
+// but mount them elsewhere: there the shared folders are those the runner's
+// variables name that lie on a mount of their own, not on the container's
+// root file system.
+func detect(root string, getenv func(string) string, mounted func() []string) Env {
 	e := Env{getenv: getenv}
 	if getenv("GITHUB_ACTIONS") != "true" {
 		return e
@@ -68,15 +81,15 @@ func DetectAt(root string, getenv func(string) string) Env {
 	at := func(p string) string { return filepath.Join(root, p) }
 	ws, err := os.Stat(at(Workspace))
 	if err != nil || !ws.IsDir() {
-		return e
+		return detectElsewhere(root, getenv, mounted)
 	}
 	if fi, err := os.Stat(at(FileCommands)); err != nil || !fi.IsDir() {
-		return e
+		return detectElsewhere(root, getenv, mounted)
 	}
 	// The runner rewrites the variables that name its folders: at least one
 	// of them must point into the mounts, or these folders are a coincidence.
 	if getenv("GITHUB_WORKSPACE") != at(Workspace) && !within(getenv("GITHUB_OUTPUT"), at(FileCommands)) {
-		return e
+		return detectElsewhere(root, getenv, mounted)
 	}
 	e.container = true
 	if st, ok := ws.Sys().(*syscall.Stat_t); ok {
@@ -99,6 +112,115 @@ func DetectAt(root string, getenv func(string) string) Env {
 		}
 	}
 	return e
+}
+
+// containerMarkers are the files Docker and Podman put at the root of every
+// container they start.
+var containerMarkers = []string{"/.dockerenv", "/run/.containerenv"}
+
+// detectElsewhere is the contract without GitHub's paths: in a container
+// (Docker's or Podman's marker file), with GITHUB_WORKSPACE a folder on a
+// mount of its own. Each folder a runner variable names (GITHUB_WORKSPACE,
+// the file commands', HOME, RUNNER_TEMP) is shared with the job only when it
+// is on such a mount; anything on the container's own root file system dies
+// with it (act's RUNNER_TEMP=/tmp).
+func detectElsewhere(root string, getenv func(string) string, mounted func() []string) Env {
+	e := Env{getenv: getenv}
+	marked := false
+	for _, m := range containerMarkers {
+		if _, err := os.Stat(filepath.Join(root, m)); err == nil {
+			marked = true
+		}
+	}
+	if !marked {
+		return e
+	}
+	points := mounted()
+	onMount := func(p string) bool {
+		if !filepath.IsAbs(p) {
+			return false
+		}
+		for _, mp := range points {
+			if mp != root && mp != "/" && within(filepath.Clean(p), mp) {
+				return true
+			}
+		}
+		return false
+	}
+	wsPath := getenv("GITHUB_WORKSPACE")
+	ws, err := os.Stat(wsPath)
+	if err != nil || !ws.IsDir() || !onMount(wsPath) {
+		return e
+	}
+	e.container = true
+	if st, ok := ws.Sys().(*syscall.Stat_t); ok {
+		e.uid, e.gid = int(st.Uid), int(st.Gid)
+	}
+	var fileCommands string
+	if out := getenv("GITHUB_OUTPUT"); filepath.IsAbs(out) {
+		fileCommands = filepath.Dir(out)
+	}
+	for _, m := range []mount{
+		{name: Home, path: getenv("HOME")},
+		{name: FileCommands, path: fileCommands},
+		{name: RunnerTemp, path: getenv("RUNNER_TEMP")},
+		{name: Workspace, path: wsPath},
+	} {
+		if m.path == "" || !filepath.IsAbs(m.path) {
+			continue
+		}
+		m.path = filepath.Clean(m.path)
+		if fi, err := os.Stat(m.path); err != nil || !fi.IsDir() || !onMount(m.path) {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(m.path); err == nil && real != m.path {
+			m.real = real
+		}
+		e.mounts = append(e.mounts, m)
+	}
+	// Innermost first, so a path maps through the most specific folder.
+	sort.SliceStable(e.mounts, func(i, j int) bool { return len(e.mounts[i].path) > len(e.mounts[j].path) })
+	return e
+}
+
+// mountPoints lists this process's mount points (from /proc/self/mountinfo)
+// that lie under root.
+func mountPoints(root string) []string {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(fields[4])
+		if within(p, root) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // hostFolders finds the runner-side paths of its temporary folder and the
