@@ -346,7 +346,7 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if host != path {
 		detail += " (" + path + " in this container)"
 	} else if !ok && r.d.Runner.Visible(path) {
-		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set): "+
+		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set, or the Actions client mounts its folders elsewhere than GitHub's runner): "+
 			"backup-path gives the path in this action's container", path)
 	}
 	if r.cfg.BackupCommand == "" {
