@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -116,7 +117,8 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 		err = place.CheckServer(ctx, restConfig.Host)
 	}
 	if err == nil {
-		restConfig, err = signIn(ctx, restConfig, log, getenv)
+		restConfig, err = signIn(ctx, restConfig, log, getenv, kubeauth.Options{
+			AllowExecPlugins: cfg.AllowExecPlugins, AllowHosts: cfg.AllowCredentialHosts, Runner: place})
 	}
 	var kube *cluster.Client
 	var helm *helmrelease.Client
@@ -147,8 +149,9 @@ func upgradeCluster(ctx context.Context, cfg *config.Config, gh *github.Client, 
 
 // signIn replaces a managed cluster's exec plugin (EKS, GKE, AKS) with the cloud SDK's
 // sign-in, so the kubeconfigs the clouds' tools write work without their CLIs.
-func signIn(ctx context.Context, restConfig *rest.Config, log report.Logger, getenv config.Getenv) (*rest.Config, error) {
-	out, signed, err := kubeauth.Configure(ctx, restConfig, kubeauth.Options{Getenv: getenv, Mask: log.AddMask})
+func signIn(ctx context.Context, restConfig *rest.Config, log report.Logger, getenv config.Getenv, opts kubeauth.Options) (*rest.Config, error) {
+	opts.Getenv, opts.Mask = getenv, log.AddMask
+	out, signed, err := kubeauth.Configure(ctx, restConfig, opts)
 	if err == nil && signed != nil {
 		log.Infof("Signed in to %s (in place of exec plugin %s) as %s", signed.Cloud, signed.Plugin, signed.User)
 	}
@@ -177,6 +180,11 @@ func holder(getenv config.Getenv) string {
 // commenting off, there is no comment.
 func commentTarget(cfg *config.Config, gh *github.Client, log report.Logger, getenv config.Getenv) report.CommentTarget {
 	if !cfg.Comment || gh == nil {
+		return report.CommentTarget{}
+	}
+	if strings.TrimSpace(cfg.GitHubToken) == "" {
+		// An anonymous call can only fail, and spends the runner's shared rate limit.
+		log.Infof("No PR comment: the github-token input is empty (set `github-token: ${{ github.token }}` with `permissions: pull-requests: write` to get one)")
 		return report.CommentTarget{}
 	}
 	pr, err := github.PullRequestNumber(getenv, cfg.PRNumber)

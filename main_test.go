@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -136,5 +139,41 @@ func TestBadInputSetsResultFailed(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^result<<(\S+)\nfailed\n\S+$`).Match(b) {
 		t.Errorf("GITHUB_OUTPUT does not set result=failed:\n%s", b)
+	}
+}
+
+// TestEmptyGitHubTokenCallsNoAPIAndMissingKubeconfigIsNamed: found under act.
+// A run on a pull request with an empty github-token makes no call to the
+// GitHub API for its comment, and a KUBECONFIG that names a missing file is
+// reported with that path and the fix, not client-go's "no configuration".
+func TestEmptyGitHubTokenCallsNoAPIAndMissingKubeconfigIsNamed(t *testing.T) {
+	var calls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(api.Close)
+	dir := t.TempDir()
+	event := filepath.Join(dir, "event.json")
+	out := filepath.Join(dir, "output")
+	for p, data := range map[string]string{event: `{"number":7,"pull_request":{"number":7}}`, out: ""} {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "gha-kubeconfig-1a2b")
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": out, "INPUT_TARGET-VERSION": "2.11.6",
+		"INPUT_GITHUB-TOKEN": "", "GITHUB_API_URL": api.URL, "GITHUB_SERVER_URL": api.URL, "GITHUB_REPOSITORY": "acme/ops",
+		"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": event, "KUBECONFIG": missing}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), nil, func(k string) string { return env[k] }, &stdout, &stderr); code != exitFailed {
+		t.Fatalf("exit %d, want %d; output:\n%s%s", code, exitFailed, stdout.String(), stderr.String())
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("an empty github-token made %d call(s) to the GitHub API", n)
+	}
+	log := stdout.String() + stderr.String()
+	if !strings.Contains(log, "KUBECONFIG names "+missing+", which does not exist") || !strings.Contains(log, "`kubeconfig` input") {
+		t.Errorf("the missing kubeconfig is not named with its path and the fix:\n%s", log)
 	}
 }

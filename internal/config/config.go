@@ -96,6 +96,12 @@ type Config struct {
 	// HelmDriver is Helm's release storage: HelmDriverSecret or
 	// HelmDriverConfigMap.
 	HelmDriver string
+	// AllowExecPlugins are the kubeconfig exec plugins (base names or
+	// paths) that may run; every other one is refused.
+	AllowExecPlugins []string
+	// AllowCredentialHosts are host names, beyond the clouds' own, that
+	// cloud credentials may be sent to.
+	AllowCredentialHosts []string
 
 	Mode              Mode
 	AllowMinor        bool

@@ -41,6 +41,8 @@ const (
 	InputKubeconfig             = "kubeconfig"
 	InputKubeContext            = "kube-context"
 	InputHelmDriver             = "helm-driver"
+	InputAllowExecPlugins       = "allow-exec-plugins"
+	InputAllowCredentialHosts   = "allow-credential-hosts"
 	InputMode                   = "mode"
 	InputAllowMinor             = "allow-minor"
 	InputAllowPrerelease        = "allow-prerelease"
@@ -128,6 +130,10 @@ func Options() []Option {
 			Description: "Content of a kubeconfig file. When empty, KUBECONFIG or the in-cluster configuration is used."},
 		{Name: InputKubeContext,
 			Description: "Context of the kubeconfig to use; empty means its current context."},
+		{Name: InputAllowExecPlugins,
+			Description: "Comma-separated kubeconfig exec plugins (command names such as `oci`, or full paths) that may run. Empty means none: an exec plugin that pach-upgrade does not replace with its own sign-in (EKS, GKE, AKS) is refused, naming it, and never runs."},
+		{Name: InputAllowCredentialHosts,
+			Description: "Comma-separated host names, beyond the clouds' own, that cloud credential files and variables may send tokens to (a Google `token_url`, an STS endpoint, an Entra ID authority host). Empty means only Google's, AWS's and Microsoft's sign-in hosts."},
 		{Name: InputHelmDriver, Env: "HELM_DRIVER",
 			Description: "Where Helm keeps the release's records: `secret` or `configmap` (`secrets` and `configmaps` too), as `HELM_DRIVER` for the Helm CLIs. Empty means the `HELM_DRIVER` environment variable, else `secret`. `memory` (keeps no release between runs) and `sql` (an external database) are refused."},
 		{Name: InputMode, Default: "apply",

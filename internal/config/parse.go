@@ -133,6 +133,8 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.Values = p.yamlMap(InputValues, p.raw[InputValues])
 	c.Kubeconfig, c.KubeContext, c.kubeCredentials = p.kubeconfig()
 	c.HelmDriver = p.helmDriver()
+	c.AllowExecPlugins = p.list(InputAllowExecPlugins)
+	c.AllowCredentialHosts = p.hosts(InputAllowCredentialHosts)
 	c.Mode = Mode(p.oneOf(InputMode, string(ModeApply), string(ModePlan), string(ModePropose)))
 	c.VersionFile = p.versionFile(c.Mode, c.Target)
 	c.AllowMinor = p.boolean(InputAllowMinor)
@@ -682,6 +684,30 @@ func (p *parser) regenerate() []string {
 			continue
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// list reads a comma- or newline-separated input.
+func (p *parser) list(input string) []string {
+	var out []string
+	for _, e := range strings.FieldsFunc(p.raw[input], func(r rune) bool { return r == ',' || r == '\n' }) {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hosts reads a list of bare host names (no scheme, port or path).
+func (p *parser) hosts(input string) []string {
+	var out []string
+	for _, h := range p.list(input) {
+		if strings.ContainsAny(h, "/:@ *") {
+			p.fail(input, h, "is not a host name", "bare host names such as sts.example.internal, comma-separated")
+			continue
+		}
+		out = append(out, strings.ToLower(h))
 	}
 	return out
 }

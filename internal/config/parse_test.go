@@ -88,6 +88,8 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputKubeconfig:             validKubeconfig,
 		InputKubeContext:            "prod",
 		InputHelmDriver:             "configmaps",
+		InputAllowExecPlugins:       "oci, /opt/bin/vault-kube\n",
+		InputAllowCredentialHosts:   "STS.Corp.example,token.corp.example",
 		InputMode:                   "plan",
 		InputAllowMinor:             "False",
 		InputAllowPrerelease:        "TRUE",
@@ -134,6 +136,16 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
 		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
+	}
+	if want := []string{"oci", "/opt/bin/vault-kube"}; !slices.Equal(c.AllowExecPlugins, want) {
+		t.Errorf("allow-exec-plugins = %q, want %q", c.AllowExecPlugins, want)
+	}
+	if want := []string{"sts.corp.example", "token.corp.example"}; !slices.Equal(c.AllowCredentialHosts, want) {
+		t.Errorf("allow-credential-hosts = %q, want %q", c.AllowCredentialHosts, want)
+	}
+	if _, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputAllowCredentialHosts: "https://evil.example/token"}); err == nil ||
+		!strings.Contains(err.Error(), InputAllowCredentialHosts) {
+		t.Errorf("a URL in allow-credential-hosts: error %v, want the input named", err)
 	}
 	if want := []string{"Secret/pachyderm-session", `Deployment/pachd/spec.template.metadata.annotations["x.y"]`}; !slices.Equal(c.Regenerate, want) {
 		t.Errorf("regenerate = %q, want %q", c.Regenerate, want)

@@ -29,6 +29,12 @@ type aksSource struct {
 }
 
 func newAKS(_ context.Context, p *Plugin, getenv func(string) string, opts Options) (tokenSource, error) {
+	// The authority receives the client assertion or secret: only Microsoft's, unless allowed.
+	if host := firstNonEmpty(p.AuthorityHost, getenv("AZURE_AUTHORITY_HOST")); host != "" {
+		if err := checkEndpoint("the Entra ID authority host (--authority-host or AZURE_AUTHORITY_HOST)", host, entraHost, opts.AllowHosts); err != nil {
+			return nil, err
+		}
+	}
 	co := azcore.ClientOptions{Cloud: azureCloud(p, getenv)}
 	if opts.HTTPClient != nil {
 		co.Transport = opts.HTTPClient
@@ -46,6 +52,11 @@ func newAKS(_ context.Context, p *Plugin, getenv func(string) string, opts Optio
 			return nil, missingVar("AZURE_TENANT_ID", azureFix)
 		}
 		if file := firstNonEmpty(p.FederatedTokenFile, getenv("AZURE_FEDERATED_TOKEN_FILE")); file != "" {
+			local, ferr := credentialFile("AZURE_FEDERATED_TOKEN_FILE (or --federated-token-file)", file, opts, azureFix)
+			if ferr != nil {
+				return nil, ferr
+			}
+			file = local
 			cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 				ClientOptions: co, ClientID: client, TenantID: tenant, TokenFilePath: file,
 				DisableInstanceDiscovery: p.DisableInstanceDiscovery})

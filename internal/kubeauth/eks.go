@@ -39,6 +39,25 @@ type eksSource struct {
 
 func newEKS(ctx context.Context, p *Plugin, getenv func(string) string, opts Options) (tokenSource, error) {
 	region := firstNonEmpty(p.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
+	// The STS endpoint receives the web identity token (and signs what the cluster replays):
+	// only AWS's, unless allowed.
+	for _, name := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
+		if v := getenv(name); v != "" {
+			if err := checkEndpoint(name, v, awsHost, opts.AllowHosts); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// The web identity token file is read only through the runner's mounts (and only when no
+	// static keys take precedence over it).
+	tokenFile := getenv("AWS_WEB_IDENTITY_TOKEN_FILE")
+	if tokenFile != "" && getenv("AWS_ACCESS_KEY_ID") == "" {
+		local, err := credentialFile("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile, opts, awsFix)
+		if err != nil {
+			return nil, err
+		}
+		tokenFile = local
+	}
 	var loads []func(*config.LoadOptions) error
 	if opts.HTTPClient != nil {
 		loads = append(loads, config.WithHTTPClient(opts.HTTPClient))
@@ -64,9 +83,9 @@ func newEKS(ctx context.Context, p *Plugin, getenv func(string) string, opts Opt
 		cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")))
 	case id != "":
 		return nil, missingVar("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is set without it; "+awsFix)
-	case getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" && getenv("AWS_ROLE_ARN") != "":
+	case tokenFile != "" && getenv("AWS_ROLE_ARN") != "":
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(sts.NewFromConfig(cfg), getenv("AWS_ROLE_ARN"),
-			stscreds.IdentityTokenFile(getenv("AWS_WEB_IDENTITY_TOKEN_FILE")), func(o *stscreds.WebIdentityRoleOptions) {
+			stscreds.IdentityTokenFile(tokenFile), func(o *stscreds.WebIdentityRoleOptions) {
 				o.RoleSessionName = firstNonEmpty(getenv("AWS_ROLE_SESSION_NAME"), "pach-upgrade")
 			}))
 	}

@@ -29,7 +29,7 @@ var credentialTypes = map[google.CredentialsType]bool{
 type gkeSource struct{ ts oauth2.TokenSource }
 
 func newGKE(ctx context.Context, _ *Plugin, getenv func(string) string, opts Options) (tokenSource, error) {
-	path, err := adcFile(getenv)
+	path, err := adcFile(getenv, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +45,9 @@ func newGKE(ctx context.Context, _ *Plugin, getenv func(string) string, opts Opt
 	}
 	if !credentialTypes[google.CredentialsType(head.Type)] {
 		return nil, fmt.Errorf("application default credentials %s: type %q is not a credential file pach-upgrade loads (external_account, service_account, authorized_user, impersonated_service_account)", path, head.Type)
+	}
+	if err := checkGoogleFile(path, raw, opts.AllowHosts); err != nil {
+		return nil, err
 	}
 	// The token source keeps this context for every refresh: it must outlive the run.
 	tctx := context.WithoutCancel(ctx)
@@ -73,22 +76,15 @@ func (s *gkeSource) token(context.Context) (string, time.Time, error) {
 // adcFile finds the application default credentials file: GOOGLE_APPLICATION_CREDENTIALS (as
 // google-github-actions/auth exports it), then gcloud's well-known file.
 //
-// A container action receives the runner's host path of the file the auth step wrote into the
-// workspace; inside the container the workspace is mounted elsewhere (GITHUB_WORKSPACE), so a
-// path that does not exist is looked up again under the workspace.
-func adcFile(getenv func(string) string) (string, error) {
-	if p := firstNonEmpty(getenv("GOOGLE_APPLICATION_CREDENTIALS"), getenv("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"), getenv("GOOGLE_GHA_CREDS_PATH")); p != "" {
-		if fileExists(p) {
-			return p, nil
+// In a container action the runner rewrites a variable that names a file in a mounted folder
+// (the workspace, RUNNER_TEMP, the home) to the container's path; a runner-side path that it did
+// not rewrite is mapped through those same mounts, and through nothing else.
+func adcFile(getenv func(string) string, opts Options) (string, error) {
+	for _, name := range []string{"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "GOOGLE_GHA_CREDS_PATH"} {
+		if p := strings.TrimSpace(getenv(name)); p != "" {
+			return credentialFile(name, p, opts, "let google-github-actions/auth write the credentials file "+
+				"(create_credentials_file: true, the default) and run it before pach-upgrade in the same job")
 		}
-		if ws := getenv("GITHUB_WORKSPACE"); ws != "" {
-			if q := inWorkspace(p, ws); q != "" {
-				return q, nil
-			}
-		}
-		return "", fmt.Errorf("GOOGLE_APPLICATION_CREDENTIALS names %s, which does not exist here: "+
-			"let google-github-actions/auth write the file into the workspace (create_credentials_file: true, the default) "+
-			"and run it before pach-upgrade in the same job", p)
 	}
 	if cfg := getenv("CLOUDSDK_CONFIG"); cfg != "" {
 		if p := filepath.Join(cfg, "application_default_credentials.json"); fileExists(p) {
@@ -101,22 +97,4 @@ func adcFile(getenv func(string) string) (string, error) {
 		}
 	}
 	return "", missingVar("GOOGLE_APPLICATION_CREDENTIALS", gcpFix)
-}
-
-// inWorkspace maps a host path into the container's workspace: the longest tail of the path
-// that exists under ws.
-func inWorkspace(p, ws string) string {
-	parts := strings.Split(filepath.ToSlash(filepath.Clean(p)), "/")
-	for i := 1; i < len(parts); i++ {
-		q := filepath.Join(append([]string{ws}, parts[i:]...)...)
-		if fileExists(q) {
-			return q
-		}
-	}
-	return ""
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
 }

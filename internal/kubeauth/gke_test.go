@@ -25,8 +25,8 @@ const gkeAuthPlugin = `    exec:
 const gkeClusterName = "gke_pach-ops_europe-west1_pach-prod"
 
 // gcpEnv writes the external_account file google-github-actions/auth writes for direct
-// workload identity federation into a workspace, and returns the variables a container step
-// sees: the runner's host path of the file, and the container's own workspace.
+// workload identity federation, and returns the variables a step sees: the file's path (the
+// runner rewrites it to the container's path in a container action).
 func gcpEnv(t *testing.T, audience string) map[string]string {
 	t.Helper()
 	ws := t.TempDir()
@@ -52,12 +52,12 @@ func gcpEnv(t *testing.T, audience string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(ws, "gha-creds-5f2c4b1e9a.json"), b, 0o600); err != nil {
+	path := filepath.Join(ws, "gha-creds-5f2c4b1e9a.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	host := "/opt/actions-runner/_work/pachyderm-ops/pachyderm-ops/gha-creds-5f2c4b1e9a.json"
-	return map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": host, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": host,
-		"GOOGLE_GHA_CREDS_PATH": host, "GITHUB_WORKSPACE": ws, "CLOUDSDK_PROJECT": "pach-ops"}
+	return map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": path, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": path,
+		"GOOGLE_GHA_CREDS_PATH": path, "GITHUB_WORKSPACE": ws, "CLOUDSDK_PROJECT": "pach-ops"}
 }
 
 func TestGKEUpgradeThroughGKEGcloudAuthPlugin(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 	"golang.org/x/oauth2"
 	authnv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,6 +36,17 @@ type Options struct {
 	// HTTPClient, when set, carries every request to the clouds' token services and to the
 	// Actions OIDC endpoint. Nil means the SDKs' defaults.
 	HTTPClient *http.Client
+	// AllowExecPlugins names the exec plugins (base names or full commands) that may run as
+	// the kubeconfig says: the `allow-exec-plugins` input. Every other plugin that is not one
+	// we sign in for in-process is refused, so a kubeconfig cannot make the action run a
+	// program of its choosing.
+	AllowExecPlugins []string
+	// AllowHosts are host names, beyond the clouds' own sign-in hosts, that credential files
+	// and variables may send tokens to: the `allow-credential-hosts` input.
+	AllowHosts []string
+	// Runner maps the paths credential variables name (runner paths) to this process's view
+	// of the runner's folders; its zero value takes every path as it is.
+	Runner runnerenv.Env
 	// EKSTokenLifetime is how long the cluster accepts an EKS token after it is signed
 	// (aws-iam-authenticator: 15 minutes). Zero means 15 minutes.
 	EKSTokenLifetime time.Duration
@@ -55,7 +67,8 @@ type tokenSource interface {
 }
 
 // Configure returns cfg unchanged (and a nil *Signed) when it does not authenticate through an
-// exec plugin, or through one that is installed and unknown to us. For a known plugin it returns
+// exec plugin, or through one that opts.AllowExecPlugins allows; any other exec plugin we do not
+// sign in for is refused before it can run. For a known plugin it returns
 // a copy that signs in in-process, after proving that the cloud issues a token and that the
 // cluster accepts it: a sign-in that cannot work fails here, before any change.
 func Configure(ctx context.Context, cfg *rest.Config, opts Options) (*rest.Config, *Signed, error) {
@@ -67,10 +80,14 @@ func Configure(ctx context.Context, cfg *rest.Config, opts Options) (*rest.Confi
 	case cfg.ExecProvider != nil:
 		p, err := Recognise(cfg.ExecProvider.Command, cfg.ExecProvider.Args, execEnv(cfg))
 		if errors.Is(err, errUnknownPlugin) {
-			if _, lookErr := exec.LookPath(cfg.ExecProvider.Command); lookErr == nil {
-				return cfg, nil, nil // installed: client-go runs it as kubectl would
+			if !execAllowed(opts.AllowExecPlugins, cfg.ExecProvider.Command) {
+				return nil, nil, unknownPluginError(cfg.ExecProvider.Command)
 			}
-			return nil, nil, unknownPluginError(cfg.ExecProvider.Command)
+			if _, lookErr := exec.LookPath(cfg.ExecProvider.Command); lookErr != nil {
+				return nil, nil, fmt.Errorf("the kubeconfig signs in through exec plugin %q, which allow-exec-plugins allows but which is not in this image: %w",
+					cfg.ExecProvider.Command, lookErr)
+			}
+			return cfg, nil, nil // allowed and installed: client-go runs it as kubectl would
 		}
 		if err != nil {
 			return nil, nil, err
@@ -185,11 +202,24 @@ func execEnv(cfg *rest.Config) map[string]string {
 	return env
 }
 
+// execAllowed reports whether the allow-exec-plugins list names command, by its base name or
+// as written in the kubeconfig.
+func execAllowed(allowed []string, command string) bool {
+	base := strings.TrimSuffix(filepath.Base(command), ".exe")
+	for _, a := range allowed {
+		if a == command || a == base {
+			return true
+		}
+	}
+	return false
+}
+
 func unknownPluginError(command string) error {
-	return fmt.Errorf("the kubeconfig signs in through exec plugin %q, which is not in this image and which pach-upgrade cannot replace: "+
+	return fmt.Errorf("the kubeconfig signs in through exec plugin %q (command %s), which pach-upgrade does not sign in for itself, so it is refused and was not run: "+
 		"use a kubeconfig written by `aws eks update-kubeconfig`, `gcloud container clusters get-credentials` "+
-		"(gke-gcloud-auth-plugin) or `kubelogin convert-kubeconfig` (workloadidentity, spn or msi), or one with a token or client certificate",
-		filepath.Base(command))
+		"(gke-gcloud-auth-plugin) or `kubelogin convert-kubeconfig` (workloadidentity, spn or msi), or one with a token or client certificate; "+
+		"or, if you trust that program, name it in the allow-exec-plugins input",
+		strings.TrimSuffix(filepath.Base(command), ".exe"), command)
 }
 
 // missingVar names a variable the sign-in needs and the workflow change that provides it.

@@ -2,10 +2,15 @@ package kubeauth
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	clientauth "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -112,22 +117,49 @@ func TestAKSNeedsOIDCPermission(t *testing.T) {
 	}
 }
 
-func TestGKECredentialFileFromTheRunnerWorkspace(t *testing.T) {
-	ws := t.TempDir()
-	// google-github-actions/auth writes gha-creds-*.json at the workspace root; the container
-	// sees the runner's host path in GOOGLE_APPLICATION_CREDENTIALS.
-	if err := writeFile(ws+"/gha-creds-1a2b.json", `{"type":"external_account"}`); err != nil {
-		t.Fatal(err)
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// TestExecPluginNotOursDoesNotRun is the attack of a kubeconfig whose exec plugin is a shell:
+// the command must be refused, named, and never run, even when the client is then used.
+func TestExecPluginNotOursDoesNotRun(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"major":"1","minor":"33","gitVersion":"v1.33.0"}`)
+	}))
+	t.Cleanup(api.Close)
+	marker := filepath.Join(t.TempDir(), "ran")
+	cred := `{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"t"}}`
+	shell := func() *rest.Config {
+		return &rest.Config{Host: api.URL, ExecProvider: &clientauth.ExecConfig{
+			Command: "/bin/sh", Args: []string{"-c", "touch " + marker + "; echo '" + cred + "'"},
+			APIVersion: "client.authentication.k8s.io/v1beta1", InteractiveMode: clientauth.NeverExecInteractiveMode}}
 	}
-	env := map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": "/opt/actions-runner/_work/ops/ops/gha-creds-1a2b.json", "GITHUB_WORKSPACE": ws}
-	got, err := adcFile(func(k string) string { return env[k] })
-	if err != nil || got != ws+"/gha-creds-1a2b.json" {
-		t.Errorf("adcFile = %q, %v", got, err)
+	use := func(cfg *rest.Config) {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = cs.Discovery().ServerVersion()
 	}
-	_, err = adcFile(func(string) string { return "" })
-	if err == nil || !strings.Contains(err.Error(), "GOOGLE_APPLICATION_CREDENTIALS") || !strings.Contains(err.Error(), "google-github-actions/auth") {
-		t.Errorf("no credentials: %v", err)
+
+	got, _, err := Configure(context.Background(), shell(), Options{})
+	if err == nil {
+		use(got)
+	}
+	if _, statErr := os.Stat(marker); statErr == nil {
+		t.Fatal("the kubeconfig's exec plugin /bin/sh ran")
+	}
+	if err == nil || !strings.Contains(err.Error(), `"sh"`) || !strings.Contains(err.Error(), "/bin/sh") || !strings.Contains(err.Error(), "allow-exec-plugins") {
+		t.Errorf("error %v, want the plugin named and the allow-exec-plugins input", err)
+	}
+
+	// Named in allow-exec-plugins, it is the user's choice: client-go runs it.
+	got, signed, err := Configure(context.Background(), shell(), Options{AllowExecPlugins: []string{"sh"}})
+	if err != nil || signed != nil {
+		t.Fatalf("allowed plugin: %v %v", signed, err)
+	}
+	use(got)
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the allowed plugin did not run: %v", err)
 	}
 }
-
-func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

@@ -20,13 +20,18 @@ const fixKubeconfig = "pass the kubeconfig's content as the `kubeconfig` input "
 	"(e.g. `kubeconfig: ${{ secrets.KUBECONFIG }}`), or have the earlier step write the file " +
 	"under ${{ github.workspace }} or ${{ runner.temp }} and set KUBECONFIG to that path"
 
-// CheckKubeconfig tells, in a container, why the kubeconfig a run would load
-// from the environment is not there, before client-go says only "no
-// configuration has been provided". input is the `kubeconfig` input's
-// content; when it is set, nothing is read from files and all is well.
+// CheckKubeconfig tells why the kubeconfig a run would load from the
+// environment is not there, before client-go says only "no configuration
+// has been provided": a KUBECONFIG naming no file that exists is named with
+// its path anywhere; in a container, also why the runner's files are out of
+// sight. input is the `kubeconfig` input's content; when it is set, nothing
+// is read from files and all is well.
 func (e Env) CheckKubeconfig(input string) error {
-	if !e.container || strings.TrimSpace(input) != "" {
+	if strings.TrimSpace(input) != "" {
 		return nil
+	}
+	if !e.container {
+		return checkKubeconfigFiles(e.getenvOr("KUBECONFIG"))
 	}
 	if kc := e.getenvOr("KUBECONFIG"); kc != "" {
 		var missing []string
@@ -63,6 +68,27 @@ func (e Env) CheckKubeconfig(input string) error {
 	return fmt.Errorf("no kubeconfig: the `kubeconfig` input is empty, KUBECONFIG is not set, and %s does not exist: "+
 		"this action runs in a Docker container whose HOME (%s) is not the runner's, so the runner's ~/.kube/config "+
 		"(from `aws eks update-kubeconfig`, say) is not visible; %s", def, home, fixKubeconfig)
+}
+
+// checkKubeconfigFiles: KUBECONFIG set, and none of its files exists.
+func checkKubeconfigFiles(kc string) error {
+	var missing []string
+	for _, p := range filepath.SplitList(kc) {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("KUBECONFIG names %s, which cannot be read: %w", p, err)
+		}
+		missing = append(missing, p)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("KUBECONFIG names %s, which does not exist: write the kubeconfig there in an earlier step of the same job, "+
+		"or pass its content as the `kubeconfig` input (e.g. `kubeconfig: ${{ secrets.KUBECONFIG }}`)", strings.Join(missing, ", "))
 }
 
 // mountList names the mounted folders as the runner knows them.

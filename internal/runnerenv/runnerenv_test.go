@@ -275,9 +275,19 @@ func TestCheckKubeconfig(t *testing.T) {
 			}
 		})
 	}
-	// On the host client-go's own error stands.
-	if err := Detect(getenv(map[string]string{"KUBECONFIG": "/nonexistent"})).CheckKubeconfig(""); err != nil {
+	// On the host too a missing file is named with the fix, not left to
+	// client-go's "no configuration has been provided"; one existing file of
+	// the list is enough.
+	if err := Detect(getenv(map[string]string{"KUBECONFIG": "/nonexistent"})).CheckKubeconfig(""); err == nil ||
+		!strings.Contains(err.Error(), "KUBECONFIG names /nonexistent, which does not exist") || !strings.Contains(err.Error(), "`kubeconfig` input") {
 		t.Errorf("host: %v", err)
+	}
+	exists := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(exists, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Detect(getenv(map[string]string{"KUBECONFIG": "/nonexistent" + string(filepath.ListSeparator) + exists})).CheckKubeconfig(""); err != nil {
+		t.Errorf("host, one file exists: %v", err)
 	}
 }
 
@@ -321,5 +331,72 @@ func TestCheckServer(t *testing.T) {
 	}
 	if err := (Env{}).CheckServer(ctx, "https://127.0.0.1:"+strconv.Itoa(closed.Port)); err != nil {
 		t.Errorf("host: %v", err)
+	}
+}
+
+// TestDetectActLayout: act starts the action's container with the runner's
+// contract but not GitHub's /github/* paths: the workspace at its host path
+// and the file commands in a volume at /var/run/act, RUNNER_TEMP=/tmp on the
+// container's own file system. The container rules engage, and what is not
+// on a mount of its own counts as not shared.
+func TestDetectActLayout(t *testing.T) {
+	root := t.TempDir()
+	at := func(p string) string { return filepath.Join(root, p) }
+	for _, d := range []string{"/home/dev/ops", "/var/run/act/workflow", "/tmp", "/root"} {
+		if err := os.MkdirAll(at(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(at("/run/.containerenv"), nil, 0o644); err != nil {
+		if err := os.MkdirAll(at("/run"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(at("/run/.containerenv"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": at("/home/dev/ops"),
+		"GITHUB_OUTPUT": at("/var/run/act/workflow/outputcmd.txt"), "RUNNER_TEMP": at("/tmp"), "HOME": at("/root"),
+		"KUBECONFIG": "/home/runner/.kube/config"}
+	mounts := func() []string { return []string{root, at("/home/dev/ops"), at("/var/run/act"), at("/etc/hosts")} }
+
+	e := detect(root, getenv(env), mounts)
+	if !e.InContainer() {
+		t.Fatal("act's layout: not detected as a container")
+	}
+	for p, want := range map[string]bool{
+		at("/home/dev/ops/backups/x.json"):      true,
+		at("/var/run/act/workflow/summary.txt"): true,
+		at("/tmp/pach-upgrade-snapshot.json"):   false,
+		at("/root/.kube/config"):                false,
+	} {
+		if e.Visible(p) != want {
+			t.Errorf("Visible(%s) = %v, want %v", p, !want, want)
+		}
+	}
+	if dir := e.TempDir(); dir != "" {
+		t.Errorf("TempDir = %s: act's RUNNER_TEMP is not shared with the job, want none", dir)
+	}
+	if err := e.CheckKubeconfig(""); err == nil || !strings.Contains(err.Error(), "/home/runner/.kube/config") ||
+		!strings.Contains(err.Error(), "cannot see") || !strings.Contains(err.Error(), "GITHUB_WORKSPACE") {
+		t.Errorf("CheckKubeconfig = %v, want the path, why it is out of sight and the shared folders", err)
+	}
+
+	// Without a container's marker, or with the workspace on the root file
+	// system, these are a host's folders.
+	if err := os.Remove(at("/run/.containerenv")); err != nil {
+		t.Fatal(err)
+	}
+	if detect(root, getenv(env), mounts).InContainer() {
+		t.Error("no container marker: detected as a container")
+	}
+	if err := os.WriteFile(at("/.dockerenv"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !detect(root, getenv(env), mounts).InContainer() {
+		t.Error("Docker's marker: not detected as a container")
+	}
+	if detect(root, getenv(env), func() []string { return []string{root} }).InContainer() {
+		t.Error("workspace on the container's root file system: detected as the runner's container")
 	}
 }

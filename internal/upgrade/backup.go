@@ -31,6 +31,35 @@ type Snapshot struct {
 	TakenAt      time.Time      `json:"takenAt"`
 }
 
+// snapshotDir is the real folder the snapshot goes to: backup-dir (relative
+// to the workspace), else the runner's temporary folder, with symlinks
+// resolved, and a warning when the runner cannot see it after the step.
+func snapshotDir(backupDir, tempDir string, place runnerenv.Env) (dir, warning string, err error) {
+	from := "backup-dir " + backupDir
+	dir = backupDir
+	if dir == "" {
+		from, dir = "the runner's temporary folder "+tempDir, tempDir
+	}
+	if dir == "" {
+		from, dir = "this container's temporary folder "+os.TempDir(), os.TempDir()
+	}
+	real, err := place.ResolveDir(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("backup-dir %s: %w", dir, err)
+	}
+	if real != dir {
+		from += " (" + real + ")"
+	}
+	if !place.Visible(real) {
+		warning = from + " is not in a folder the runner mounts into this action's container: " +
+			"the snapshot is gone when the step ends; use a folder under ${{ runner.temp }} or ${{ github.workspace }}"
+		if backupDir != "" && real != filepath.Clean(backupDir) {
+			warning += ", and not a symlink that leads out of them"
+		}
+	}
+	return real, warning, nil
+}
+
 // writeSnapshot writes s as JSON into dir and returns the file's path.
 // The file is created with mode 0600 and written completely or not at all;
 // in a container action it and the folders created for it belong to the
@@ -53,10 +82,12 @@ func writeSnapshot(dir string, s Snapshot, place runnerenv.Env) (string, error) 
 		tmp.Close()
 		return "", fmt.Errorf("write release snapshot: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
+	// The open file, not its path, goes to the runner's user.
+	if err := place.GiveFileToOwner(tmp); err != nil {
+		tmp.Close()
 		return "", fmt.Errorf("write release snapshot: %w", err)
 	}
-	if err := place.GiveToOwner(tmp.Name()); err != nil {
+	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("write release snapshot: %w", err)
 	}
 	path := filepath.Join(dir, name)

@@ -122,3 +122,120 @@ func TestRunBackupCommand(t *testing.T) {
 		t.Error("a command past the deadline was not stopped")
 	}
 }
+
+// backupContainer lays out the runner's mounts of a container action under a
+// temporary root, the workspace owned by the runner's user.
+func backupContainer(t *testing.T, runnerUID int) (string, runnerenv.Env) {
+	t.Helper()
+	root := t.TempDir()
+	at := func(p string) string { return filepath.Join(root, p) }
+	for _, m := range []string{runnerenv.Workspace, runnerenv.FileCommands, runnerenv.RunnerTemp} {
+		if err := os.MkdirAll(at(m), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(at(runnerenv.Workspace), runnerUID, runnerUID); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": at(runnerenv.Workspace),
+		"RUNNER_WORKSPACE": "/opt/actions-runner/_work/platform", "GITHUB_REPOSITORY": "org/platform"}
+	place := runnerenv.DetectAt(root, func(k string) string { return env[k] })
+	if !place.InContainer() {
+		t.Fatal("fake container not detected")
+	}
+	return root, place
+}
+
+func ownerOf(t *testing.T, p string) uint32 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Uid
+}
+
+// TestBackupDirSymlinkOutOfTheMounts is item 9's attack: the workspace (a
+// pull request's) holds backups -> a folder outside the mounts, and
+// backup-dir names the workspace's backups. The folder is resolved before
+// the mount check: the warning says the snapshot is not kept, and nothing
+// outside the mounts is given to the runner's user.
+func TestBackupDirSymlinkOutOfTheMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving files to another user needs root, as the container action runs")
+	}
+	const runnerUID = 1001
+	root, place := backupContainer(t, runnerUID)
+	outside := t.TempDir()
+	link := filepath.Join(root, runnerenv.Workspace, "backups")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, backupDir := range []string{link, "backups"} {
+		dir, warning, err := snapshotDir(backupDir, "", place)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dir != outside || !strings.Contains(warning, "is not in a folder the runner mounts") || !strings.Contains(warning, outside) {
+			t.Errorf("backup-dir %s: dir %s, warning %q; want %s and the not-kept warning naming it", backupDir, dir, warning, outside)
+		}
+		path, err := writeSnapshot(dir, Snapshot{Release: "pachd", Namespace: "pach", Revision: 3, TakenAt: time.Now()}, place)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := ownerOf(t, path); uid == runnerUID {
+			t.Errorf("backup-dir %s: %s outside the mounts was given to the runner's user", backupDir, path)
+		}
+	}
+	// Even given the link's path, the open file is checked where it really is.
+	f, err := os.CreateTemp(link, "direct-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := place.GiveFileToOwner(f); err != nil {
+		t.Fatal(err)
+	}
+	if uid := ownerOf(t, f.Name()); uid == runnerUID {
+		t.Errorf("%s, outside the mounts through a symlink, was given to the runner's user", f.Name())
+	}
+}
+
+// TestBackupDirRelativeToTheWorkspace: a relative backup-dir is the
+// workspace's folder, seen by the runner, and given to its user, with no
+// warning.
+func TestBackupDirRelativeToTheWorkspace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving files to another user needs root, as the container action runs")
+	}
+	const runnerUID = 1001
+	root, place := backupContainer(t, runnerUID)
+	dir, warning, err := snapshotDir("backups/pachd", "", place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(root, runnerenv.Workspace, "backups", "pachd")
+	if dir != want || warning != "" {
+		t.Errorf("dir %s, warning %q; want %s and no warning", dir, warning, want)
+	}
+	path, err := writeSnapshot(dir, Snapshot{Release: "pachd", Namespace: "pach", Revision: 3, TakenAt: time.Now()}, place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, dir, filepath.Dir(dir)} {
+		if uid := ownerOf(t, p); uid != runnerUID {
+			t.Errorf("%s is owned by uid %d, want the runner's user %d", p, uid, runnerUID)
+		}
+	}
+	if host, ok := place.HostPath(path); !ok || host != filepath.Join("/opt/actions-runner/_work/platform/platform/backups/pachd", filepath.Base(path)) {
+		t.Errorf("HostPath(%s) = %s, %v", path, host, ok)
+	}
+	// The default folder outside the mounts is named as such, not as backup-dir.
+	_, warning, err = snapshotDir("", "", place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(warning, "backup-dir") || !strings.Contains(warning, "this container's temporary folder") {
+		t.Errorf("default folder warning %q", warning)
+	}
+}

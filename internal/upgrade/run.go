@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -317,16 +316,12 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 }
 
 func (r *runner) backup(ctx context.Context) (string, error) {
-	dir := r.cfg.BackupDir
-	if dir == "" {
-		dir = r.d.TempDir
+	dir, warning, err := snapshotDir(r.cfg.BackupDir, r.d.TempDir, r.d.Runner)
+	if err != nil {
+		return "", err
 	}
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	if !r.d.Runner.Visible(dir) {
-		r.log.Warningf("Backup not kept", "backup-dir %s is not a folder the runner mounts into this action's container: "+
-			"the snapshot is gone when the step ends; use a folder under ${{ runner.temp }} or ${{ github.workspace }}", dir)
+	if warning != "" {
+		r.log.Warningf("Backup not kept", "%s", warning)
 	}
 	manifest, err := helmrelease.RedactManifest(r.release.Manifest)
 	if err != nil {
@@ -351,7 +346,7 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if host != path {
 		detail += " (" + path + " in this container)"
 	} else if !ok && r.d.Runner.Visible(path) {
-		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set): "+
+		r.log.Warningf("Backup path", "the runner-side path of %s cannot be told (RUNNER_WORKSPACE is not set, or the Actions client mounts its folders elsewhere than GitHub's runner): "+
 			"backup-path gives the path in this action's container", path)
 	}
 	if r.cfg.BackupCommand == "" {
