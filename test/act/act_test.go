@@ -131,7 +131,7 @@ inputs:
 runs:
   using: composite
   steps:
-    - run: echo "upload-artifact stand-in: ${{ inputs.name }} from ${{ inputs.path }}"
+    - run: echo "upload-artifact stand-in would upload ${{ inputs.name }} from ${{ inputs.path }}"
       shell: bash
 `,
 		"actions/create-github-app-token@v1": `name: create-github-app-token stand-in
@@ -543,7 +543,7 @@ func TestExamplesOnOneCluster(t *testing.T) {
 	if res.started["plan"] {
 		t.Errorf("staging PR merged: the plan job ran")
 	}
-	if !strings.Contains(res.log, "upload-artifact stand-in: pachyderm-staging-backup-") {
+	if !strings.Contains(res.log, "upload-artifact stand-in would upload pachyderm-staging-backup-") {
 		t.Errorf("staging PR merged: the backup was not handed to upload-artifact")
 	}
 	c.wantRelease(t, 2, "deployed", "2.11.6")
@@ -567,7 +567,7 @@ func TestExamplesOnOneCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	sha, _ := gh.Branch(repository, "main")
-	res = e.act(t, actBin, base("examples/apply-merged-bump.yml", "push", map[string]any{"ref": "refs/heads/main", "after": sha},
+	res = e.act(t, actBin, base("examples/apply-merged-bump.yml", "push", map[string]any{"ref": "refs/heads/main", "after": sha, "deleted": false},
 		nil))
 	check("apply merged bump", res, want{"apply", "success", map[string]string{"result": "no-op", "verified-version": "2.11.6"}})
 	ran["examples/apply-merged-bump.yml"] = true
