@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -264,7 +265,11 @@ func (e *engine) act(t *testing.T, actBin string, r run) result {
 	start := time.Now()
 	err = cmd.Run()
 	t.Logf("act %s %s: %s (%v)", r.event, r.workflow, time.Since(start).Round(time.Second), err)
-	t.Cleanup(func() { _ = e.p.RemoveContainers(context.Background(), "act-") })
+	// act leaves the containers of failed jobs behind. It names them
+	// act-<workflow name>-<job>-…: remove this workflow's only, since
+	// another test may be running another workflow at the same time.
+	prefix := "act-" + nonAlnum.ReplaceAllString(workflowName(t, filepath.Join(root, r.workflow)), "-") + "-"
+	t.Cleanup(func() { _ = e.p.RemoveContainers(context.Background(), prefix) })
 	res := result{jobs: map[string][]string{}, outputs: map[string]map[string]string{}, started: map[string]bool{}, log: stdout.String() + stderr.String()}
 	sc := bufio.NewScanner(&stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
@@ -288,6 +293,24 @@ func (e *engine) act(t *testing.T, actBin string, r run) result {
 		t.Logf("act log:\n%s", res.log)
 	}
 	return res
+}
+
+var nonAlnum = regexp.MustCompile("[^a-zA-Z0-9]")
+
+// workflowName is the workflow's `name:`.
+func workflowName(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(l, "name: "); ok {
+			return strings.Trim(strings.TrimSpace(name), `'"`)
+		}
+	}
+	t.Fatalf("%s has no name: act names its containers after it", path)
+	return ""
 }
 
 // fleetCluster is one cluster of the fleet: its own API server, with the
@@ -380,6 +403,7 @@ func (c *fleetCluster) wantRelease(t *testing.T, revision int, status, app strin
 // check and rolls back, the third wave never starts, and the summary job's
 // table, built from the jobs' outputs, shows every outcome.
 func TestFleetRollout(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	actBin := buildAct(t)
 	e := newEngine(t)
@@ -477,6 +501,7 @@ func TestFleetRollout(t *testing.T) {
 // newer; the proposal opens a bump PR for the pinned 2.11.5; once it is
 // merged, applying the merged bump is a no-op at the verified 2.11.6.
 func TestExamplesOnOneCluster(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	actBin := buildAct(t)
 	e := newEngine(t)
