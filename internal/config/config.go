@@ -134,6 +134,10 @@ type Config struct {
 	ChangelogRepo string
 	ChangelogPath string
 
+	// ExpectCurrentVersion is the version the cluster must run before the
+	// run changes anything; nil when not given.
+	ExpectCurrentVersion *semver.Version
+
 	kubeCredentials []string
 	urlCredentials  []string
 }

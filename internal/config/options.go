@@ -74,6 +74,7 @@ const (
 	InputChangelogRepo          = "changelog-repo"
 	InputChangelogPath          = "changelog-path"
 	InputVersionFile            = "version-file"
+	InputExpectCurrentVersion   = "expect-current-version"
 )
 
 // Names of the outputs.
@@ -85,6 +86,7 @@ const (
 	OutputBackupPath      = "backup-path"
 	OutputPRNumber        = "pr-number"
 	OutputPRURL           = "pr-url"
+	OutputVerifiedVersion = "verified-version"
 )
 
 // DefaultPachctlDownloadURL is where Pachyderm publishes pachctl release
@@ -198,6 +200,8 @@ func Options() []Option {
 			Description: "Path of the CHANGELOG file in `changelog-repo`."},
 		{Name: InputVersionFile,
 			Description: "Where this repository pins the Pachyderm version, read through the GitHub API: a file holding only the version (`PACHYDERM_VERSION`) or a YAML key (`deploy/values.yaml#pachyderm.version`). Required by `mode: propose` and `target-version: from-file`."},
+		{Name: InputExpectCurrentVersion,
+			Description: "Pachyderm version the cluster must run before the run (e.g. the `previous-version` a plan job reported): any other version stops the run before anything changes. For rollouts across clusters, where a cluster changed by hand must not be upgraded blindly. Not with `mode: propose`."},
 	}
 }
 
@@ -211,5 +215,6 @@ func Outputs() []Output {
 		{Name: OutputBackupPath, Description: "Path of the release snapshot written before the upgrade."},
 		{Name: OutputPRNumber, Description: "Number of the bump pull request `propose` opened or updated."},
 		{Name: OutputPRURL, Description: "Web address of the bump pull request `propose` opened or updated."},
+		{Name: OutputVerifiedVersion, Description: "Pachyderm version pachctl and pachd both reported after the run: set only when `result` is `upgraded`, or `no-op` with the version check passed; empty otherwise. Pass it to the next clusters as their `target-version`."},
 	}
 }

@@ -171,6 +171,7 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.PRNumber = p.prNumber()
 	c.ChangelogRepo = p.repo(InputChangelogRepo)
 	c.ChangelogPath = p.changelogPath()
+	c.ExpectCurrentVersion = p.expectCurrentVersion(c.Mode)
 	c.urlCredentials = URLCredentials(p.raw)
 
 	if len(p.errs) > 0 {
@@ -237,6 +238,26 @@ func (p *parser) optionalVersion(input string) *semver.Version {
 	v, err := semver.StrictNewVersion(strings.TrimPrefix(s, "v"))
 	if err != nil {
 		p.fail(input, s, "is not a semantic version", "MAJOR.MINOR.PATCH, e.g. 2.11.6")
+		return nil
+	}
+	return v
+}
+
+// expectCurrentVersion is an exact version, as the previous-version output
+// of an earlier job gives it. Propose compares the target with the
+// repository's pin, not with the cluster, so the input has no meaning there.
+func (p *parser) expectCurrentVersion(mode Mode) *semver.Version {
+	s := p.raw[InputExpectCurrentVersion]
+	if s == "" {
+		return nil
+	}
+	v, err := strictVersion(s)
+	if err != nil {
+		p.fail(InputExpectCurrentVersion, s, "is not a version", "an exact version like 2.11.5 or v2.11.5, e.g. the previous-version output of the plan job")
+		return nil
+	}
+	if mode == ModePropose {
+		p.fail(InputExpectCurrentVersion, s, "is not used with mode propose", "mode apply or plan, or no expect-current-version")
 		return nil
 	}
 	return v

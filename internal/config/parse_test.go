@@ -121,6 +121,7 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputChangelogRepo:          "pachyderm/pachyderm",
 		InputChangelogPath:          "docs/CHANGELOG.md",
 		InputVersionFile:            "deploy/values.yaml#pachyderm.version",
+		InputExpectCurrentVersion:   "v2.11.5",
 	}
 	if len(raw) != len(Options()) {
 		t.Fatalf("test covers %d inputs, table has %d: cover the new input", len(raw), len(Options()))
@@ -134,7 +135,8 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.ChartRepo != "http://127.0.0.1:8080/charts" || c.ChartVersion.String() != "2.11.6" || c.PRNumber != 42 ||
 		c.PachctlSHA256 != strings.Repeat("ab", 32) || c.BuiltinPostgreSQL != BuiltinPostgreSQLFalse ||
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
-		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
+		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" ||
+		c.ExpectCurrentVersion == nil || c.ExpectCurrentVersion.String() != "2.11.5" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
 	}
 	if want := []string{"oci", "/opt/bin/vault-kube"}; !slices.Equal(c.AllowExecPlugins, want) {
@@ -231,6 +233,9 @@ func TestParseRejectsBadInputs(t *testing.T) {
 		{"chart name with space", InputChart, "pachyderm chart", nil},
 		{"local chart missing", InputChart, "./no/such/chart", nil},
 		{"chart-version partial", InputChartVersion, "2.11", nil},
+		{"expect-current-version partial", InputExpectCurrentVersion, "2.11", nil},
+		{"expect-current-version a selector", InputExpectCurrentVersion, "latest-patch", nil},
+		{"expect-current-version with propose", InputExpectCurrentVersion, "2.11.5", map[string]string{InputMode: "propose", InputGitHubToken: "t", InputVersionFile: "PACHYDERM_VERSION"}},
 		{"pachd-address no port", InputPachdAddress, "grpc://pachd", nil},
 		{"pachd-address bad scheme", InputPachdAddress, "ftp://pachd:30650", nil},
 		{"pachd-address port out of range", InputPachdAddress, "pachd:70000", nil},

@@ -215,6 +215,10 @@ type Report struct {
 	RolledBack *Rollback
 	Cancelled  *Cancellation
 	BackupPath string
+	// VerifiedVersion is the version pachctl and pachd both reported after
+	// an upgraded run, or a no-op whose version check passed; empty
+	// otherwise (see VerifiedVersionOf).
+	VerifiedVersion string
 	// Warnings are non-fatal problems to surface (e.g. a version
 	// disagreement between the Helm release and the pachd image).
 	Warnings []string

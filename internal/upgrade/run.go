@@ -138,10 +138,14 @@ func (r *runner) run(ctx context.Context) report.Result {
 	if err := r.step(ctx, "Check the release", r.checkRelease); err != nil {
 		return r.fail(err)
 	}
+	if err := r.checkExpected(ctx); err != nil {
+		return r.fail(err)
+	}
 	if err := r.step(ctx, "Resolve the target version", r.resolveTarget); err != nil {
 		return r.fail(err)
 	}
 	if r.target.AppVersion.Equal(r.from) {
+		r.verifyNoOp(ctx)
 		return report.ResultNoOp
 	}
 	// The chart is downloaded and its digest checked before anything
@@ -487,6 +491,7 @@ func (r *runner) verify(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	r.rep.VerifiedVersion = want
 	return fmt.Sprintf("pachctl %s and pachd %s", v.Pachctl, v.Pachd), nil
 }
 
