@@ -57,6 +57,8 @@ type Client struct {
 	// stale in a way that matters.
 	mu       sync.Mutex
 	releases map[string][]Release
+	// identity is the token's login once Identity has asked.
+	identity string
 }
 
 // OptionsFromEnv reads GITHUB_API_URL and GITHUB_SERVER_URL with getenv.
