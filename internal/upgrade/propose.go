@@ -51,6 +51,10 @@ func (r *runner) runPropose(ctx context.Context) report.Result {
 	}{
 		{"Fetch the chart", r.fetchChart},
 		{"Helm values", r.prepareValues},
+		// As apply and plan do: without it the plan shows every generated
+		// value (root token, enterprise secret) as changing, and a bump
+		// that apply would refuse (a value it cannot carry) is proposed.
+		{"Generated values", r.carryGenerated},
 		{"Plan the upgrade", r.plan},
 	} {
 		if err := r.step(ctx, s.name, s.f); err != nil {
