@@ -33,6 +33,12 @@ func (c *Client) Identity(ctx context.Context) (string, error) {
 }
 
 func (c *Client) lookupIdentity(ctx context.Context) (string, error) {
+	// GitHub's token formats say which call answers: `ghs_` is an App
+	// installation token (GITHUB_TOKEN is one), for which GET /user is
+	// always refused, so GraphQL is asked directly: one call, not two.
+	if strings.HasPrefix(c.token, "ghs_") {
+		return c.appIdentity(ctx, nil)
+	}
 	var login string
 	err := c.retry(ctx, func() error {
 		u, resp, err := c.api.Users.Get(ctx, "")
@@ -51,9 +57,18 @@ func (c *Client) lookupIdentity(ctx context.Context) (string, error) {
 	if !IsKind(err, KindForbidden) {
 		return "", err
 	}
-	bot, gerr := c.viewerLogin(ctx)
-	if gerr != nil {
-		return "", fmt.Errorf("learn whom github-token acts as: GET /user refused it (an App installation token) and %w", gerr)
+	return c.appIdentity(ctx, err)
+}
+
+// appIdentity is the `[bot]` login of the App whose installation token the
+// client holds; refused is GET /user's answer, when it was asked.
+func (c *Client) appIdentity(ctx context.Context, refused error) (string, error) {
+	bot, err := c.viewerLogin(ctx)
+	if err != nil {
+		if refused != nil {
+			return "", fmt.Errorf("learn whom github-token acts as: GET /user refused it (an App installation token) and %w", err)
+		}
+		return "", fmt.Errorf("learn whom github-token (an App installation token) acts as: %w", err)
 	}
 	if !strings.HasSuffix(bot, "[bot]") {
 		bot += "[bot]"

@@ -105,20 +105,26 @@ func TestUpsertCommentOnAFreshPRAsksNoIdentity(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		name, login, want string
-		prefix            string
+		prefix, token     string
 		user, graphql     int
 	}{
 		{name: "personal access token", login: "alice", want: "alice", user: 1},
 		{name: "GITHUB_TOKEN", login: "github-actions[bot]", want: "github-actions[bot]", user: 1, graphql: 1},
 		{name: "App token on GHES", login: "pach-bot[bot]", want: "pach-bot[bot]", prefix: "/api/v3", user: 1, graphql: 1},
+		// GitHub's installation token format: GraphQL at once.
+		{name: "ghs_ token", token: "ghs_16C7e42F292c6912E7710c838347Ae178B4a", login: "github-actions[bot]", want: "github-actions[bot]", graphql: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := []githubtest.Option{githubtest.WithTokenUser("tok", tc.login)}
+			token := tc.token
+			if token == "" {
+				token = "tok"
+			}
+			opts := []githubtest.Option{githubtest.WithTokenUser(token, tc.login)}
 			if tc.prefix != "" {
 				opts = append(opts, githubtest.WithPathPrefix(tc.prefix))
 			}
 			s := start(t, opts...)
-			c := newClient(t, s, "tok")
+			c := newClient(t, s, token)
 			for range 2 {
 				got, err := c.Identity(context.Background())
 				if err != nil || got != tc.want {
