@@ -11,8 +11,10 @@ import (
 // Identity returns the login the token acts as: what the author of a
 // comment or pull request it wrote shows. A user's token (a PAT) answers
 // GET /user. A GitHub App installation token, GITHUB_TOKEN among them, may
-// not call it (403); GraphQL's viewer then names the App's bot, which REST
-// shows with a `[bot]` suffix. It is asked once per client, and only when
+// not call it (403); GraphQL's viewer then names the App's bot,
+// `<slug>[bot]` as REST shows it (the suffix is added should an answer lack
+// it, so a person named like the App never matches). It is asked once per
+// client, and only when
 // something must be told apart from other people's writing, so a run that
 // finds nothing to match makes no call.
 func (c *Client) Identity(ctx context.Context) (string, error) {

@@ -241,8 +241,9 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, userJSON(login))
 }
 
-// graphql answers the one query the action makes, `{ viewer { login } }`.
-// GraphQL names a bot without REST's `[bot]` suffix.
+// graphql answers the one query the action makes, `{ viewer { login } }`,
+// which GitHub answers for user and App installation tokens alike (an
+// App's as `<slug>[bot]`).
 func (s *Server) graphql(w http.ResponseWriter, r *http.Request, _ string) {
 	var in struct {
 		Query string `json:"query"`
@@ -257,7 +258,7 @@ func (s *Server) graphql(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	s.mu.Lock()
-	login := strings.TrimSuffix(s.identityLocked(token), "[bot]")
+	login := s.identityLocked(token)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"viewer": map[string]any{"login": login}}})
 }
