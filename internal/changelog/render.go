@@ -14,6 +14,8 @@ const MaxNoteBytes = 32 << 10
 // collapsible <details> block with a link to its release; versions without
 // notes are one line each. Headings inside the notes are demoted so that a
 // `## Logging` sub-heading does not outrank the summary's own headings.
+// The notes are quoted (see Quote): summary, comment and bump PR body all
+// render them through here.
 func Markdown(notes []Note) string {
 	if len(notes) == 0 {
 		return "_No versions between the current and the target version._\n"
@@ -32,7 +34,7 @@ func Markdown(notes []Note) string {
 			from = "release notes"
 		}
 		fmt.Fprintf(&b, "<details><summary><b>%s</b> — %s</summary>\n\n", v, from)
-		b.WriteString(Demote(truncate(n.Body, n.URL)))
+		b.WriteString(Demote(truncate(Quote(n.Body), n.URL)))
 		fmt.Fprintf(&b, "\n\n[Release %s](%s)\n\n</details>\n\n", v, n.URL)
 	}
 	return b.String()

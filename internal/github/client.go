@@ -57,6 +57,9 @@ type Client struct {
 	// stale in a way that matters.
 	mu       sync.Mutex
 	releases map[string][]Release
+	// identity is the token's login once Identity has asked.
+	identity string
+	token    string
 }
 
 // OptionsFromEnv reads GITHUB_API_URL and GITHUB_SERVER_URL with getenv.
@@ -96,7 +99,7 @@ func NewClient(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GitHub API client: %w", err)
 	}
-	return &Client{api: api, serverURL: strings.TrimRight(server, "/"), policy: opts.Retry.withDefaults()}, nil
+	return &Client{api: api, serverURL: strings.TrimRight(server, "/"), policy: opts.Retry.withDefaults(), token: opts.Token}, nil
 }
 
 func parseRoot(s string) (*url.URL, error) {

@@ -29,7 +29,9 @@ type CommentResult struct {
 
 // UpsertComment keeps one comment per marker on pull request pr: it looks
 // through every page of the PR's comments for one containing marker and
-// edits it, or creates one. body is prefixed with marker when it does not
+// written by the token's own identity, and edits it, or creates one. A
+// comment by anyone else carrying the marker is not ours: anyone who can
+// comment on the PR can copy it. body is prefixed with marker when it does not
 // contain it, so the next run finds it again. Every API failure is an *Error;
 // the caller reports it as a warning, since the upgrade's result stands
 // whether or not the comment could be written.
@@ -93,7 +95,16 @@ func (c *Client) findComment(ctx context.Context, owner, name string, pr int, ma
 			return nil, wrap(fmt.Sprintf("list comments on PR %d of %s/%s", pr, owner, name), resp, err)
 		}
 		for _, cm := range cs {
-			if strings.Contains(cm.GetBody(), marker) {
+			if !strings.Contains(cm.GetBody(), marker) {
+				continue
+			}
+			// Who we are is asked only now, when a comment carries the
+			// marker: a first run on a PR costs no call for it.
+			me, err := c.Identity(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if sameLogin(cm.GetUser().GetLogin(), me) {
 				return cm, nil
 			}
 		}

@@ -84,6 +84,10 @@ type Bump struct {
 	// Marker is the hidden text every bump PR of this release carries: an
 	// open PR with it and another head branch is superseded by this one.
 	Marker string
+	// BranchPrefix is Branch without the version: a superseded PR's head
+	// branch is deleted only when it starts with it. Empty means Branch up
+	// to its last '-'.
+	BranchPrefix string
 }
 
 // BumpResult says what ProposeBump did.
@@ -109,6 +113,11 @@ type BumpResult struct {
 // open one in place, and closes the other open PRs carrying Marker with a
 // comment that links the new one. Writes are skipped when nothing would
 // change. A 403 names the permission the token lacks.
+//
+// Only our own pull requests are updated, superseded or read as declined:
+// those whose head is a branch of Repo and whose author is the token's
+// identity. Branch names and the marker are public, so a fork's PR or
+// another person's can carry both.
 func (c *Client) ProposeBump(ctx context.Context, b Bump) (BumpResult, error) {
 	owner, name, err := splitRepo(b.Repo)
 	if err != nil {
@@ -135,7 +144,7 @@ func (c *Client) ProposeBump(ctx context.Context, b Bump) (BumpResult, error) {
 	var mine *gh.PullRequest
 	var older []*gh.PullRequest
 	for _, pr := range open {
-		if pr.GetHead().GetRef() == b.Branch && mine == nil {
+		if pr.GetHead().GetRef() == b.Branch && sameRepo(pr.GetHead().GetRepo().GetFullName(), b.Repo) && mine == nil {
 			mine = pr
 		} else {
 			older = append(older, pr)
@@ -160,7 +169,7 @@ func (c *Client) ProposeBump(ctx context.Context, b Bump) (BumpResult, error) {
 			return res, err
 		}
 		res.Superseded = append(res.Superseded, pr.GetNumber())
-		if w := c.deleteBranch(ctx, owner, name, pr, b.Branch); w != "" {
+		if w := c.deleteBranch(ctx, owner, name, pr, b); w != "" {
 			res.Warnings = append(res.Warnings, w)
 		}
 	}
@@ -170,10 +179,13 @@ func (c *Client) ProposeBump(ctx context.Context, b Bump) (BumpResult, error) {
 // deleteBranch removes a superseded PR's head branch, as the branch of a
 // closed bump is of no further use. Only a branch of this repository named
 // like ours (same prefix as current) is deleted; a failure is a warning.
-func (c *Client) deleteBranch(ctx context.Context, owner, name string, pr *gh.PullRequest, current string) string {
+func (c *Client) deleteBranch(ctx context.Context, owner, name string, pr *gh.PullRequest, b Bump) string {
 	head := pr.GetHead().GetRef()
-	prefix := current[:strings.LastIndex(current, "-")+1]
-	if pr.GetHead().GetRepo().GetFullName() != owner+"/"+name || prefix == "" || !strings.HasPrefix(head, prefix) {
+	prefix := b.BranchPrefix
+	if prefix == "" {
+		prefix = b.Branch[:strings.LastIndex(b.Branch, "-")+1]
+	}
+	if !sameRepo(pr.GetHead().GetRepo().GetFullName(), owner+"/"+name) || prefix == "" || !strings.HasPrefix(head, prefix) {
 		return ""
 	}
 	resp, err := c.api.Git.DeleteRef(ctx, owner, name, "heads/"+head)
@@ -230,20 +242,45 @@ func (c *Client) declined(ctx context.Context, owner, name, branch string) (*gh.
 	}
 	var closed *gh.PullRequest
 	for _, pr := range prs {
+		if !sameRepo(pr.GetHead().GetRepo().GetFullName(), owner+"/"+name) {
+			continue
+		}
 		if pr.GetState() == "open" || !pr.GetMergedAt().IsZero() {
 			return nil, nil
 		}
 		if closed == nil {
-			closed = pr
+			ours, err := c.ours(ctx, owner, name, pr)
+			if err != nil {
+				return nil, err
+			}
+			if ours {
+				closed = pr
+			}
 		}
 	}
 	return closed, nil
 }
 
+// ours reports whether pr is one this token proposed: its head is a branch
+// of owner/name and its author is the token's identity. The identity is
+// asked for only when a candidate turns up, once per client.
+func (c *Client) ours(ctx context.Context, owner, name string, pr *gh.PullRequest) (bool, error) {
+	if !sameRepo(pr.GetHead().GetRepo().GetFullName(), owner+"/"+name) {
+		return false, nil
+	}
+	me, err := c.Identity(ctx)
+	if err != nil {
+		return false, err
+	}
+	return sameLogin(pr.GetUser().GetLogin(), me), nil
+}
+
+func sameRepo(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
+
 // maxPullPages bounds the search for open bump PRs.
 const maxPullPages = 20
 
-// openBumps lists the open pull requests into Base that carry Marker.
+// openBumps lists our open pull requests into Base that carry Marker.
 func (c *Client) openBumps(ctx context.Context, owner, name string, b Bump) ([]*gh.PullRequest, error) {
 	opts := &gh.PullRequestListOptions{State: "open", Base: b.Base, ListOptions: gh.ListOptions{PerPage: 100}}
 	var out []*gh.PullRequest
@@ -253,7 +290,14 @@ func (c *Client) openBumps(ctx context.Context, owner, name string, b Bump) ([]*
 			return nil, wrap(fmt.Sprintf("list pull requests of %s/%s", owner, name), resp, err)
 		}
 		for _, pr := range prs {
-			if strings.Contains(pr.GetBody(), b.Marker) {
+			if !strings.Contains(pr.GetBody(), b.Marker) {
+				continue
+			}
+			ours, err := c.ours(ctx, owner, name, pr)
+			if err != nil {
+				return nil, err
+			}
+			if ours {
 				out = append(out, pr)
 			}
 		}

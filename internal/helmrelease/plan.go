@@ -46,8 +46,12 @@ type PlanOptions struct {
 // against the cluster, checked against the live objects — and applied nowhere: what the plan,
 // the conflict check and the generated-values renders each start from.
 func (c *Client) dryRunUpgrade(postRenderer postrenderer.PostRenderer) *action.Upgrade {
-	up := action.NewUpgrade(c.cfg)
-	up.Namespace = c.namespace
+	return dryRunUpgradeWith(c.cfg, c.namespace, postRenderer)
+}
+
+func dryRunUpgradeWith(cfg *action.Configuration, namespace string, postRenderer postrenderer.PostRenderer) *action.Upgrade {
+	up := action.NewUpgrade(cfg)
+	up.Namespace = namespace
 	up.DryRunStrategy = action.DryRunServer
 	up.WaitStrategy = kube.HookOnlyStrategy
 	up.ResetValues = true
@@ -58,7 +62,9 @@ func (c *Client) dryRunUpgrade(postRenderer postrenderer.PostRenderer) *action.U
 // Plan renders the upgrade of name to ch with values, without changing anything: Helm's
 // server dry-run renders it (lookups against the cluster included), then every rendered
 // object goes through a server-side apply dry-run so admission and schema errors show up now
-// rather than mid-upgrade. It returns the redacted diffs.
+// rather than mid-upgrade. It returns the redacted diffs. Its lookups find no
+// Secret (see planConfig): the plan is published, and its values may come
+// from a pull request.
 func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[string]any, opts PlanOptions) (*Plan, error) {
 	if ch == nil || ch.Chart == nil {
 		return nil, errors.New("plan: no chart")
@@ -70,7 +76,11 @@ func (c *Client) Plan(ctx context.Context, name string, ch *Chart, values map[st
 	if err != nil {
 		return nil, err
 	}
-	up := c.dryRunUpgrade(opts.PostRenderer)
+	cfg, err := c.planConfig()
+	if err != nil {
+		return nil, err
+	}
+	up := dryRunUpgradeWith(cfg, c.namespace, opts.PostRenderer)
 	if values == nil {
 		values = map[string]any{}
 	}

@@ -74,6 +74,9 @@ func PullChart(ctx context.Context, repoURL, chartName, version string, opts Pul
 	if chartName == "" {
 		return nil, errors.New("pull chart: empty chart name")
 	}
+	if IsLocalChart(chartName) {
+		return loadLocalChart(chartName, version)
+	}
 	client := opts.httpClient()
 	if u, err := url.Parse(repoURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
 		return pullFromRepo(ctx, repoURL, chartName, version, func(ctx context.Context, ref string) ([]byte, error) {
@@ -103,6 +106,48 @@ func PullChart(ctx context.Context, repoURL, chartName, version string, opts Pul
 		return nil, err
 	}
 	return &Chart{Chart: ch, Source: repoURL}, nil
+}
+
+// IsLocalChart says whether the chart input is a path (`./charts/pachyderm`,
+// `/abs/path`, `../x`, `pachyderm-2.11.6.tgz`) rather than a chart name in
+// chart-repo: the rule the input's validation applies.
+func IsLocalChart(chart string) bool {
+	return strings.HasPrefix(chart, "/") || strings.HasPrefix(chart, "./") || strings.HasPrefix(chart, "../") || strings.HasSuffix(chart, ".tgz")
+}
+
+// loadLocalChart loads the chart directory or archive at path; version, when
+// set, must be its version.
+func loadLocalChart(path, version string) (*Chart, error) {
+	ch, err := loader.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("load local chart %s (the chart input): %w", path, err)
+	}
+	if ch.Metadata == nil {
+		return nil, fmt.Errorf("local chart %s (the chart input) has no Chart.yaml metadata", path)
+	}
+	if err := checkLoaded(ch, ch.Metadata.Name, version, path); err != nil {
+		return nil, err
+	}
+	return &Chart{Chart: ch, Source: path}, nil
+}
+
+// LocalChartIndex loads the local chart at path and returns an index.yaml
+// listing just it, and its name, so that target resolution treats a local
+// chart as a repository that holds this one chart version.
+func LocalChartIndex(path string) ([]byte, string, error) {
+	ch, err := loadLocalChart(path, "")
+	if err != nil {
+		return nil, "", err
+	}
+	idx := repo.NewIndexFile()
+	if err := idx.MustAdd(ch.Metadata, filepath.Base(path), "", ""); err != nil {
+		return nil, "", fmt.Errorf("local chart %s (the chart input): %w", path, err)
+	}
+	raw, err := yaml.Marshal(idx)
+	if err != nil {
+		return nil, "", fmt.Errorf("local chart %s: write its index: %w", path, err)
+	}
+	return raw, ch.Metadata.Name, nil
 }
 
 type fetchFunc func(ctx context.Context, ref string) ([]byte, error)

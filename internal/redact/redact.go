@@ -136,29 +136,53 @@ func Maskable(values []string) []string {
 // SensitiveKey says whether a key — of Helm values, a kubeconfig's
 // auth-provider config, an environment variable — names a credential.
 // Names of Secrets and of keys inside Secrets (rootTokenSecretName,
-// postgresqlExistingSecretKey, imagePullSecrets) are not credentials and
-// stay readable. Case, "-" and "_" are ignored: client-secret,
-// client_secret and clientSecret are one key.
+// postgresqlExistingSecretKey, oidc.clientSecretKey, imagePullSecrets) are
+// not credentials and stay readable; a bare `secretKey` or `secret_key` is
+// one (S3's, as determined.checkpointStorage has it), and so is a
+// `connection_string` (Azure's carries the AccountKey). Case, "-" and "_"
+// are ignored: client-secret, client_secret and clientSecret are one key.
 func SensitiveKey(k string) bool {
-	k = strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(k))
-	for _, suffix := range []string{"secretname", "secretkey", "secretref", "secrets"} {
+	k = strings.ToLower(strings.NewReplacer("-", "", "_", "", ".", "").Replace(k))
+	for _, name := range []string{"existingsecretkey", "clientsecretkey", "secretkeyref", "secretkeyname"} {
+		if strings.HasSuffix(k, name) {
+			return false
+		}
+	}
+	for _, suffix := range []string{"secretname", "secretref", "secrets"} {
 		if strings.HasSuffix(k, suffix) {
 			return false
 		}
 	}
 	switch k {
-	case "cred", "creds", "upstreamidps":
+	case "cred", "creds", "upstreamidps", "dsn":
 		return true
 	}
-	for _, part := range []string{"password", "passwd", "credential"} {
+	for _, part := range []string{"password", "passwd", "credential", "connectionstring", "connstring"} {
 		if strings.Contains(k, part) {
 			return true
 		}
 	}
-	for _, suffix := range []string{"token", "secret", "licensekey", "apikey", "accesskey", "privatekey"} {
+	for _, suffix := range []string{"token", "secret", "secretkey", "licensekey", "apikey", "accesskey", "privatekey", "accountkey", "sharedkey", "signingkey", "encryptionkey"} {
 		if strings.HasSuffix(k, suffix) {
 			return true
 		}
+	}
+	return false
+}
+
+// SensitiveValue says whether a value carries a credential whatever its key
+// is called: a connection string with a password or an account key
+// (`AccountKey=…;`, `Password=…`), or a URL with user info.
+func SensitiveValue(v string) bool {
+	l := strings.ToLower(v)
+	for _, part := range []string{"accountkey=", "sharedaccesskey=", "sharedaccesssignature=", "password=", "pwd="} {
+		if strings.Contains(l, part) {
+			return true
+		}
+	}
+	if i := strings.Index(v, "://"); i >= 0 {
+		_, authority, _ := splitURL(strings.Fields(v[i:] + " ")[0])
+		return strings.Contains(authority, "@")
 	}
 	return false
 }

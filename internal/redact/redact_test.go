@@ -61,3 +61,27 @@ func TestSensitiveKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSensitiveKeyObjectStores(t *testing.T) {
+	for k, want := range map[string]bool{
+		"secretKey": true, "secret_key": true, "awsSecretKey": true, "connection_string": true,
+		"connectionString": true, "storageAccountKey": true, "dsn": true,
+		"postgresqlExistingSecretKey": false, "clientSecretKey": false, "rootTokenSecretName": false,
+		"secretKeyRef": false, "bucket": false, "endpointUrl": false,
+	} {
+		if got := SensitiveKey(k); got != want {
+			t.Errorf("SensitiveKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+	for v, want := range map[string]bool{
+		"DefaultEndpointsProtocol=https;AccountName=a;AccountKey=xyz==": true,
+		"Server=db;User Id=u;Password=p;":                               true,
+		"postgres://u:p@db:5432/x":                                      true,
+		"https://logs.example.com/ingest":                               false,
+		"2.11.6":                                                        false,
+	} {
+		if got := SensitiveValue(v); got != want {
+			t.Errorf("SensitiveValue(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -331,7 +331,9 @@ func plan(b *strings.Builder, p *Plan, limit int) {
 			text = text[:cut]
 		}
 		fmt.Fprintf(b, "<details><summary>%s (%d lines)</summary>\n\n", d.name, strings.Count(strings.TrimRight(d.diff, "\n"), "\n")+1)
-		codeBlock(b, "diff", text)
+		// Values may come from a pull request: quoted like release notes,
+		// so that no marker of ours can be planted through them.
+		codeBlock(b, "diff", changelog.Quote(text))
 		b.WriteString(note)
 		b.WriteString("</details>\n\n")
 	}

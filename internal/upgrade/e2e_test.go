@@ -143,7 +143,15 @@ func (s *scenario) runCtx(ctx context.Context, inputs map[string]string, publish
 	}
 	var out bytes.Buffer
 	log := report.NewCLILogger(&out, &out)
-	gh, err := github.NewClient(github.Options{APIURL: s.w.GitHub.APIURL, ServerURL: s.w.GitHub.ServerURL})
+	// A token as main passes one (action.yml defaults it to the job's
+	// GITHUB_TOKEN, an App installation token, hence `ghs_`): the stand-in,
+	// like GitHub, tells whose PRs and comments are ours by the identity
+	// the token belongs to.
+	token := cfg.GitHubToken
+	if token == "" {
+		token = "ghs_jobtoken0000000000000000000000000000"
+	}
+	gh, err := github.NewClient(github.Options{Token: token, APIURL: s.w.GitHub.APIURL, ServerURL: s.w.GitHub.ServerURL})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -452,8 +452,10 @@ func TestGitHubCallsPerRun(t *testing.T) {
 	// the release page, not an API call).
 	check("first run, pachctl downloaded", calls("2.11.5"), map[githubtest.Op]int{
 		githubtest.OpListReleases: 1, githubtest.OpDownload: 1, githubtest.OpListComments: 1, githubtest.OpCreateComment: 1})
+	// Once a comment carries the marker, whose it is is asked once: the
+	// job's token is an App's, so one GraphQL call names its bot.
 	check("pachctl downloaded", calls("2.11.6"), map[githubtest.Op]int{
-		githubtest.OpListReleases: 1, githubtest.OpDownload: 1, githubtest.OpListComments: 1, githubtest.OpEditComment: 1})
+		githubtest.OpListReleases: 1, githubtest.OpDownload: 1, githubtest.OpListComments: 1, githubtest.OpGraphQL: 1, githubtest.OpEditComment: 1})
 	// Back to 2.11.5 by hand, and up again with pachctl 2.11.6 cached.
 	if err := s.w.Helm.Rollback(context.Background(), releaseName, 2, 2*time.Minute); err != nil {
 		t.Fatal(err)
@@ -462,7 +464,7 @@ func TestGitHubCallsPerRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("pachctl cached", calls("2.11.6"), map[githubtest.Op]int{
-		githubtest.OpListReleases: 1, githubtest.OpListComments: 1, githubtest.OpEditComment: 1})
+		githubtest.OpListReleases: 1, githubtest.OpListComments: 1, githubtest.OpGraphQL: 1, githubtest.OpEditComment: 1})
 }
 
 // TestGitHubFaultsNeverFailAnUpgrade makes the GitHub API answer 500s and

@@ -181,3 +181,27 @@ func TestPlainUpgradeReportsNoGeneratedValues(t *testing.T) {
 		t.Error("summary or comment has a generated-values section")
 	}
 }
+
+// TestProposePlansWithGeneratedValues is issue 21 item 10: propose runs the
+// generated-values step as apply and plan do, so the bump PR's plan shows
+// no generated Secret value (deployment ID, session key) as changing, and
+// lists what the upgrade will carry.
+func TestProposePlansWithGeneratedValues(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil, world.Options{})
+	s.w.GitHub.SetFile(deployRepo, "PACHYDERM_VERSION", []byte("2.10.7\n"))
+	s.repository = deployRepo
+	s.install("7.10.0", baseValues())
+	rep := s.run(map[string]string{config.InputMode: "propose", config.InputTargetVersion: "2.11.5",
+		config.InputVersionFile: "PACHYDERM_VERSION", config.InputGitHubToken: "app-token", config.InputAllowMinor: "true"})
+	if rep.Result != report.ResultProposed || rep.Plan == nil {
+		t.Fatalf("propose: %s (%s)", rep.Result, rep.Failure)
+	}
+	if f := generated(rep)[deploymentIDField]; !f.Carried || f.ValuesKey != "pachd.clusterDeploymentID" {
+		t.Errorf("propose: deployment ID %+v, want carried by values as apply carries it", f)
+	}
+	if strings.Contains(rep.Plan.ManifestDiff, "redacted: changed") {
+		t.Errorf("the proposal's plan changes a generated Secret value:\n%s", rep.Plan.ManifestDiff)
+	}
+	s.wantRelease(1, "deployed", "2.10.7")
+}

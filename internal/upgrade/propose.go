@@ -2,6 +2,8 @@ package upgrade
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -49,6 +51,10 @@ func (r *runner) runPropose(ctx context.Context) report.Result {
 	}{
 		{"Fetch the chart", r.fetchChart},
 		{"Helm values", r.prepareValues},
+		// As apply and plan do: without it the plan shows every generated
+		// value (root token, enterprise secret) as changing, and a bump
+		// that apply would refuse (a value it cannot carry) is proposed.
+		{"Generated values", r.carryGenerated},
 		{"Plan the upgrade", r.plan},
 	} {
 		if err := r.step(ctx, s.name, s.f); err != nil {
@@ -97,11 +103,12 @@ func (r *runner) proposePR(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("version-file: %w", err)
 	}
 	to := r.target.AppVersion.String()
-	branch := fmt.Sprintf("pach-upgrade/%s-%s", r.cfg.Release, to)
+	prefix := bumpBranchPrefix(r.cfg.Namespace, r.cfg.Release, r.cfg.VersionFile.String())
+	branch := prefix + to
 	// The body is public and no runner masks it.
 	body := r.log.Redact(report.PullRequestBody(r.rep, r.cfg.VersionFile.String()))
 	res, err := r.d.GitHub.ProposeBump(ctx, github.Bump{
-		Repo: r.d.Repository, Base: r.base, Branch: branch,
+		Repo: r.d.Repository, Base: r.base, Branch: branch, BranchPrefix: prefix,
 		Path: r.cfg.VersionFile.Path, Content: content,
 		Message: fmt.Sprintf("Bump Pachyderm %s/%s from %s to %s", r.cfg.Namespace, r.cfg.Release, r.pinned, to),
 		Title:   report.BumpTitle(r.rep),
@@ -137,6 +144,19 @@ func (r *runner) proposePR(ctx context.Context) (string, error) {
 		detail += "; closed superseded " + strings.Join(ns, ", ")
 	}
 	return detail, nil
+}
+
+// bumpBranchPrefix is the bump branch without its version:
+// `pach-upgrade/<namespace>/<release>/<version file>/`. Each of the three
+// is part of what a proposal is about: without the namespace, staging's
+// and production's proposals of one version would share a branch, so a
+// production bump would land on the staging PR and closing that PR would
+// decline both. A declined PR is found by its branch, so declines match
+// on the same key. The version file (`path#key`) may hold characters a
+// branch name cannot, so it is named by a short hash.
+func bumpBranchPrefix(namespace, release, versionFile string) string {
+	sum := sha256.Sum256([]byte(versionFile))
+	return fmt.Sprintf("pach-upgrade/%s/%s/%s/", namespace, release, hex.EncodeToString(sum[:4]))
 }
 
 // pinnedTarget reads the version a merged bump PR left in version-file,

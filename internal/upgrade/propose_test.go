@@ -75,7 +75,8 @@ func TestProposeLifecycle(t *testing.T) {
 		t.Fatalf("first run: result %s (%s), PR %+v", rep.Result, rep.Failure, rep.PullRequest)
 	}
 	pulls := gh.Pulls(deployRepo)
-	if len(pulls) != 1 || pulls[0].Head != "pach-upgrade/pachd-2.11.6" || pulls[0].Base != githubtest.DefaultBranch {
+	branchPrefix := bumpBranchPrefix(s.ns, "pachd", spec)
+	if len(pulls) != 1 || pulls[0].Head != branchPrefix+"2.11.6" || pulls[0].Base != githubtest.DefaultBranch {
 		t.Fatalf("pulls after the first run: %+v", pulls)
 	}
 	first := pulls[0]
@@ -118,7 +119,7 @@ func TestProposeLifecycle(t *testing.T) {
 		t.Fatalf("newer patch: result %s (%s), to %s, PR %+v", rep.Result, rep.Failure, rep.ToVersion, rep.PullRequest)
 	}
 	pulls = gh.Pulls(deployRepo)
-	if len(pulls) != 2 || pulls[0].State != "closed" || pulls[1].State != "open" || pulls[1].Head != "pach-upgrade/pachd-2.11.7" {
+	if len(pulls) != 2 || pulls[0].State != "closed" || pulls[1].State != "open" || pulls[1].Head != branchPrefix+"2.11.7" {
 		t.Fatalf("pulls after the newer patch: %+v", pulls)
 	}
 	newer := pulls[1]

@@ -275,11 +275,19 @@ func (r *runner) checkRelease(ctx context.Context) (string, error) {
 // resolveTarget maps the target input to a chart release of the repository
 // and applies the version policy, before anything changes.
 func (r *runner) resolveTarget(ctx context.Context) (string, error) {
-	raw, err := helmrelease.FetchIndex(ctx, r.cfg.ChartRepo, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
+	chartName := r.cfg.Chart
+	var raw []byte
+	var err error
+	if helmrelease.IsLocalChart(chartName) {
+		// A local chart is a repository of one version: its own.
+		raw, chartName, err = helmrelease.LocalChartIndex(chartName)
+	} else if raw, err = helmrelease.FetchIndex(ctx, r.cfg.ChartRepo, helmrelease.PullOptions{HTTPClient: r.d.HTTP}); err != nil {
+		err = fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
 	}
-	ix, err := version.ParseIndex(raw, r.cfg.Chart)
+	if err != nil {
+		return "", err
+	}
+	ix, err := version.ParseIndex(raw, chartName)
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), helmrelease.IndexURL(r.cfg.ChartRepo), err)
 	}

@@ -83,7 +83,7 @@ func redactTree(v, prev any, path string, paths map[string]bool, compare bool) a
 				p = path + "." + k
 			}
 			pv, had := pm[k]
-			if (paths[p] || redact.SensitiveKey(k)) && hidable(e) {
+			if (paths[p] || redact.SensitiveKey(k) || sensitiveString(e)) && hidable(e) {
 				out[k] = marker(compare, had, pv, e)
 				continue
 			}
@@ -98,11 +98,22 @@ func redactTree(v, prev any, path string, paths map[string]bool, compare bool) a
 			if i < len(pl) {
 				pv = pl[i]
 			}
+			if sensitiveString(e) {
+				out[i] = marker(compare, i < len(pl), pv, e)
+				continue
+			}
 			out[i] = redactTree(e, pv, path, paths, compare)
 		}
 		return out
 	}
 	return v
+}
+
+// sensitiveString is a string value that carries a credential under any key
+// (redact.SensitiveValue): a connection string or a URL with user info.
+func sensitiveString(v any) bool {
+	s, ok := v.(string)
+	return ok && redact.SensitiveValue(s)
 }
 
 func marker(compare, had bool, prev, value any) string {

@@ -129,19 +129,38 @@ func locateYAML(s Spec, content []byte) (location, error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return location{}, fmt.Errorf("%s: empty YAML document", s.Path)
 	}
+	// An alias or an anchor on the way makes the pin shared: rewriting it
+	// would silently change every other place that aliases the same node.
+	// A duplicate key makes it ambiguous: readers disagree on which wins.
+	// Both are refused, naming the key.
 	n := doc.Content[0]
-	for i, k := range s.Key {
+	for i := 0; ; i++ {
+		at := strings.Join(s.Key[:i], ".")
 		if n.Kind == yaml.AliasNode {
-			n = n.Alias
+			return location{}, fmt.Errorf("%s: %s is an alias (*%s, line %d): rewriting it would change every alias of &%s; write the version at %s itself",
+				s, at, n.Value, n.Line, n.Value, strings.Join(s.Key, "."))
 		}
+		if n.Anchor != "" && i > 0 {
+			return location{}, fmt.Errorf("%s: %s carries the anchor &%s (line %d): aliases of it would change with the pin; move the anchor off the version's path",
+				s, at, n.Anchor, n.Line)
+		}
+		if i == len(s.Key) {
+			break
+		}
+		k := s.Key[i]
 		if n.Kind != yaml.MappingNode {
-			return location{}, fmt.Errorf("%s: %s is not a mapping", s, strings.Join(s.Key[:i], "."))
+			return location{}, fmt.Errorf("%s: %s is not a mapping", s, at)
 		}
-		var next *yaml.Node
+		var next, first *yaml.Node
 		for j := 0; j+1 < len(n.Content); j += 2 {
-			if n.Content[j].Value == k {
-				next = n.Content[j+1]
+			if n.Content[j].Value != k {
+				continue
 			}
+			if first != nil {
+				return location{}, fmt.Errorf("%s: key %s appears twice (lines %d and %d): remove one",
+					s, strings.Join(s.Key[:i+1], "."), first.Line, n.Content[j].Line)
+			}
+			first, next = n.Content[j], n.Content[j+1]
 		}
 		if next == nil {
 			return location{}, fmt.Errorf("%s: no key %s", s, strings.Join(s.Key[:i+1], "."))

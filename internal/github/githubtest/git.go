@@ -36,11 +36,17 @@ type commit struct {
 
 // Pull is a pull request held by the server.
 type Pull struct {
-	Number  int
-	Title   string
-	Body    string
-	Head    string // branch
-	Base    string // branch
+	Number int
+	Title  string
+	Body   string
+	Head   string // branch
+	Base   string // branch
+	// HeadRepo is the full name of the repository the head branch lives
+	// in: empty for this repository, `mallory/deploy` for a fork's PR.
+	HeadRepo string
+	// User is the author's login: the token's identity for a PR the API
+	// opened; set it for a PR opened by someone else.
+	User    string
 	State   string // open or closed
 	Merged  bool
 	Created time.Time
@@ -197,11 +203,12 @@ func (s *Server) SetPullState(repo string, number int, state string) {
 }
 
 // WriteCount returns how many requests other than GET or HEAD the server
-// received: a run that must change nothing makes none.
+// received, GraphQL queries aside: a run that must change nothing makes
+// none.
 func (s *Server) WriteCount() int {
 	n := 0
 	for _, r := range s.Requests() {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Op != OpGraphQL {
 			n++
 		}
 	}
@@ -388,14 +395,21 @@ func (s *Server) contentJSON(repo, ref, path string, content []byte) map[string]
 }
 
 func (s *Server) pullJSON(repo string, st *repoState, p *Pull) map[string]any {
-	owner, _, _ := strings.Cut(repo, "/")
-	branch := func(name string) map[string]any {
+	branch := func(full, name, sha string) map[string]any {
+		owner, short, _ := strings.Cut(full, "/")
 		return map[string]any{
 			"label": owner + ":" + name,
 			"ref":   name,
-			"sha":   st.branches[name],
-			"repo":  map[string]any{"full_name": repo, "name": repo[len(owner)+1:]},
+			"sha":   sha,
+			"user":  map[string]any{"login": owner, "type": "Organization"},
+			"repo": map[string]any{"full_name": full, "name": short,
+				"owner": map[string]any{"login": owner}, "fork": full != repo},
 		}
+	}
+	head := branch(repo, p.Head, st.branches[p.Head])
+	if p.repoOf(repo) != repo {
+		// The fork's branches are not modelled: its head SHA is made up.
+		head = branch(p.HeadRepo, p.Head, commitSHA("", "fork "+p.HeadRepo+":"+p.Head, nil))
 	}
 	m := map[string]any{
 		"id":         1000 + p.Number,
@@ -409,9 +423,9 @@ func (s *Server) pullJSON(repo string, st *repoState, p *Pull) map[string]any {
 		"html_url":   fmt.Sprintf("%s/%s/pull/%d", s.ServerURL, repo, p.Number),
 		"url":        fmt.Sprintf("%s/repos/%s/pulls/%d", s.APIURL, repo, p.Number),
 		"issue_url":  fmt.Sprintf("%s/repos/%s/issues/%d", s.APIURL, repo, p.Number),
-		"user":       map[string]any{"login": s.commentUser, "type": "Bot"},
-		"head":       branch(p.Head),
-		"base":       branch(p.Base),
+		"user":       userJSON(p.User),
+		"head":       head,
+		"base":       branch(repo, p.Base, st.branches[p.Base]),
 		"created_at": p.Created.Format(time.RFC3339),
 		"updated_at": p.Updated.Format(time.RFC3339),
 		"closed_at":  nil,
@@ -440,8 +454,12 @@ func (s *Server) listPulls(w http.ResponseWriter, r *http.Request, repo string) 
 	if st != nil {
 		for i := len(st.pulls) - 1; i >= 0; i-- {
 			p := st.pulls[i]
-			_, headBranch, _ := strings.Cut(q.Get("head"), ":")
-			if (state != "all" && p.State != state) || (q.Get("head") != "" && p.Head != headBranch) ||
+			// GitHub's `head` filter is `owner:branch`, the owner of the
+			// repository the head lives in: a fork's branch of the same
+			// name does not match this repository's owner.
+			headOwner, headBranch, _ := strings.Cut(q.Get("head"), ":")
+			pOwner, _, _ := strings.Cut(p.repoOf(repo), "/")
+			if (state != "all" && p.State != state) || (q.Get("head") != "" && (p.Head != headBranch || !strings.EqualFold(pOwner, headOwner))) ||
 				(q.Get("base") != "" && p.Base != q.Get("base")) {
 				continue
 			}
@@ -501,7 +519,7 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request, repo string)
 	}
 	owner, _, _ := strings.Cut(repo, "/")
 	for _, p := range st.pulls {
-		if p.State == "open" && p.Head == in.Head && p.Base == in.Base {
+		if p.State == "open" && p.Head == in.Head && p.Base == in.Base && p.repoOf(repo) == repo {
 			validationFailed(w, map[string]any{"resource": "PullRequest", "code": "custom",
 				"message": fmt.Sprintf("A pull request already exists for %s:%s.", owner, in.Head)})
 			return
@@ -510,7 +528,7 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request, repo string)
 	s.nextID++
 	now := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(s.nextID) * time.Minute)
 	p := &Pull{Number: st.nextNumber, Title: in.Title, Body: in.Body, Head: in.Head, Base: in.Base,
-		State: "open", Created: now, Updated: now}
+		State: "open", Created: now, Updated: now, User: s.identityLocked(tokenOf(r))}
 	st.nextNumber++
 	st.pulls = append(st.pulls, p)
 	writeJSON(w, http.StatusCreated, s.pullJSON(repo, st, p))
@@ -557,4 +575,34 @@ func (s *Server) editPull(w http.ResponseWriter, r *http.Request, repo string) {
 		return
 	}
 	writeError(w, http.StatusNotFound, "Not Found")
+}
+
+// repoOf is the full name of the repository p's head lives in.
+func (p *Pull) repoOf(repo string) string {
+	if p.HeadRepo != "" {
+		return p.HeadRepo
+	}
+	return repo
+}
+
+// AddPull adds a pull request opened by someone other than the API's
+// token, e.g. from a fork (HeadRepo set) or by a person (User set), and
+// returns its number. A head in this repository must be an existing
+// branch; State defaults to open.
+func (s *Server) AddPull(repo string, p Pull) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.repoLocked(repo)
+	s.nextID++
+	now := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(s.nextID) * time.Minute)
+	if p.State == "" {
+		p.State = "open"
+	}
+	if p.Base == "" {
+		p.Base = DefaultBranch
+	}
+	p.Number, p.Created, p.Updated = st.nextNumber, now, now
+	st.nextNumber++
+	st.pulls = append(st.pulls, &p)
+	return p.Number
 }

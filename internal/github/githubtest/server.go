@@ -38,6 +38,8 @@ const (
 	OpListPulls     Op = "list-pulls"
 	OpCreatePull    Op = "create-pull"
 	OpEditPull      Op = "edit-pull"
+	OpGetUser       Op = "get-user"
+	OpGraphQL       Op = "graphql"
 )
 
 // acceptedPermissions are the token permissions each write needs, as GitHub
@@ -135,6 +137,7 @@ type Server struct {
 	writeTokens map[string]bool
 	tokenPerms  map[string]map[string]bool
 	commentUser string
+	tokenUsers  map[string]string
 }
 
 type release struct {
@@ -184,9 +187,80 @@ func WithTokenPermissions(token string, perms ...string) Option {
 	}
 }
 
-// WithCommentUser sets the login shown as the author of new comments.
+// WithCommentUser sets the login of every token's identity: the author of
+// the comments and pull requests it creates, and what GET /user (or, for a
+// `[bot]` login, GraphQL's viewer) answers. The default is
+// `github-actions[bot]`, the identity of a job's GITHUB_TOKEN.
 func WithCommentUser(login string) Option {
 	return func(s *Server) { s.commentUser = login }
+}
+
+// WithTokenUser gives token its own identity, for tests with two
+// actors: a login ending in `[bot]` is a GitHub App installation token.
+func WithTokenUser(token, login string) Option {
+	return func(s *Server) { s.tokenUsers[token] = login }
+}
+
+// identityLocked is the login token acts as.
+func (s *Server) identityLocked(token string) string {
+	if u, ok := s.tokenUsers[token]; ok {
+		return u
+	}
+	return s.commentUser
+}
+
+func tokenOf(r *http.Request) string {
+	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
+func userJSON(login string) map[string]any {
+	typ := "User"
+	if strings.HasSuffix(login, "[bot]") {
+		typ = "Bot"
+	}
+	return map[string]any{"login": login, "id": len(login) * 1009, "node_id": "U_" + login, "type": typ,
+		"site_admin": false}
+}
+
+// getUser answers GET /user as GitHub does: the token's user, or for a
+// GitHub App installation token (a `[bot]` identity, GITHUB_TOKEN among
+// them) 403 "Resource not accessible by integration".
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, _ string) {
+	token := tokenOf(r)
+	if token == "" {
+		writeErrorDoc(w, http.StatusUnauthorized, "Requires authentication", "https://docs.github.com/rest/users/users#get-the-authenticated-user")
+		return
+	}
+	s.mu.Lock()
+	login := s.identityLocked(token)
+	s.mu.Unlock()
+	if strings.HasSuffix(login, "[bot]") {
+		writeErrorDoc(w, http.StatusForbidden, "Resource not accessible by integration", "https://docs.github.com/rest/users/users#get-the-authenticated-user")
+		return
+	}
+	writeJSON(w, http.StatusOK, userJSON(login))
+}
+
+// graphql answers the one query the action makes, `{ viewer { login } }`,
+// which GitHub answers for user and App installation tokens alike (an
+// App's as `<slug>[bot]`).
+func (s *Server) graphql(w http.ResponseWriter, r *http.Request, _ string) {
+	var in struct {
+		Query string `json:"query"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || !strings.Contains(in.Query, "viewer") {
+		writeJSON(w, http.StatusOK, map[string]any{"errors": []map[string]any{{"message": "A query attribute must be specified and must be a string."}}})
+		return
+	}
+	token := tokenOf(r)
+	if token == "" {
+		writeErrorDoc(w, http.StatusUnauthorized, "This endpoint requires you to be authenticated.", "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql")
+		return
+	}
+	s.mu.Lock()
+	login := s.identityLocked(token)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"viewer": map[string]any{"login": login}}})
 }
 
 // NewServer starts a server on 127.0.0.1. Call Close when done (tests can use
@@ -200,6 +274,7 @@ func NewServer(opts ...Option) *Server {
 		failures:    map[Op]*Failure{},
 		perPage:     100,
 		writeTokens: map[string]bool{},
+		tokenUsers:  map[string]string{},
 		commentUser: "github-actions[bot]",
 	}
 	for _, o := range opts {
@@ -333,6 +408,18 @@ func (s *Server) routes(prefix string) http.Handler {
 	api("GET /repos/{owner}/{repo}/pulls", OpListPulls, s.listPulls)
 	api("POST /repos/{owner}/{repo}/pulls", OpCreatePull, s.createPull)
 	api("PATCH /repos/{owner}/{repo}/pulls/{number}", OpEditPull, s.editPull)
+	api("GET /user", OpGetUser, s.getUser)
+	// GitHub Enterprise Server serves GraphQL at /api/graphql beside the
+	// REST root /api/v3.
+	gqlPath := prefix + "/graphql"
+	if strings.HasSuffix(prefix, "/v3") {
+		gqlPath = strings.TrimSuffix(prefix, "/v3") + "/graphql"
+	}
+	mux.HandleFunc("POST "+gqlPath, func(w http.ResponseWriter, r *http.Request) {
+		if s.admit(w, r, OpGraphQL) {
+			s.graphql(w, r, "")
+		}
+	})
 	mux.HandleFunc("GET /{owner}/{repo}/releases/download/{tag}/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if !s.admit(w, r, OpDownload) {
 			return
@@ -603,7 +690,7 @@ func (s *Server) commentJSON(repo string, pr int, c *Comment) map[string]any {
 		"html_url":   fmt.Sprintf("%s/%s/pull/%d#issuecomment-%d", s.ServerURL, repo, pr, c.ID),
 		"issue_url":  fmt.Sprintf("%s/repos/%s/issues/%d", s.APIURL, repo, pr),
 		"body":       c.Body,
-		"user":       map[string]any{"login": c.User, "type": "Bot"},
+		"user":       userJSON(c.User),
 		"created_at": c.Created.Format(time.RFC3339),
 		"updated_at": c.Updated.Format(time.RFC3339),
 	}
@@ -653,7 +740,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request, repo stri
 		return
 	}
 	s.mu.Lock()
-	c := s.addCommentLocked(repo, pr, s.commentUser, body)
+	c := s.addCommentLocked(repo, pr, s.identityLocked(tokenOf(r)), body)
 	out := s.commentJSON(repo, pr, c)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, out)
