@@ -31,6 +31,7 @@ const (
 	phaseUnchanged   phase = iota
 	phaseUpgrading         // Helm upgrade started: a new revision may exist
 	phaseRollingBack       // a rollback was started after a failure
+	phaseRecovering        // recover-pending is rolling a pending revision back
 )
 
 // cancelled reports whether the run itself was cancelled (a signal), as
@@ -71,7 +72,7 @@ func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmr
 	r.phase = phaseUpgrading
 	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
 		Timeout:        r.remaining(ctx),
-		Description:    fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		Description:    r.upgradeDescription(),
 		ForceConflicts: r.cfg.ForceConflicts,
 		PostRenderer:   r.carry.PostRenderer(),
 	})
@@ -94,6 +95,8 @@ func (r *runner) cancel() report.Result {
 	case phaseRollingBack:
 		r.cancelRollback(ctx, c)
 		r.recordPods(ctx)
+	case phaseRecovering:
+		r.cancelRecovery(ctx, c)
 	}
 	r.log.Warningf("Cancelled", "%s during %q. Release left as: %s. Next run: %s", c.Cause, c.Step, c.State, c.Recovery)
 	return report.ResultCancelled
@@ -119,7 +122,7 @@ func (r *runner) cancelUpgrade(ctx context.Context, c *report.Cancellation) {
 		c.Recovery = fmt.Sprintf("check %s; if the latest revision is pending, run again with `recover-pending: true`.", history)
 		return
 	}
-	if latest.Revision <= r.release.Revision {
+	if latest.Revision <= r.latest.Revision {
 		c.State, c.Recovery = r.unchanged(), "nothing to recover: run it again."
 		return
 	}
@@ -150,8 +153,21 @@ func (r *runner) cancelRollback(ctx context.Context, c *report.Cancellation) {
 		c.State = "unknown: " + r.log.Redact(err.Error())
 	} else {
 		c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), a rollback to revision %d whose pods were not yet checked Ready",
-			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.release.Revision)
+			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.rollbackTo)
 	}
 	c.Recovery = fmt.Sprintf("check the pods (`kubectl get pods -n %s -l app.kubernetes.io/instance=%s`); the next run upgrades again from Pachyderm %s.",
 		r.cfg.Namespace, r.cfg.Release, r.from)
+}
+
+// cancelRecovery handles a cancel while recover-pending was rolling a pending revision back:
+// the release may be failed or pending-rollback now, and only another recovery settles it.
+func (r *runner) cancelRecovery(ctx context.Context, c *report.Cancellation) {
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		c.State = "unknown: " + r.log.Redact(err.Error())
+	} else {
+		c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), interrupted while recovering revision %d (%s)",
+			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.latest.Revision, r.latest.Status)
+	}
+	c.Recovery = "run again with `recover-pending: true`: it finishes the recovery, then upgrades or verifies."
 }
