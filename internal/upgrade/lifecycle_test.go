@@ -15,6 +15,8 @@ import (
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
@@ -269,4 +271,43 @@ func waitFile(t *testing.T, path string) {
 		}
 	}
 	t.Fatalf("%s never appeared", path)
+}
+
+// Item 6: the release crash-loops; an upgrade whose pods are fine must not fail fast on the
+// old ReplicaSet's crash-looping pods and roll back to the broken version.
+func TestUpgradeOutOfACrashLoop(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil, world.Options{})
+	crashing := map[string]any{"deployTarget": "LOCAL",
+		"pachd": map[string]any{"podAnnotations": map[string]any{testenv.AnnotationCrashLoop: "true"}}}
+	if _, err := s.w.Install(context.Background(), releaseName, "7.11.5", crashing); err != nil {
+		t.Fatal(err)
+	}
+	s.waitForCrashLoop()
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s",
+		config.InputValues: "pachd:\n  podAnnotations:\n    " + testenv.AnnotationCrashLoop + ": \"false\"\n"})
+	if rep.Result != report.ResultUpgraded {
+		t.Fatalf("result = %s (%s), want upgraded out of the crash loop", rep.Result, rep.Failure)
+	}
+	s.wantRelease(2, "deployed", "2.11.6")
+	s.wantAllReady()
+}
+
+// waitForCrashLoop waits until a pachd container waits in CrashLoopBackOff.
+func (s *scenario) waitForCrashLoop() {
+	s.t.Helper()
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		pods, err := s.w.Kube.CoreV1().Pods(s.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=pachd"})
+		if err != nil {
+			continue
+		}
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
+					return
+				}
+			}
+		}
+	}
+	s.t.Fatal("pachd never crash-looped")
 }

@@ -252,12 +252,19 @@ func (r *runner) verifyCurrent(ctx context.Context) report.Result {
 		if r.cancelled() {
 			return r.cancel()
 		}
+		if !writtenByUs(rel) {
+			r.fail(err)
+			msg := fmt.Sprintf("revision %d was written by another client (%q), not by pach-upgrade: not rolled back; "+
+				"fix it, or roll it back by hand (`helm history %s -n %s`)", rel.Revision, rel.Description, r.cfg.Release, r.cfg.Namespace)
+			r.log.Warningf("Not rolled back", "%s", msg)
+			r.rep.Warnings = append(r.rep.Warnings, "Not rolled back: "+msg)
+			r.recordPods(ctx)
+			return report.ResultFailed
+		}
 		var base *helmrelease.Release
-		if writtenByUs(rel) {
-			r.applied = rel.Revision
-			if h, herr := r.d.Helm.History(ctx, r.cfg.Release); herr == nil {
-				base = revision(h, helmrelease.RecoveryTarget(h, rel.Revision))
-			}
+		r.applied = rel.Revision
+		if h, herr := r.d.Helm.History(ctx, r.cfg.Release); herr == nil {
+			base = revision(h, helmrelease.RecoveryTarget(h, rel.Revision))
 		}
 		version := ""
 		if base != nil {
@@ -556,14 +563,8 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 }
 
 func (r *runner) upgrade(ctx context.Context) (string, error) {
-	// The policy's last look before the apply: the upgrade is built from what the release
-	// check read, so another client's newer revision would be overwritten.
-	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
-	if err != nil {
+	if err := r.checkUnchanged(ctx); err != nil {
 		return "", err
-	}
-	if d := decideApply(r.latest, latest); d.Action == ActRefuse {
-		return "", errors.New(d.Reason)
 	}
 	rel, err := r.helmUpgrade(ctx, r.chart)
 	if rel != nil && rel.Revision > r.latest.Revision {
@@ -583,6 +584,20 @@ func (r *runner) upgrade(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("revision %d did not become Ready: %w", rel.Revision, err)
 	}
 	return fmt.Sprintf("revision %d deployed; every workload and pod Ready", rel.Revision), nil
+}
+
+// checkUnchanged is the policy's look before the apply (decideApply): the upgrade is built
+// from what the release check read, so a revision another client wrote since (Flux, the
+// Helm CLI, during a long backup) would be overwritten.
+func (r *runner) checkUnchanged(ctx context.Context) error {
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		return err
+	}
+	if d := decideApply(r.latest, latest); d.Action == ActRefuse {
+		return errors.New(d.Reason)
+	}
+	return nil
 }
 
 func (r *runner) verify(ctx context.Context) (string, error) {
@@ -615,6 +630,11 @@ func (r *runner) verify(ctx context.Context) (string, error) {
 // conflicting one and stop there, half upgraded. In plan mode a conflict
 // is a warning: the plan stands, the apply would stop.
 func (r *runner) checkConflicts(ctx context.Context) (string, error) {
+	if r.cfg.Mode == config.ModeApply {
+		if err := r.checkUnchanged(ctx); err != nil {
+			return "", err
+		}
+	}
 	if r.cfg.ForceConflicts {
 		return "", skip("%s is true: fields owned by other managers are taken over", config.InputForceConflicts)
 	}
