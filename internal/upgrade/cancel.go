@@ -55,19 +55,17 @@ func (r *runner) cleanupContext(limit time.Duration) (context.Context, context.C
 	return context.WithTimeout(context.WithoutCancel(r.runCtx), limit)
 }
 
-// helmUpgrade runs Helm's upgrade (apply and hooks, no wait). A cancel does
-// not cut it at once: it gets applyGrace to finish, then it is cancelled.
-// The upgrade timeout (ctx's deadline) still bounds it.
+// helmUpgrade runs Helm's upgrade (apply and hooks, no wait). Neither a cancel nor the
+// upgrade timeout cuts it at once: Helm, its context ended mid-apply, records the revision
+// failed and returns while its apply goes on in the background, which would race the
+// rollback that follows a timeout. So the timeout only bounds Helm's hooks (its Timeout),
+// and the apply is let finish; a cancel gets applyGrace, then Helm's context ends, for the
+// report must be published before the runner's kill.
 func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmrelease.Release, error) {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	if dl, ok := ctx.Deadline(); ok {
-		var cancelDL context.CancelFunc
-		hctx, cancelDL = context.WithDeadline(hctx, dl)
-		defer cancelDL()
-	}
 	// A timer left running after the return only cancels again.
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(applyGrace, cancel) })
+	stop := context.AfterFunc(r.runCtx, func() { time.AfterFunc(applyGrace, cancel) })
 	defer stop()
 	r.phase = phaseUpgrading
 	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
