@@ -143,7 +143,7 @@ func TestFailedLatestRevisionIsNotCurrent(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
-	s.upgradeWithHelm("7.11.6")
+	s.upgradeWithHelm("7.11.6", baseValues())
 	s.rewrite(2, func(r *helmrel.Release) {
 		r.SetStatus(rcommon.StatusFailed, "interrupted while pending-upgrade; recovered by pach-upgrade: rollback to 1")
 	})
@@ -163,14 +163,14 @@ func TestFailedLatestRevisionIsNotCurrent(t *testing.T) {
 
 // upgradeWithHelm upgrades the release to chartVersion as another client would, without
 // watching it.
-func (s *scenario) upgradeWithHelm(chartVersion string) {
+func (s *scenario) upgradeWithHelm(chartVersion string, values map[string]any) {
 	s.t.Helper()
 	ctx := context.Background()
 	ch, err := helmrelease.PullChart(ctx, s.w.Charts.URL, "pachyderm", chartVersion, helmrelease.PullOptions{})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := s.w.Helm.Upgrade(ctx, releaseName, ch, baseValues(), helmrelease.UpgradeOptions{Description: "Upgrade complete"}); err != nil {
+	if _, err := s.w.Helm.Upgrade(ctx, releaseName, ch, values, helmrelease.UpgradeOptions{Description: "Upgrade complete"}); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -182,7 +182,7 @@ func TestRecoverPendingRollbackUsesItsOwnTarget(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, nil, world.Options{})
 	s.install("7.11.5", baseValues())
-	s.upgradeWithHelm("7.11.6")
+	s.upgradeWithHelm("7.11.6", baseValues())
 	s.addRevision(1, rcommon.StatusPendingRollback, "Rollback to 1 by pach-upgrade")
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.5", config.InputRecoverPending: "true"})
 	if rep.Result != report.ResultNoOp || !hasStep(rep, "Verify the release", report.OutcomeOK) {
