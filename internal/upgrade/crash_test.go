@@ -51,11 +51,11 @@ func killPoints() []killPoint {
 	ms := time.Millisecond
 	add("upgrade", "::group::Back up", 0)
 	add("upgrade", "::group::Check field ownership", 0, 30*ms)
-	add("upgrade", "::group::Helm upgrade", 0, 20*ms, 50*ms, 100*ms, 150*ms, 250*ms, 400*ms, 600*ms, 900*ms)
-	add("upgrade", "::group::Verify versions", 0, 100*ms, 300*ms)
+	add("upgrade", "::group::Helm upgrade", 0, 20*ms, 50*ms, 100*ms, 150*ms, 250*ms, 400*ms, 600*ms, 900*ms, 1300*ms, 1800*ms)
+	add("upgrade", "::group::Verify versions", 0, 100*ms, 300*ms, 600*ms)
 	add("upgrade", "::group::Record verification", 0, 10*ms)
 	add("rollback", "::group::Helm upgrade", 1500*ms, 3*time.Second)
-	add("rollback", "::group::Roll back", 0, 20*ms, 50*ms, 100*ms, 200*ms, 400*ms, 800*ms)
+	add("rollback", "::group::Roll back", 0, 20*ms, 50*ms, 100*ms, 200*ms, 400*ms, 800*ms, 1200*ms)
 	add("recovery", "::group::Check the release", 0, 20*ms, 50*ms, 100*ms, 200*ms, 400*ms, 700*ms, 1*time.Second)
 	add("recovery", "::group::Helm upgrade", 0, 200*ms, 500*ms)
 	return ps
