@@ -134,6 +134,9 @@ func TestUnverifiedRevisionThatFailsIsRolledBack(t *testing.T) {
 		t.Fatalf("second run: result = %s (%s), rollback %+v: want rolled back to revision 1", rep.Result, rep.Failure, rep.RolledBack)
 	}
 	s.wantRelease(3, "deployed", "2.11.5")
+	if rel := s.latest(); !rel.Verified() || !strings.Contains(rel.Description, "after the rollback to revision 1") {
+		t.Errorf("rollback revision 3: %q, want it marked verified after its rollout was watched", rel.Description)
+	}
 	s.wantAllReady()
 }
 
