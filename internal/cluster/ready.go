@@ -87,14 +87,40 @@ func (e *NotReadyError) Error() string {
 // waitingFailures are container waiting reasons that do not resolve by
 // themselves; waiting out the timeout on them only delays the rollback.
 var waitingFailures = map[string]bool{
-	"CrashLoopBackOff":           true,
-	"ImagePullBackOff":           true,
+	"CrashLoopBackOff":     true,
+	"ImagePullBackOff":     true,
+	"InvalidImageName":     true,
+	"ErrImageNeverPull":    true,
+	"CreateContainerError": true,
+	"RunContainerError":    true,
+}
+
+// transientFailures are waiting reasons that often resolve by themselves (a
+// registry's hiccup, a Secret or ConfigMap created just after the pod): they
+// fail a rollout only once a pod has shown them for transientGrace.
+var transientFailures = map[string]bool{
 	"ErrImagePull":               true,
-	"InvalidImageName":           true,
-	"ErrImageNeverPull":          true,
 	"CreateContainerConfigError": true,
-	"CreateContainerError":       true,
-	"RunContainerError":          true,
+}
+
+// transientGrace is how long a pod may wait on a transient failure.
+const transientGrace = 20 * time.Second
+
+// watchState is what evaluate keeps between the looks of one watch.
+type watchState struct {
+	// since is the watch's start: conditions older than it describe an earlier
+	// rollout (one a rollback has since replaced).
+	since time.Time
+	now   func() time.Time
+	// transient is when each pod's container was first seen waiting on a
+	// transient failure ("pod/container/reason").
+	transient map[string]time.Time
+	// wake is when a transient failure's grace ends, zero when none runs.
+	wake time.Time
+}
+
+func newWatchState(since time.Time) *watchState {
+	return &watchState{since: since, now: time.Now, transient: map[string]time.Time{}}
 }
 
 // WaitReady watches the selected workloads and their pods until every one is
@@ -167,8 +193,9 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 
 	var last snapshot
 	lastLine := ""
+	st := newWatchState(start)
 	for {
-		snap, err := evaluate(ns, sel, deps.Lister(), stss.Lister(), dss.Lister(), jobs.Lister(), pods.Lister(), rss.Lister())
+		snap, err := evaluate(ns, sel, st, deps.Lister(), stss.Lister(), dss.Lister(), jobs.Lister(), pods.Lister(), rss.Lister())
 		if err != nil {
 			return err
 		}
@@ -196,8 +223,18 @@ func (c *Client) WaitReady(ctx context.Context, ns string, sel Selection, timeou
 			}
 			return &NotReadyError{Timeout: timeout, Pending: last.pending}
 		case <-changed:
+		case <-st.timer():
 		}
 	}
+}
+
+// timer fires when a transient failure's grace ends, so that it is looked at
+// again even when nothing changes; never when none runs.
+func (st *watchState) timer() <-chan time.Time {
+	if st.wake.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(st.wake) + 10*time.Millisecond)
 }
 
 func poke(ch chan struct{}) {
@@ -220,7 +257,7 @@ func (s snapshot) line() string {
 	return strings.Join(s.summary, "; ")
 }
 
-func evaluate(ns string, sel Selection, dl interface {
+func evaluate(ns string, sel Selection, st *watchState, dl interface {
 	List(labels.Selector) ([]*appsv1.Deployment, error)
 }, sl interface {
 	List(labels.Selector) ([]*appsv1.StatefulSet, error)
@@ -235,6 +272,11 @@ func evaluate(ns string, sel Selection, dl interface {
 }) (snapshot, error) {
 	var snap snapshot
 	var podSelectors []labels.Selector
+	st.wake = time.Time{} // set again below while a transient failure's grace runs
+	// old marks the pods of a workload's earlier template: they are being
+	// replaced, so their failures say nothing about this rollout (the broken
+	// version an upgrade or a rollback is leaving must not fail it).
+	old := map[types.UID]bool{}
 	mine := func(m metav1.Object) bool {
 		return sel.Release == "" || m.GetAnnotations()[ReleaseNameAnnotation] == sel.Release
 	}
@@ -267,7 +309,7 @@ func evaluate(ns string, sel Selection, dl interface {
 		if !mine(d) {
 			continue
 		}
-		why, fail := deploymentPending(d)
+		why, fail := deploymentPending(d, st.since)
 		if fail != nil {
 			return snap, fail
 		}
@@ -277,6 +319,7 @@ func evaluate(ns string, sel Selection, dl interface {
 				why, ready = "", n
 			}
 		}
+		markOldDeploymentPods(d, rss, ps, old)
 		add("deployment", d.Name, ready, replicas(d.Spec.Replicas), why, d.Spec.Selector)
 	}
 	ss, err := sl.List(all)
@@ -285,7 +328,11 @@ func evaluate(ns string, sel Selection, dl interface {
 	}
 	for _, s := range ss {
 		if mine(s) {
-			add("statefulset", s.Name, s.Status.ReadyReplicas, replicas(s.Spec.Replicas), statefulSetPending(s), s.Spec.Selector)
+			why := statefulSetPending(s)
+			if stuck := markOldStatefulSetPods(s, ps, old); why != "" && stuck != "" {
+				why += "; " + stuck
+			}
+			add("statefulset", s.Name, s.Status.ReadyReplicas, replicas(s.Spec.Replicas), why, s.Spec.Selector)
 		}
 	}
 	dss, err := dsl.List(all)
@@ -323,7 +370,10 @@ func evaluate(ns string, sel Selection, dl interface {
 		if !matchesAny(podSelectors, p.Labels) || p.DeletionTimestamp != nil {
 			continue
 		}
-		if err := podFailure(p); err != nil {
+		if old[p.UID] {
+			continue
+		}
+		if err := st.podFailure(p); err != nil {
 			return snap, err
 		}
 		if p.Status.Phase == corev1.PodSucceeded || isOwnedBy(p, "Job") {
@@ -363,12 +413,15 @@ func replicas(r *int32) int32 {
 
 // deploymentPending follows `kubectl rollout status`: the controller has seen
 // the latest spec, every replica runs it, no old replica is left, all available.
-func deploymentPending(d *appsv1.Deployment) (string, error) {
+// A ProgressDeadlineExceeded from before since (the watch's start) is an
+// earlier rollout's, which this one (a rollback) may have fixed.
+func deploymentPending(d *appsv1.Deployment, since time.Time) (string, error) {
 	if d.Generation > d.Status.ObservedGeneration {
 		return "controller has not observed the latest spec yet", nil
 	}
 	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" &&
+			!c.LastUpdateTime.Time.Before(since.Truncate(time.Second)) {
 			return "", &WorkloadFailureError{Namespace: d.Namespace, Kind: "deployment", Name: d.Name, Reason: c.Reason, Message: c.Message}
 		}
 	}
@@ -452,6 +505,52 @@ func withoutHash(l map[string]string) map[string]string {
 	return out
 }
 
+// markOldDeploymentPods marks in old the pods of d's ReplicaSets that do not
+// run its current template.
+func markOldDeploymentPods(d *appsv1.Deployment, rss []*appsv1.ReplicaSet, pods []*corev1.Pod, old map[types.UID]bool) {
+	stale := map[types.UID]bool{}
+	found := false
+	for _, rs := range rss {
+		if metav1.IsControlledBy(rs, d) {
+			cur := sameTemplate(rs.Spec.Template, d.Spec.Template)
+			found = found || cur
+			stale[rs.UID] = !cur
+		}
+	}
+	if !found {
+		return // the current template's ReplicaSet is not seen yet: judge every pod
+	}
+	for _, p := range pods {
+		if ref := metav1.GetControllerOf(p); ref != nil && stale[ref.UID] {
+			old[p.UID] = true
+		}
+	}
+}
+
+// markOldStatefulSetPods marks in old the pods of s that run an earlier
+// revision. One of them that is not Ready blocks a rolling update: the
+// controller replaces pods in order and waits for each to be Ready first, so
+// it never replaces a broken one (Kubernetes' known limit); the answer names
+// it and the command that unblocks the rollout.
+func markOldStatefulSetPods(s *appsv1.StatefulSet, pods []*corev1.Pod, old map[types.UID]bool) (stuck string) {
+	rev := s.Status.UpdateRevision
+	if rev == "" {
+		return ""
+	}
+	for _, p := range pods {
+		if !metav1.IsControlledBy(p, s) || p.Labels[appsv1.StatefulSetRevisionLabel] == rev {
+			continue
+		}
+		old[p.UID] = true
+		if stuck == "" && p.DeletionTimestamp == nil && !podReady(p) &&
+			s.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType {
+			stuck = fmt.Sprintf("pod %s is not Ready on the old revision %s and the StatefulSet controller will not replace it: "+
+				"delete it to let the rollout go on: kubectl delete pod %s -n %s", p.Name, p.Labels[appsv1.StatefulSetRevisionLabel], p.Name, p.Namespace)
+		}
+	}
+	return stuck
+}
+
 func statefulSetPending(s *appsv1.StatefulSet) string {
 	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
 		return "controller has not observed the latest spec yet"
@@ -459,6 +558,9 @@ func statefulSetPending(s *appsv1.StatefulSet) string {
 	want := replicas(s.Spec.Replicas)
 	if s.Status.ReadyReplicas < want {
 		return fmt.Sprintf("%d of %d replicas ready", s.Status.ReadyReplicas, want)
+	}
+	if s.Spec.MinReadySeconds > 0 && s.Status.AvailableReplicas < want {
+		return fmt.Sprintf("%d of %d replicas available (Ready for minReadySeconds %d)", s.Status.AvailableReplicas, want, s.Spec.MinReadySeconds)
 	}
 	if s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		return "" // pods are replaced only when deleted: nothing to wait for
@@ -480,7 +582,9 @@ func daemonSetPending(d *appsv1.DaemonSet) string {
 		return "controller has not observed the latest spec yet"
 	}
 	s := d.Status
-	if s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
+	// Under OnDelete, pods take the new template only when deleted: the old
+	// ones are never "updated", so only availability is waited for.
+	if d.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType && s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
 		return fmt.Sprintf("%d of %d pods updated", s.UpdatedNumberScheduled, s.DesiredNumberScheduled)
 	}
 	if s.NumberAvailable < s.DesiredNumberScheduled {
@@ -505,10 +609,37 @@ func jobPending(j *batchv1.Job) (string, error) {
 }
 
 func podFailure(p *corev1.Pod) error {
+	return newWatchState(time.Time{}).podFailure(p)
+}
+
+// podFailure fails at once on a waiting reason that does not resolve by
+// itself, and on a transient one once it lasted transientGrace.
+func (st *watchState) podFailure(p *corev1.Pod) error {
 	statuses := append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...)
 	for _, cs := range statuses {
-		if w := cs.State.Waiting; w != nil && waitingFailures[w.Reason] {
+		w := cs.State.Waiting
+		if w == nil {
+			continue
+		}
+		if waitingFailures[w.Reason] {
 			return &PodFailureError{Namespace: p.Namespace, Pod: p.Name, Container: cs.Name, Reason: w.Reason, Message: w.Message}
+		}
+		if !transientFailures[w.Reason] {
+			continue
+		}
+		key := p.Name + "/" + cs.Name + "/" + w.Reason
+		first, ok := st.transient[key]
+		if !ok {
+			first = st.now()
+			st.transient[key] = first
+		}
+		end := first.Add(transientGrace)
+		if !st.now().Before(end) {
+			return &PodFailureError{Namespace: p.Namespace, Pod: p.Name, Container: cs.Name, Reason: w.Reason,
+				Message: fmt.Sprintf("%s (still after a grace of %s: such failures are often transient)", w.Message, transientGrace)}
+		}
+		if st.wake.IsZero() || end.Before(st.wake) {
+			st.wake = end
 		}
 	}
 	return nil

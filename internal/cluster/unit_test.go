@@ -81,7 +81,7 @@ func TestDeploymentPending(t *testing.T) {
 				ReadyReplicas: 2, AvailableReplicas: 2},
 		}
 	}
-	if why, err := deploymentPending(base()); why != "" || err != nil {
+	if why, err := deploymentPending(base(), time.Time{}); why != "" || err != nil {
 		t.Fatalf("rolled-out deployment pending: %q %v", why, err)
 	}
 	cases := map[string]func(d *appsv1.Deployment){
@@ -93,15 +93,20 @@ func TestDeploymentPending(t *testing.T) {
 	for name, mutate := range cases {
 		d := base()
 		mutate(d)
-		if why, err := deploymentPending(d); why == "" || err != nil {
+		if why, err := deploymentPending(d, time.Time{}); why == "" || err != nil {
 			t.Errorf("%s: pending = %q, err = %v; want a reason", name, why, err)
 		}
 	}
 	d := base()
-	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded"}}
+	exceeded := metav1.NewTime(time.Now().Add(-time.Minute))
+	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded", LastUpdateTime: exceeded}}
 	var wf *WorkloadFailureError
-	if _, err := deploymentPending(d); !errors.As(err, &wf) || wf.Name != "pachd" {
+	if _, err := deploymentPending(d, exceeded.Add(-time.Second)); !errors.As(err, &wf) || wf.Name != "pachd" {
 		t.Errorf("progress deadline: err = %v", err)
+	}
+	// Issue 20 item 7: a deadline exceeded before the watch began is an earlier rollout's.
+	if _, err := deploymentPending(d, time.Now()); err != nil {
+		t.Errorf("progress deadline older than the watch: err = %v, want it ignored", err)
 	}
 }
 
@@ -232,7 +237,7 @@ func TestEvaluateReadsTheRolloutFromPods(t *testing.T) {
 	}
 	eval := func(w world) snapshot {
 		t.Helper()
-		snap, err := evaluate("ns", Selection{Release: "pach"}, items[*appsv1.Deployment]{w.d}, items[*appsv1.StatefulSet]{},
+		snap, err := evaluate("ns", Selection{Release: "pach"}, newWatchState(time.Now()), items[*appsv1.Deployment]{w.d}, items[*appsv1.StatefulSet]{},
 			items[*appsv1.DaemonSet]{}, items[*batchv1.Job]{}, items[*corev1.Pod](w.pods), items[*appsv1.ReplicaSet](w.rss))
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -21,8 +22,10 @@ import (
 //
 // Only reads are cached: any write through it drops them, and so does refresh when the
 // cluster's records of the release are no longer the ones read — checked from the records'
-// labels alone (revision and status), which is what Helm's own check for a concurrent
-// operation (a pending latest revision) looks at.
+// metadata alone: their revision and status labels, which is what Helm's own check for a
+// concurrent operation (a pending latest revision) looks at, and their UID and
+// resourceVersion, which change with any rewrite that keeps the labels (a reinstall, a
+// description changed by another client).
 type queryCache struct {
 	driver.Driver
 	// stamp lists the revision and status of every stored record of a release, from the
@@ -31,24 +34,27 @@ type queryCache struct {
 
 	mu      sync.Mutex
 	queries map[string][]ri.Releaser
+	// stamps holds, per release whose history is cached, the stamp taken just before the
+	// history was read: a record changed after it differs from it.
+	stamps map[string]string
 }
 
 func newQueryCache(d driver.Driver, stamp func(ctx context.Context, name string) (string, error)) *queryCache {
-	return &queryCache{Driver: d, stamp: stamp, queries: map[string][]ri.Releaser{}}
+	return &queryCache{Driver: d, stamp: stamp, queries: map[string][]ri.Releaser{}, stamps: map[string]string{}}
 }
 
 // refresh keeps what was read of release name only if its stored records are still the
 // ones read: the same revisions with the same statuses.
 func (c *queryCache) refresh(ctx context.Context, name string) {
 	c.mu.Lock()
-	cached, ok := c.queries[labelKey(historyLabels(name))]
+	read, ok := c.stamps[name]
 	c.mu.Unlock()
 	if !ok {
 		c.forget() // the history was not read: nothing to check other reads against
 		return
 	}
 	now, err := c.stamp(ctx, name)
-	if err != nil || now != recordStamp(cached) {
+	if err != nil || now != read {
 		c.forget()
 	}
 }
@@ -56,18 +62,6 @@ func (c *queryCache) refresh(ctx context.Context, name string) {
 // historyLabels is the query behind Helm's Storage.History and Last.
 func historyLabels(name string) map[string]string {
 	return map[string]string{"name": name, "owner": "helm"}
-}
-
-// recordStamp is what stamp would list for these records: "revision=status" of each,
-// sorted by revision.
-func recordStamp(rs []ri.Releaser) string {
-	revs := map[int]string{}
-	for _, r := range rs {
-		if rel, ok := r.(*release.Release); ok && rel != nil && rel.Info != nil {
-			revs[rel.Version] = rel.Info.Status.String()
-		}
-	}
-	return formatStamp(revs)
 }
 
 func formatStamp(revs map[int]string) string {
@@ -83,7 +77,11 @@ func (c *queryCache) forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.queries)
+	clear(c.stamps)
 }
+
+// stampTimeout bounds the metadata list that stamps a history read (Query has no context).
+const stampTimeout = 30 * time.Second
 
 // Query returns the records matching labels, read once until the next write or forget.
 // Callers get their own copies of what they may change (the status and labels), so that
@@ -94,20 +92,41 @@ func (c *queryCache) Query(labels map[string]string) ([]ri.Releaser, error) {
 	cached, ok := c.queries[key]
 	c.mu.Unlock()
 	if !ok {
+		// A history read is stamped first: a write between the stamp and the read makes the
+		// next refresh drop it, never keep a stale one.
+		name, history := labels["name"], labelKey(historyLabels(labels["name"])) == key
+		stamp, stamped := "", false
+		if history {
+			ctx, cancel := context.WithTimeout(context.Background(), stampTimeout)
+			var err error
+			stamp, err = c.stamp(ctx, name)
+			cancel()
+			stamped = err == nil
+		}
 		rs, err := c.Driver.Query(labels)
 		if err != nil {
 			return rs, err // not found is not cached: it is cheap to ask again
 		}
+		if history && !stamped {
+			return copyRecords(rs), nil // not cached: nothing to check it against later
+		}
 		c.mu.Lock()
 		c.queries[key] = rs
+		if history {
+			c.stamps[name] = stamp
+		}
 		c.mu.Unlock()
 		cached = rs
 	}
-	out := make([]ri.Releaser, len(cached))
-	for i, r := range cached {
+	return copyRecords(cached), nil
+}
+
+func copyRecords(rs []ri.Releaser) []ri.Releaser {
+	out := make([]ri.Releaser, len(rs))
+	for i, r := range rs {
 		out[i] = copyRecord(r)
 	}
-	return out, nil
+	return out
 }
 
 func (c *queryCache) Create(key string, rls ri.Releaser) error {

@@ -102,3 +102,15 @@ func TestQueryCacheReadsHistoryOnceBetweenWrites(t *testing.T) {
 			under.queries, got.(*release.Release).Info.Status)
 	}
 }
+
+// recordStamp is a stamp of records from their content, for a storage without metadata:
+// "revision=status" of each, sorted by revision.
+func recordStamp(rs []releasei.Releaser) string {
+	revs := map[int]string{}
+	for _, r := range rs {
+		if rel, ok := r.(*release.Release); ok && rel != nil && rel.Info != nil {
+			revs[rel.Version] = rel.Info.Status.String()
+		}
+	}
+	return formatStamp(revs)
+}

@@ -120,7 +120,9 @@ func recordStamper(restConfig *rest.Config, namespace, resource string) (func(ct
 		revs := map[int]string{}
 		for _, o := range list.Items {
 			if v, err := strconv.Atoi(o.Labels["version"]); err == nil {
-				revs[v] = o.Labels["status"]
+				// The UID and resourceVersion change with any rewrite of the record, even one
+				// that keeps its labels (a reinstall, another client's description).
+				revs[v] = o.Labels["status"] + "@" + string(o.UID) + "/" + o.ResourceVersion
 			}
 		}
 		return formatStamp(revs), nil

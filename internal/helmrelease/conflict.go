@@ -151,7 +151,9 @@ func (c *Client) CheckConflicts(ctx context.Context, name string, ch *Chart, val
 	if opts.ForceConflicts {
 		return nil
 	}
-	current, err := c.latest(name) // the release check has just read it
+	// A backup command may have run for long since the release check: read what the cluster
+	// has now.
+	current, err := c.Get(ctx, name)
 	if err != nil {
 		return err
 	}

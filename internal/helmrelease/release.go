@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -112,8 +115,7 @@ func (r *Release) Pending() error {
 	return nil
 }
 
-// RecoverPending rolls a pending release back to its last deployed revision (a pending
-// revision is never "deployed", so that is the one before the interrupted operation) and
+// RecoverPending rolls a pending release back to the revision RecoveryTarget names and
 // returns that revision. It does nothing and returns 0 when the release is not pending.
 func (c *Client) RecoverPending(ctx context.Context, name string, timeout time.Duration) (int, error) {
 	err := c.CheckPending(ctx, name)
@@ -125,24 +127,110 @@ func (c *Client) RecoverPending(ctx context.Context, name string, timeout time.D
 	if err != nil {
 		return 0, err
 	}
-	target := 0
-	for _, r := range history {
-		if r.Revision < pending.Revision && (r.Status == string(rcommon.StatusDeployed) || r.Status == string(rcommon.StatusSuperseded)) {
-			target = r.Revision
-		}
-	}
+	target := RecoveryTarget(history, pending.Revision)
 	if target == 0 {
 		return 0, fmt.Errorf("recover %w: no earlier deployed revision to roll back to", pending)
 	}
-	// Helm refuses to roll back while the latest record is pending, so mark the interrupted
-	// revision failed first, as `helm upgrade` itself does when it is interrupted.
-	if err := c.markFailed(name, pending.Revision, "interrupted while "+pending.Status+"; recovered by pach-upgrade"); err != nil {
-		return 0, err
+	return target, c.RecoverPendingTo(ctx, name, pending.Revision, target, timeout)
+}
+
+// RecoverPendingTo rolls the pending revision back to target. Helm refuses to roll back while
+// the latest record is pending, so the interrupted revision is marked failed first, as `helm
+// upgrade` itself does when it is interrupted; its description says where the recovery goes,
+// so a run that finds it failed (the rollback itself failed or was cut) still knows.
+func (c *Client) RecoverPendingTo(ctx context.Context, name string, pending, target int, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ri, err := c.cfg.Releases.Get(name, pending)
+	if err != nil {
+		return fmt.Errorf("read release %s revision %d: %w", name, pending, err)
+	}
+	status := "pending"
+	if rel, ok := ri.(*release.Release); ok && rel.Info != nil {
+		status = rel.Info.Status.String()
+	}
+	if err := c.markFailed(name, pending, fmt.Sprintf("interrupted while %s; recovered by pach-upgrade: rollback to %d", status, target)); err != nil {
+		return err
 	}
 	if err := c.Rollback(ctx, name, target, timeout); err != nil {
-		return 0, fmt.Errorf("recover pending release %s: %w", name, err)
+		return fmt.Errorf("recover pending release %s: %w", name, err)
 	}
-	return target, nil
+	return nil
+}
+
+// rollbackTo finds the revision a description says a rollback returns to: "Rollback to N",
+// as the Helm CLIs and this package write it, or "...: rollback to N", as RecoverPendingTo
+// marks an interrupted revision.
+var rollbackTo = regexp.MustCompile(`(?i)\brollback to (\d+)\b`)
+
+// RollbackOf is the revision this one rolls back to, read from its description, or 0 when
+// it is no rollback.
+func (r *Release) RollbackOf() int {
+	m := rollbackTo.FindStringSubmatch(r.Description)
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n >= r.Revision {
+		return 0
+	}
+	return n
+}
+
+// RecoveryTarget is the revision that revision `latest` of history (pending or failed) should
+// be brought back to: for a rollback that did not finish, the rollback's own target (the
+// newest deployed revision may be the very version it was leaving); otherwise the newest
+// earlier revision that was deployed. 0 when there is none.
+func RecoveryTarget(history []*Release, latest int) int {
+	byRev := map[int]*Release{}
+	for _, r := range history {
+		byRev[r.Revision] = r
+	}
+	if l := byRev[latest]; l != nil {
+		if to := l.RollbackOf(); to > 0 {
+			if t := byRev[to]; t != nil && t.Pending() == nil && t.Status != string(rcommon.StatusFailed) {
+				return to
+			}
+		}
+	}
+	target := 0
+	for _, r := range history {
+		if r.Revision < latest && (r.Status == string(rcommon.StatusDeployed) || r.Status == string(rcommon.StatusSuperseded)) {
+			target = r.Revision
+		}
+	}
+	return target
+}
+
+// VerifiedMark is what a revision's description carries once pach-upgrade has watched every
+// pod of it to Ready and found pachctl and pachd at its version. Helm records a revision
+// deployed as soon as it is applied, before anyone knows whether it runs: the mark is what
+// tells a later run, and a person reading `helm history`, that it was checked.
+const VerifiedMark = "verified by pach-upgrade"
+
+// Verified reports whether the revision carries VerifiedMark.
+func (r *Release) Verified() bool { return strings.Contains(r.Description, VerifiedMark) }
+
+// MarkVerified records on revision that it was verified: its description gains VerifiedMark
+// and what was checked; its status stays as it is.
+func (c *Client) MarkVerified(ctx context.Context, name string, revision int, what string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ri, err := c.cfg.Releases.Get(name, revision)
+	if err != nil {
+		return fmt.Errorf("read release %s revision %d: %w", name, revision, err)
+	}
+	rel, ok := ri.(*release.Release)
+	if !ok || rel.Info == nil {
+		return fmt.Errorf("release %s revision %d: unsupported release type %T", name, revision, ri)
+	}
+	desc := rel.Info.Description
+	if !strings.Contains(desc, VerifiedMark) {
+		desc = strings.TrimSpace(desc + "; " + VerifiedMark + " " + what)
+	}
+	return c.setStatus(name, revision, rel.Info.Status, desc)
 }
 
 func (c *Client) markFailed(name string, revision int, description string) error {

@@ -64,12 +64,14 @@ func (o UpgradeOptions) serverSideApply() string {
 // It applies the manifests and runs hooks, waiting only for the hooks: the caller watches the
 // rollout and decides about rollback, so Helm's own wait and atomic rollback stay off. On
 // error the new revision is marked failed (never left pending) and returned when known.
+// The timeout bounds the hooks; the apply is never cut by it (see below).
 func (c *Client) Upgrade(ctx context.Context, name string, ch *Chart, values map[string]any, opts UpgradeOptions) (*Release, error) {
 	if ch == nil || ch.Chart == nil {
 		return nil, errors.New("upgrade: no chart")
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.timeout())
-	defer cancel()
+	// No deadline on ctx: Helm, its context ended mid-apply, records the revision failed and
+	// returns while the apply goes on in the background, racing whatever the caller does
+	// next (a rollback). opts.Timeout bounds the hooks; only the caller's cancel ends ctx.
 
 	up := action.NewUpgrade(c.cfg)
 	up.Namespace = c.namespace

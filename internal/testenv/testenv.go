@@ -46,6 +46,9 @@ const (
 	EnvHelm3 = "PACH_UPGRADE_TEST_HELM3"
 	// EnvHelm4 names the Helm 4 CLI built beside the control plane.
 	EnvHelm4 = "PACH_UPGRADE_TEST_HELM4"
+	// EnvFixtures names the folder of the real Pachyderm charts when it is not
+	// ../shared/fixtures/pachyderm beside the repository.
+	EnvFixtures = "PACH_UPGRADE_TEST_FIXTURES"
 )
 
 // Pod annotations that the cluster's kwok stages turn into failures.
@@ -390,6 +393,9 @@ func SharedFixtures(t testing.TB) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(filepath.Dir(root), "shared", "fixtures", "pachyderm")
+	if d := os.Getenv(EnvFixtures); d != "" {
+		dir = d // a checkout that is not beside ../shared (a git worktree elsewhere)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "index.yaml")); err != nil {
 		msg := fmt.Sprintf("shared Pachyderm fixtures not found beside the repository: %v", err)
 		if os.Getenv("CI") == "true" {

@@ -31,6 +31,7 @@ const (
 	phaseUnchanged   phase = iota
 	phaseUpgrading         // Helm upgrade started: a new revision may exist
 	phaseRollingBack       // a rollback was started after a failure
+	phaseRecovering        // recover-pending is rolling a pending revision back
 )
 
 // cancelled reports whether the run itself was cancelled (a signal), as
@@ -54,24 +55,22 @@ func (r *runner) cleanupContext(limit time.Duration) (context.Context, context.C
 	return context.WithTimeout(context.WithoutCancel(r.runCtx), limit)
 }
 
-// helmUpgrade runs Helm's upgrade (apply and hooks, no wait). A cancel does
-// not cut it at once: it gets applyGrace to finish, then it is cancelled.
-// The upgrade timeout (ctx's deadline) still bounds it.
+// helmUpgrade runs Helm's upgrade (apply and hooks, no wait). Neither a cancel nor the
+// upgrade timeout cuts it at once: Helm, its context ended mid-apply, records the revision
+// failed and returns while its apply goes on in the background, which would race the
+// rollback that follows a timeout. So the timeout only bounds Helm's hooks (its Timeout),
+// and the apply is let finish; a cancel gets applyGrace, then Helm's context ends, for the
+// report must be published before the runner's kill.
 func (r *runner) helmUpgrade(ctx context.Context, ch *helmrelease.Chart) (*helmrelease.Release, error) {
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	if dl, ok := ctx.Deadline(); ok {
-		var cancelDL context.CancelFunc
-		hctx, cancelDL = context.WithDeadline(hctx, dl)
-		defer cancelDL()
-	}
 	// A timer left running after the return only cancels again.
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(applyGrace, cancel) })
+	stop := context.AfterFunc(r.runCtx, func() { time.AfterFunc(applyGrace, cancel) })
 	defer stop()
 	r.phase = phaseUpgrading
 	return r.d.Helm.Upgrade(hctx, r.cfg.Release, ch, r.upgradeValues(), helmrelease.UpgradeOptions{
 		Timeout:        r.remaining(ctx),
-		Description:    fmt.Sprintf("pach-upgrade %s → %s", r.from, r.target.AppVersion),
+		Description:    r.upgradeDescription(),
 		ForceConflicts: r.cfg.ForceConflicts,
 		PostRenderer:   r.carry.PostRenderer(),
 	})
@@ -94,6 +93,8 @@ func (r *runner) cancel() report.Result {
 	case phaseRollingBack:
 		r.cancelRollback(ctx, c)
 		r.recordPods(ctx)
+	case phaseRecovering:
+		r.cancelRecovery(ctx, c)
 	}
 	r.log.Warningf("Cancelled", "%s during %q. Release left as: %s. Next run: %s", c.Cause, c.Step, c.State, c.Recovery)
 	return report.ResultCancelled
@@ -119,7 +120,7 @@ func (r *runner) cancelUpgrade(ctx context.Context, c *report.Cancellation) {
 		c.Recovery = fmt.Sprintf("check %s; if the latest revision is pending, run again with `recover-pending: true`.", history)
 		return
 	}
-	if latest.Revision <= r.release.Revision {
+	if latest.Revision <= r.latest.Revision {
 		c.State, c.Recovery = r.unchanged(), "nothing to recover: run it again."
 		return
 	}
@@ -150,8 +151,21 @@ func (r *runner) cancelRollback(ctx context.Context, c *report.Cancellation) {
 		c.State = "unknown: " + r.log.Redact(err.Error())
 	} else {
 		c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), a rollback to revision %d whose pods were not yet checked Ready",
-			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.release.Revision)
+			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.rollbackTo)
 	}
 	c.Recovery = fmt.Sprintf("check the pods (`kubectl get pods -n %s -l app.kubernetes.io/instance=%s`); the next run upgrades again from Pachyderm %s.",
 		r.cfg.Namespace, r.cfg.Release, r.from)
+}
+
+// cancelRecovery handles a cancel while recover-pending was rolling a pending revision back:
+// the release may be failed or pending-rollback now, and only another recovery settles it.
+func (r *runner) cancelRecovery(ctx context.Context, c *report.Cancellation) {
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		c.State = "unknown: " + r.log.Redact(err.Error())
+	} else {
+		c.State = fmt.Sprintf("revision %d %s (chart %s, Pachyderm %s), interrupted while recovering revision %d (%s)",
+			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.latest.Revision, r.latest.Status)
+	}
+	c.Recovery = "run again with `recover-pending: true`: it finishes the recovery, then upgrades or verifies."
 }

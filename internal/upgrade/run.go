@@ -69,14 +69,24 @@ type runner struct {
 	rep *report.Report
 	now func() time.Time
 
+	// release is the revision the run starts from (policy.go's decision.Base): its values
+	// are carried, its version is the current one, a failed upgrade rolls back to it.
 	release *helmrelease.Release
-	from    *semver.Version
-	index   *version.Index
-	target  version.Chart
-	chart   *helmrelease.Chart
-	values  *values.Result
-	carry   *helmrelease.Carry
-	pachctl pachctl.Result
+	// latest is the latest revision as the release check read it; start is the policy's
+	// decision about it.
+	latest *helmrelease.Release
+	start  decision
+	// applied is the revision this run's upgrade wrote (0: none); rollbackTo the revision a
+	// rollback in progress returns to.
+	applied    int
+	rollbackTo int
+	from       *semver.Version
+	index      *version.Index
+	target     version.Chart
+	chart      *helmrelease.Chart
+	values     *values.Result
+	carry      *helmrelease.Carry
+	pachctl    pachctl.Result
 
 	// runCtx is Run's context: its end is a cancel (a signal), which is
 	// reported as such and never as a failure or a timeout.
@@ -144,9 +154,13 @@ func (r *runner) run(ctx context.Context) report.Result {
 	if err := r.step(ctx, "Resolve the target version", r.resolveTarget); err != nil {
 		return r.fail(err)
 	}
-	if r.target.AppVersion.Equal(r.from) {
+	switch decideTarget(r.start, r.target.AppVersion.Equal(r.from)) {
+	case ActNoOp:
+		// Verified before: check the versions again for verified-version.
 		r.verifyNoOp(ctx)
 		return report.ResultNoOp
+	case ActVerify:
+		return r.verifyCurrent(ctx)
 	}
 	// The chart is downloaded and its digest checked before anything
 	// changes: a broken repository must not cost a backup, nor trigger a
@@ -203,10 +217,83 @@ func (r *runner) run(ctx context.Context) report.Result {
 		if r.cancelled() {
 			return r.cancel()
 		}
-		return r.recover(ctx, err)
+		return r.recover(ctx, err, r.release, r.from.String())
 	}
+	_ = r.step(ctx, "Record verification", r.recordVerified)
 	r.recordPods(ctx)
 	return report.ResultUpgraded
+}
+
+// verifyCurrent is the policy's verify action: the release runs the target, but no run
+// verified the revision (an earlier run was killed or failed during its watch, or another
+// client wrote it). It is watched to Ready and its versions checked before the run may
+// report it current; a revision of this tool's that fails is rolled back like a failed
+// upgrade.
+func (r *runner) verifyCurrent(ctx context.Context) report.Result {
+	rel := r.release
+	if r.cfg.Mode != config.ModeApply {
+		msg := fmt.Sprintf("revision %d (Pachyderm %s) runs the target but was never verified Ready by pach-upgrade (%q): "+
+			"an apply run verifies it", rel.Revision, rel.AppVersion, rel.Description)
+		r.log.Warningf("Release not verified", "%s", msg)
+		r.rep.Warnings = append(r.rep.Warnings, msg)
+		return report.ResultPlanned
+	}
+	if err := r.step(ctx, "Install pachctl", r.installPachctl); err != nil {
+		return r.fail(err)
+	}
+	uctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	err := r.step(uctx, "Verify the release", func(ctx context.Context) (string, error) {
+		if err := r.waitReady(ctx); err != nil {
+			return "", fmt.Errorf("revision %d, never verified, did not become Ready: %w", rel.Revision, err)
+		}
+		return fmt.Sprintf("revision %d (%q) was not verified: every workload and pod Ready now", rel.Revision, rel.Description), nil
+	})
+	if err == nil {
+		err = r.step(uctx, "Verify versions", r.verify)
+	}
+	if err != nil {
+		if r.cancelled() {
+			return r.cancel()
+		}
+		if !writtenByUs(rel) {
+			r.fail(err)
+			msg := fmt.Sprintf("revision %d was written by another client (%q), not by pach-upgrade: not rolled back; "+
+				"fix it, or roll it back by hand (`helm history %s -n %s`)", rel.Revision, rel.Description, r.cfg.Release, r.cfg.Namespace)
+			r.log.Warningf("Not rolled back", "%s", msg)
+			r.rep.Warnings = append(r.rep.Warnings, "Not rolled back: "+msg)
+			r.recordPods(ctx)
+			return report.ResultFailed
+		}
+		var base *helmrelease.Release
+		r.applied = rel.Revision
+		if h, herr := r.d.Helm.History(ctx, r.cfg.Release); herr == nil {
+			base = revision(h, helmrelease.RecoveryTarget(h, rel.Revision))
+		}
+		version := ""
+		if base != nil {
+			version = base.AppVersion
+		}
+		return r.recover(ctx, err, base, version)
+	}
+	r.applied = rel.Revision
+	_ = r.step(ctx, "Record verification", r.recordVerified)
+	r.recordPods(ctx)
+	return report.ResultNoOp
+}
+
+// recordVerified marks the revision this run verified, on the release, so that later runs
+// and `helm history` know it. Not marking it is only a warning: the next run verifies again.
+func (r *runner) recordVerified(ctx context.Context) (string, error) {
+	what := "(every pod Ready"
+	if r.cfg.PachctlVersionCheck {
+		what += fmt.Sprintf(", pachctl and pachd at %s", r.target.AppVersion)
+	}
+	what += ", " + r.now().UTC().Format(time.RFC3339) + ")"
+	if err := r.d.Helm.MarkVerified(ctx, r.cfg.Release, r.applied, what); err != nil {
+		return "", warned{fmt.Sprintf("revision %d verified but not marked so on the release (the next run verifies it again): %v", r.applied, err)}
+	}
+	return fmt.Sprintf("revision %d marked %q on the release (helm history shows it)", r.applied, helmrelease.VerifiedMark), nil
 }
 
 // fail records err as the run's failure, or ends a cancelled run.
@@ -232,25 +319,44 @@ func (r *runner) lock(ctx context.Context) (*cluster.Lock, error) {
 	return lock, err
 }
 
-// checkRelease reads the release, refuses (or recovers) a pending one, and
-// finds the version it runs.
+// checkRelease reads the release and lets the policy (decideStart) say what to start from:
+// a pending release is refused or recovered, a failed one is never taken as current.
 func (r *runner) checkRelease(ctx context.Context) (string, error) {
-	rel, err := r.d.Helm.Get(ctx, r.cfg.Release)
-	if err != nil {
-		return "", err
-	}
 	detail := ""
-	if err := rel.Pending(); err != nil {
-		if !r.cfg.RecoverPending || r.cfg.Mode != config.ModeApply {
-			return "", err
-		}
-		to, err := r.d.Helm.RecoverPending(ctx, r.cfg.Release, r.cfg.Timeout)
+	var rel *helmrelease.Release
+	for rel == nil {
+		latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
 		if err != nil {
 			return "", err
 		}
-		detail = fmt.Sprintf("recovered from %s by rolling back to revision %d; ", rel.Status, to)
-		if rel, err = r.d.Helm.Get(ctx, r.cfg.Release); err != nil {
-			return "", err
+		var history []*helmrelease.Release
+		if latest.Status != "deployed" {
+			if history, err = r.d.Helm.History(ctx, r.cfg.Release); err != nil {
+				return "", err
+			}
+		}
+		d := decideStart(observed{Latest: latest, History: history}, r.cfg.RecoverPending && r.cfg.Mode == config.ModeApply)
+		switch d.Action {
+		case ActRefuse:
+			if perr := latest.Pending(); perr != nil && !r.cfg.RecoverPending {
+				return "", perr
+			}
+			return "", errors.New(d.Reason)
+		case ActRecover:
+			if detail != "" {
+				return "", fmt.Errorf("release %s/%s is still %s at revision %d after a recovery", r.cfg.Namespace, r.cfg.Release, latest.Status, latest.Revision)
+			}
+			r.latest, r.phase = latest, phaseRecovering
+			if err := r.d.Helm.RecoverPendingTo(ctx, r.cfg.Release, latest.Revision, d.To, r.cfg.Timeout); err != nil {
+				return "", err
+			}
+			r.phase = phaseUnchanged
+			detail = fmt.Sprintf("recovered from %s by rolling back to revision %d; ", latest.Status, d.To)
+		case ActProceed:
+			r.latest, r.start, rel = latest, d, d.Base
+			if d.Reason != "" {
+				detail += d.Reason + "; "
+			}
 		}
 	}
 	r.release = rel
@@ -319,6 +425,10 @@ func (r *runner) resolveTarget(ctx context.Context) (string, error) {
 	}
 	r.target = target
 	r.rep.ToVersion, r.rep.ToChart = target.AppVersion.String(), target.ChartVersion
+	if decision.Kind == version.NoOp && r.start.Reapply {
+		return pinDetail + fmt.Sprintf("at %s, but the latest revision %d is %s: applying chart %s again", r.from,
+			r.latest.Revision, r.latest.Status, target.ChartVersion), nil
+	}
 	if decision.Kind == version.NoOp {
 		r.rep.ToChart = r.release.ChartVersion
 		return pinDetail + fmt.Sprintf("already at %s: nothing to do", r.from), nil
@@ -461,7 +571,13 @@ func (r *runner) plan(ctx context.Context) (string, error) {
 }
 
 func (r *runner) upgrade(ctx context.Context) (string, error) {
+	if err := r.checkUnchanged(ctx); err != nil {
+		return "", err
+	}
 	rel, err := r.helmUpgrade(ctx, r.chart)
+	if rel != nil && rel.Revision > r.latest.Revision {
+		r.applied = rel.Revision
+	}
 	if err != nil {
 		return "", conflictHint(err)
 	}
@@ -476,6 +592,20 @@ func (r *runner) upgrade(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("revision %d did not become Ready: %w", rel.Revision, err)
 	}
 	return fmt.Sprintf("revision %d deployed; every workload and pod Ready", rel.Revision), nil
+}
+
+// checkUnchanged is the policy's look before the apply (decideApply): the upgrade is built
+// from what the release check read, so a revision another client wrote since (Flux, the
+// Helm CLI, during a long backup) would be overwritten.
+func (r *runner) checkUnchanged(ctx context.Context) error {
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err != nil {
+		return err
+	}
+	if d := decideApply(r.latest, latest); d.Action == ActRefuse {
+		return errors.New(d.Reason)
+	}
+	return nil
 }
 
 func (r *runner) verify(ctx context.Context) (string, error) {
@@ -509,6 +639,11 @@ func (r *runner) verify(ctx context.Context) (string, error) {
 // conflicting one and stop there, half upgraded. In plan mode a conflict
 // is a warning: the plan stands, the apply would stop.
 func (r *runner) checkConflicts(ctx context.Context) (string, error) {
+	if r.cfg.Mode == config.ModeApply {
+		if err := r.checkUnchanged(ctx); err != nil {
+			return "", err
+		}
+	}
 	if r.cfg.ForceConflicts {
 		return "", skip("%s is true: fields owned by other managers are taken over", config.InputForceConflicts)
 	}
@@ -548,33 +683,57 @@ func (r *runner) remaining(ctx context.Context) time.Duration {
 	return r.cfg.Timeout
 }
 
-// recover handles a failed upgrade or verification: it rolls back when
-// allowed, so nothing is left half-upgraded.
-func (r *runner) recover(ctx context.Context, cause error) report.Result {
+// recover handles a failed upgrade or verification: the policy (decideFailure) says whether
+// to roll back to base (whose version is baseVersion), so nothing is left half-upgraded, or
+// to leave the release as it is and say why.
+func (r *runner) recover(ctx context.Context, cause error, base *helmrelease.Release, baseVersion string) report.Result {
 	r.fail(cause)
-	if !r.cfg.RollbackOnFailure {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
+	defer cancel()
+	latest, err := r.d.Helm.Get(rctx, r.cfg.Release)
+	if err != nil {
+		r.log.Warningf("Release not read after the failure", "%v", err)
+		latest = nil
+	}
+	if r.applied == 0 && latest != nil && r.latest != nil && latest.Revision > r.latest.Revision && latest.Description == r.upgradeDescription() {
+		// Helm wrote the revision but returned before saying so (a timeout mid-apply).
+		r.applied = latest.Revision
+	}
+	d := decideFailure(failure{Base: base, Applied: r.applied, Latest: latest, RollbackAllowed: r.cfg.RollbackOnFailure})
+	if d.Action != ActRollBack {
+		if d.Action == ActRefuse || r.cfg.RollbackOnFailure {
+			r.log.Warningf("Not rolled back", "%s", d.Reason)
+			r.rep.Warnings = append(r.rep.Warnings, "Not rolled back: "+d.Reason)
+		}
 		r.recordPods(ctx)
 		return report.ResultFailed
 	}
+	// Only a chart rollback is implemented; recoveryMethod is where a database restore
+	// (issue 19) is chosen.
+	if m := recoveryMethod(recoveryInput{}); m != RecoverChartRollback {
+		r.log.Warningf("Not rolled back", "recovery method %s is not available", m)
+		r.recordPods(ctx)
+		return report.ResultFailed
+	}
+	to := d.To
+	r.rollbackTo = to
 	// The rollback must run even when the upgrade timed out; its wait for
 	// Ready stops on a cancel (the runner's kill would cut it anyway).
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
-	defer cancel()
-	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
-	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
+	rb := &report.Rollback{Revision: to, Version: baseVersion}
+	err = r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
 		r.phase = phaseRollingBack
-		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx)); err != nil {
+		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, to, r.remaining(ctx)); err != nil {
 			return "", err
 		}
 		wctx, stop := r.stopOnCancel(ctx)
 		defer stop()
 		if wctx.Err() != nil {
-			return "", fmt.Errorf("rolled back to revision %d, its rollout not watched: %w", r.release.Revision, context.Cause(wctx))
+			return "", fmt.Errorf("rolled back to revision %d, its rollout not watched: %w", to, context.Cause(wctx))
 		}
 		if err := r.waitReady(wctx); err != nil {
-			return "", fmt.Errorf("revision %d did not become Ready after the rollback: %w", r.release.Revision, err)
+			return "", fmt.Errorf("revision %d did not become Ready after the rollback: %w", to, err)
 		}
-		return fmt.Sprintf("rolled back to revision %d (Pachyderm %s); every pod Ready", r.release.Revision, r.from), nil
+		return fmt.Sprintf("rolled back to revision %d (Pachyderm %s); every pod Ready", to, baseVersion), nil
 	})
 	if err != nil && r.cancelled() {
 		return r.cancel()
@@ -587,7 +746,33 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 		return report.ResultFailed
 	}
 	r.rep.RolledBack = rb
+	r.markRollbackVerified(rctx, to)
 	return report.ResultRolledBack
+}
+
+// markRollbackVerified marks the rollback's revision, watched to Ready, verified on the
+// release, saying that only readiness was checked (pachctl is the target's, not the old
+// version's): a later run at that version then knows it runs.
+func (r *runner) markRollbackVerified(ctx context.Context, to int) {
+	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
+	if err == nil && latest.RollbackOf() != to {
+		err = fmt.Errorf("the latest revision %d is not the rollback to revision %d", latest.Revision, to)
+	}
+	if err == nil {
+		err = r.d.Helm.MarkVerified(ctx, r.cfg.Release, latest.Revision,
+			fmt.Sprintf("(every pod Ready after the rollback to revision %d, %s)", to, r.now().UTC().Format(time.RFC3339)))
+	}
+	if err != nil {
+		r.log.Warningf("Rollback not marked verified", "the next run checks it again: %v", err)
+	}
+}
+
+// upgradeDescription is the description this run's upgrade gives its revision.
+func (r *runner) upgradeDescription() string {
+	if r.from == nil || r.target.AppVersion == nil {
+		return ""
+	}
+	return upgradeDescription(r.from, r.target.AppVersion)
 }
 
 // recordPods fills the report's pods table and the image tags of the

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,8 @@ type Runner struct {
 	// Cancel is what a cancelled ctx does to the step; nil means what the
 	// Actions runner does, RunnerCancel.
 	Cancel []Signal
+	// Output, when set, also receives everything the step prints, as it prints it.
+	Output io.Writer
 }
 
 // Signal is one step of cancelling a running step: After the previous one
@@ -134,6 +137,10 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	cmd.Env = append(env, r.Env...)
 	log := &firstLineBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
+	if r.Output != nil {
+		w := io.MultiWriter(log, r.Output)
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	res := &Result{}
 	cc := &canceller{cmd: cmd, steps: r.Cancel}
 	if cc.steps == nil {
