@@ -86,7 +86,6 @@ func TestUnreachableGitHubCostsNoRetries(t *testing.T) {
 	s.wantRelease(2, "deployed", "2.11.6")
 }
 
-
 // pachdRuns reports whether the pachd Deployment runs tag.
 func (s *scenario) pachdRuns(ctx context.Context, tag string) bool {
 	d, err := s.w.Kube.AppsV1().Deployments(s.ns).Get(ctx, "pachd", metav1.GetOptions{})
