@@ -7,8 +7,8 @@
 // Pachyderm chart's install until all its pods are Ready. BenchmarkPatchUpgrade: one whole
 // run of the action, lock to verified versions, on the test chart; BenchmarkRealChartUpgrade
 // the same on the real chart. BenchmarkUpgradeVsHelm, BenchmarkReadinessLatency and
-// BenchmarkUpgradeScale measure issue 13's targets; their results, with the machine and the
-// commands, are in RESULTS.md.
+// BenchmarkUpgradeScale measure issue 13's targets, BenchmarkBrokenUpgradeVsHelm issue 23's
+// time to a safe state; their results, with the machine and the commands, are in RESULTS.md.
 //
 // The package has no tests, so `go test ./...` starts no cluster here.
 package bench

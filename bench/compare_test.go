@@ -128,6 +128,15 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	if baseline != "" {
 		order = append(order, "baseline")
 	}
+	// BENCH_SLOW_GITHUB (a duration, e.g. 2s) adds the action with the GitHub stand-in answering
+	// every call that late: issue 23's "GitHub slow" case.
+	var slow time.Duration
+	if v := os.Getenv("BENCH_SLOW_GITHUB"); v != "" {
+		if slow, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("BENCH_SLOW_GITHUB: %v", err)
+		}
+		order = append(order, "action-slow-github")
+	}
 	vs := map[string]*variantNS{}
 	for _, v := range order {
 		ns := namespace(b, kube)
@@ -147,6 +156,11 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	vs["action"].pachd = w.Pachd
 	if baseline != "" {
 		if vs["baseline"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["baseline"].ns, cc.pachdDeployment)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if slow > 0 {
+		if vs["action-slow-github"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["action-slow-github"].ns, cc.pachdDeployment)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -193,13 +207,17 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 
 	s := samples{}
 	gh := map[githubtest.Op][]int{}
-	var lastSummary string
+	var lastSummary, lastSlowSummary string
 	runAction := func(name string) (time.Duration, error) {
 		runner, inputs := runner, maps.Clone(inputs)
 		inputs[config.InputNamespace] = vs[name].ns
 		inputs[config.InputPachdAddress] = vs[name].pachd.Address
 		if name == "baseline" {
 			runner.Binary = baseline
+		}
+		if name == "action-slow-github" {
+			w.GitHub.SetLatency(slow)
+			defer w.GitHub.SetLatency(0)
 		}
 		before := opCounts(w.GitHub)
 		res, err := runner.Run(ctx, inputs)
@@ -211,6 +229,10 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		}
 		if name == "baseline" {
 			s.add("baseline-maxrss-MiB", float64(res.MaxRSS)/(1<<20))
+			return res.Wall, nil
+		}
+		if name == "action-slow-github" {
+			lastSlowSummary = res.Summary
 			return res.Wall, nil
 		}
 		after := opCounts(w.GitHub)
@@ -229,8 +251,9 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		return res.Wall, nil
 	}
 	run := map[string]func() (time.Duration, error){
-		"action":   func() (time.Duration, error) { return runAction("action") },
-		"baseline": func() (time.Duration, error) { return runAction("baseline") },
+		"action":             func() (time.Duration, error) { return runAction("action") },
+		"baseline":           func() (time.Duration, error) { return runAction("baseline") },
+		"action-slow-github": func() (time.Duration, error) { return runAction("action-slow-github") },
 		"helm": func() (time.Duration, error) {
 			start := time.Now()
 			if out, err := helmCmd(vs["helm"].ns, true).CombinedOutput(); err != nil {
@@ -303,6 +326,10 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		b.Logf("github %-16s per run %v", op, gh[op])
 	}
 	b.Logf("steps of the last action run:\n%s", stepTable(lastSummary))
+	if slow > 0 {
+		b.Logf("steps of the last action run with GitHub %s slow:\n%s", slow, stepTable(lastSlowSummary))
+		b.ReportMetric(s.median("action-slow-github")-s.median("action"), "slow-github-extra-s")
+	}
 	b.ReportMetric(s.median("action"), "action-s")
 	b.ReportMetric(s.median("helm"), "helm-wait-s")
 	b.ReportMetric(s.median("script"), "script-s")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/netfail"
 )
 
 // Retry bounds how a Client retries a failed call. GitHub asks clients to
@@ -46,7 +48,14 @@ func (r Retry) wait(err error, attempt int) (time.Duration, bool) {
 		return 0, false
 	}
 	switch e.Kind {
-	case KindServer, KindNetwork:
+	case KindNetwork:
+		// An unknown host or a refused TLS handshake fails the same way on
+		// every attempt: waiting only delays the run.
+		if netfail.Permanent(e.Err) {
+			return 0, false
+		}
+		return r.Backoff << (attempt - 1), true
+	case KindServer:
 		return r.Backoff << (attempt - 1), true
 	case KindRateLimited:
 		// Without a time from GitHub, guessing would only hammer it.

@@ -3,6 +3,9 @@ package github_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +111,93 @@ func TestPrimaryRateLimitWaitsOnlyForASoonReset(t *testing.T) {
 		}
 		if n := s.Count(githubtest.OpListComments); n != 1 {
 			t.Errorf("%d: list comments called %d times, want 1 (no retry before the reset)", status, n)
+		}
+	}
+}
+
+// unknownHost is an HTTP client whose every dial fails as net.Dialer fails
+// on a name the resolver answers NXDOMAIN for: a runner without the route
+// to (or the DNS of) the API host. The resolver of the test machine cannot
+// be relied on to answer, so the dial gives its error.
+func unknownHost() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+	}}}
+}
+
+func TestNetworkFailuresThatCannotSucceedAreNotRetried(t *testing.T) {
+	s := start(t)
+	s.SetFile(repo, "CHANGELOG.md", []byte("## 2.11.6\n"))
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a request got through a handshake the client must refuse: %s", r.URL)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	for _, tc := range []struct {
+		name, api, want string
+		hc              *http.Client
+	}{
+		{"unknown host", "https://api.github.invalid", "no such host", unknownHost()},
+		// The client does not trust the server's certificate.
+		{"untrusted certificate", tlsSrv.URL, "certificate", &http.Client{}},
+		// A TLS client against a plain HTTP server.
+		{"not TLS", strings.Replace(s.APIURL, "http://", "https://", 1), "HTTP response to HTTPS client", &http.Client{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := github.NewClient(github.Options{APIURL: tc.api, HTTPClient: tc.hc,
+				// A retry would show in the attempts, and in an hour's wait.
+				Retry: github.Retry{Backoff: time.Hour}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = c.FetchFile(ctx, repo, "CHANGELOG.md")
+			var ge *github.Error
+			if !errors.As(err, &ge) || ge.Kind != github.KindNetwork {
+				t.Fatalf("err = %v, want a network error", err)
+			}
+			if ge.Attempts > 1 || ctx.Err() != nil {
+				t.Errorf("retried (%d attempts): %v", ge.Attempts, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not name the cause (%q): %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestRefusedConnectionIsRetried(t *testing.T) {
+	// A port nobody listens on: the API may be restarting, so this one is
+	// worth another try, a bounded number of times.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c, err := github.NewClient(github.Options{APIURL: "http://" + addr, Retry: github.Retry{Backoff: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.FetchFile(context.Background(), repo, "CHANGELOG.md")
+	var ge *github.Error
+	if !errors.As(err, &ge) || ge.Kind != github.KindNetwork || ge.Attempts != 3 {
+		t.Fatalf("err = %v, want a network error after 3 attempts", err)
+	}
+}
+
+func TestClientErrorsOtherThan429AreNotRetried(t *testing.T) {
+	for _, status := range []int{400, 401, 403, 404, 410, 422} {
+		s := start(t)
+		s.SetFile(repo, "CHANGELOG.md", []byte("## 2.11.6\n"))
+		s.Fail(githubtest.OpGetContents, githubtest.Failure{Status: status})
+		_, err := newClient(t, s, "").FetchFile(context.Background(), repo, "CHANGELOG.md")
+		if err == nil {
+			t.Fatalf("HTTP %d: no error", status)
+		}
+		if n := s.Count(githubtest.OpGetContents); n != 1 {
+			t.Errorf("HTTP %d: get contents called %d times, want 1", status, n)
 		}
 	}
 }

@@ -138,6 +138,8 @@ type GeneratedOptions struct {
 // release lacks is new and has nothing to keep. Every other one keeps its
 // live value: through the values key that a render with a sentinel in each
 // candidate key shows to set it, or else through a post-renderer patch.
+// The fresh-install render and the sentinel render are one render, so a
+// chart with generated fields costs three renders, one without two.
 // A field whose live value does not fit the rendered text around the random
 // part cannot be carried; Carry.Err reports those.
 func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, values map[string]any, opts GeneratedOptions) (*Carry, error) {
@@ -211,11 +213,6 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 	if len(inLive) == 0 {
 		return carry, nil
 	}
-	carry.Renders++
-	installed, err := c.renderInstall(ctx, name, ch, values)
-	if err != nil {
-		return nil, err
-	}
 	sentinels := map[string]string{}
 	sentVals := pvalues.Copy(values)
 	for i, k := range keys {
@@ -226,14 +223,26 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 		sentinels[k] = s
 		pvalues.Set(sentVals, k, s)
 	}
+	// One fresh-install render answers both remaining questions: which
+	// fields a fresh install renders at all (the others are rollout
+	// markers: a sentinel changes what a field holds, not whether it is
+	// rendered), and which candidate key's sentinel lands in each field.
 	// A chart that refuses a sentinel somewhere (a key also read as a
-	// number, say) only loses the mapping: every field then goes through
-	// the post-renderer.
-	var sent map[string]*object
-	if len(sentinels) > 0 {
-		if sent, err = render(sentVals); err != nil {
-			sent = nil
-		}
+	// number, say) only loses the mapping: it is rendered again without
+	// them, and every field then goes through the post-renderer.
+	carry.Renders++
+	installed, err := c.renderInstall(ctx, name, ch, sentVals)
+	sent := installed
+	if err != nil && len(sentinels) > 0 {
+		carry.Renders++
+		installed, err = c.renderInstall(ctx, name, ch, values)
+		sent = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(sentinels) == 0 {
+		sent = nil
 	}
 
 	carry.classify(c.namespace, inLive, a, live, installed, sent, sentinels, opts.Regenerate)

@@ -11,18 +11,25 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/netfail"
 	"github.com/pach-upgrade/pach-upgrade/internal/redact"
 )
 
 // maxBackoff caps the wait between download attempts.
 const maxBackoff = 30 * time.Second
 
-// retryableError marks a failure worth another attempt: a 5xx answer or a
-// timeout. Everything else (404, other 4xx, a refused connection to a wrong
-// host) would fail the same way again.
-type retryableError struct{ err error }
+// retryableError marks a failure worth another attempt: a 5xx answer, 429
+// Too Many Requests or a timeout. Everything else (404, other 4xx, an
+// unknown host, a refused TLS handshake) would fail the same way again.
+type retryableError struct {
+	err error
+	// after is how long the server asked to wait (Retry-After of a 429).
+	after time.Duration
+}
 
 func (e retryableError) Error() string { return e.err.Error() }
 func (e retryableError) Unwrap() error { return e.err }
@@ -46,11 +53,23 @@ func fetch(ctx context.Context, opts *Options, url, dir string) (string, string,
 		if attempt == opts.Attempts {
 			break
 		}
-		opts.Logf("download of %s failed (attempt %d of %d): %v; retrying in %s", shown, attempt, opts.Attempts, err, backoff)
+		wait := backoff
+		if retry.after > wait {
+			// A server that says when to come back longer than we would
+			// wait anyway is not asked again sooner than that; one that
+			// asks for more than maxBackoff is not waited for.
+			if retry.after > maxBackoff {
+				return "", "", fmt.Errorf("download %s: the server asks to wait %s before the next attempt: %w", shown, retry.after, err)
+			}
+			wait = retry.after
+		}
+		opts.Logf("download of %s failed (attempt %d of %d): %v; retrying in %s", shown, attempt, opts.Attempts, err, wait)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return "", "", fmt.Errorf("download %s: %w (after: %v)", shown, ctx.Err(), lastErr)
-		case <-time.After(backoff):
+		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
@@ -79,8 +98,9 @@ func fetchOnce(ctx context.Context, opts *Options, url, dir string) (string, str
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return "", "", fmt.Errorf("%w: %s answered 404 Not Found; check target-version and pachctl-download-url", ErrNotFound, shown)
-	case resp.StatusCode >= 500:
-		return "", "", retryableError{fmt.Errorf("download %s: server answered %s", shown, resp.Status)}
+	case netfail.RetryableStatus(resp.StatusCode):
+		return "", "", retryableError{err: fmt.Errorf("download %s: server answered %s", shown, resp.Status),
+			after: retryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode != http.StatusOK:
 		return "", "", fmt.Errorf("download %s: server answered %s", shown, resp.Status)
 	case resp.ContentLength > opts.MaxArchiveBytes:
@@ -129,14 +149,24 @@ func probeNotFound(ctx context.Context, opts *Options, url string) error {
 // classify makes err retryable when it is a timeout of this attempt, not a
 // cancellation of the whole install.
 func classify(ctx, attemptCtx context.Context, err error) error {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || netfail.Permanent(err) {
 		return err
 	}
 	var nerr net.Error
 	if errors.Is(attemptCtx.Err(), context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()) {
-		return retryableError{err}
+		return retryableError{err: err}
 	}
 	return err
+}
+
+// retryAfter reads a Retry-After header given in seconds; an HTTP date or
+// nothing is 0, and the usual back-off applies.
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // redactURL is how a download URL appears in logs, errors and the report:

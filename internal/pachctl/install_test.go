@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -318,6 +319,38 @@ func TestInstallRetriesServerErrors(t *testing.T) {
 		}
 		if n := srv.Requests(a); n != 2 {
 			t.Errorf("server saw %d requests, want 2", n)
+		}
+	})
+	t.Run("429 then success", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		srv.FailNext(a, http.StatusTooManyRequests)
+		if _, err := pachctl.Install(t.Context(), options(t, srv, digests(a))); err != nil {
+			t.Fatalf("429 then success: %v", err)
+		}
+		if n := srv.Requests(a); n != 2 {
+			t.Errorf("server saw %d requests, want 2", n)
+		}
+	})
+	t.Run("no retry on an unknown host", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		opts := options(t, srv, digests(a))
+		dials := 0
+		// What net.Dialer returns when the resolver answers NXDOMAIN; the
+		// test machine's resolver cannot be relied on to answer at all.
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			dials++
+			host, _, _ := net.SplitHostPort(addr)
+			return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+		}}}
+		opts.Backoff = time.Hour
+		_, err := pachctl.Install(t.Context(), opts)
+		if err == nil || !strings.Contains(err.Error(), "no such host") {
+			t.Fatalf("err = %v, want no such host", err)
+		}
+		if dials != 1 {
+			t.Errorf("%d dials, want 1", dials)
 		}
 	})
 	t.Run("no retry on 403", func(t *testing.T) {

@@ -104,6 +104,20 @@ type Step struct {
 	Outcome  Outcome
 	// Detail is one line: what was done or why it failed.
 	Detail string
+	// Background is set for a network step that ran beside the others
+	// (chart, notes, pachctl): Duration is its own time, Waited the time
+	// the run spent waiting for its result.
+	Background bool
+	Waited     time.Duration
+}
+
+// RunTime is what the step added to the run's time: its duration, or for a
+// background step the time the run waited on it.
+func (s Step) RunTime() time.Duration {
+	if s.Background {
+		return s.Waited
+	}
+	return s.Duration
 }
 
 // Pod is one row of the pods table, as the readiness watch recorded it.

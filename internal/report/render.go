@@ -78,7 +78,7 @@ func Comment(r *Report) string {
 	if len(r.Steps) > 0 {
 		var total time.Duration
 		for _, s := range r.Steps {
-			total += s.Duration
+			total += s.RunTime()
 		}
 		open := ""
 		for _, s := range r.Steps {
@@ -242,7 +242,15 @@ func shellWord(s string) string {
 func steps(b *strings.Builder, ss []Step) {
 	b.WriteString("| Step | Outcome | Duration | Detail |\n|---|---|---:|---|\n")
 	for _, s := range ss {
-		fmt.Fprintf(b, "| %s | %s %s | %s | %s |\n", cell(s.Name), s.Outcome.Icon(), s.Outcome, duration(s.Duration), cell(s.Detail))
+		took := duration(s.Duration)
+		if s.Background {
+			if s.Waited >= time.Millisecond {
+				took += " in background, run waited " + duration(s.Waited)
+			} else {
+				took += " in background, run did not wait"
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s %s | %s | %s |\n", cell(s.Name), s.Outcome.Icon(), s.Outcome, took, cell(s.Detail))
 	}
 	b.WriteString("\n")
 }

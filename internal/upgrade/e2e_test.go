@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,9 @@ type scenario struct {
 	// toolCache is the runs' tool cache; empty means the one all tests
 	// share.
 	toolCache string
+	// githubHTTP is the runs' HTTP client to the GitHub API; nil means the
+	// stand-in's.
+	githubHTTP *http.Client
 }
 
 func newScenario(t *testing.T, rc *rest.Config, opts world.Options) *scenario {
@@ -151,7 +155,7 @@ func (s *scenario) runCtx(ctx context.Context, inputs map[string]string, publish
 	if token == "" {
 		token = "ghs_jobtoken0000000000000000000000000000"
 	}
-	gh, err := github.NewClient(github.Options{Token: token, APIURL: s.w.GitHub.APIURL, ServerURL: s.w.GitHub.ServerURL})
+	gh, err := github.NewClient(github.Options{Token: token, APIURL: s.w.GitHub.APIURL, ServerURL: s.w.GitHub.ServerURL, HTTPClient: s.githubHTTP})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -102,6 +102,8 @@ type runner struct {
 	notesFrom *semver.Version
 	// declined is set when a person closed this version's bump PR.
 	declined bool
+	// net holds the network steps running beside the cluster-side ones.
+	net *network
 }
 
 // Run carries out the upgrade that cfg describes and returns its report.
@@ -162,13 +164,13 @@ func (r *runner) run(ctx context.Context) report.Result {
 	case ActVerify:
 		return r.verifyCurrent(ctx)
 	}
-	// The chart is downloaded and its digest checked before anything
-	// changes: a broken repository must not cost a backup, nor trigger a
-	// rollback of an upgrade that never started.
-	if err := r.step(ctx, "Fetch the chart", r.fetchChart); err != nil {
-		return r.fail(err)
-	}
-	_ = r.step(ctx, "Release notes", r.releaseNotes)
+	// The network steps run beside the cluster-side ones from here on. The
+	// chart is downloaded and its digest checked before anything changes:
+	// a broken repository must not cost a backup, nor trigger a rollback of
+	// an upgrade that never started. The notes, which only the report
+	// needs, are joined on the way out and never hold up the upgrade.
+	r.startNetwork(ctx)
+	defer r.finishNetwork()
 
 	if r.cfg.Mode == config.ModePlan {
 		for _, s := range []struct {
@@ -176,10 +178,11 @@ func (r *runner) run(ctx context.Context) report.Result {
 			f    stepFunc
 		}{
 			{"Helm values", r.prepareValues},
+			{"Fetch the chart", nil},
 			{"Generated values", r.carryGenerated},
 			{"Plan the upgrade", r.plan},
 		} {
-			if err := r.step(ctx, s.name, s.f); err != nil {
+			if err := r.stepOrJoin(ctx, s.name, s.f); err != nil {
 				return r.fail(err)
 			}
 		}
@@ -189,18 +192,21 @@ func (r *runner) run(ctx context.Context) report.Result {
 
 	// The values steps only read: they run first so that what they find
 	// to keep is masked in the backup too, and a run that cannot keep a
-	// generated value stops before the backup command.
+	// generated value stops before the backup command. pachctl is joined
+	// before the upgrade: a pachctl that cannot be installed and verified
+	// stops the run before any change.
 	for _, s := range []struct {
 		name string
 		f    stepFunc
 	}{
 		{"Helm values", r.prepareValues},
+		{"Fetch the chart", nil},
 		{"Generated values", r.carryGenerated},
 		{"Back up", r.backup},
-		{"Install pachctl", r.installPachctl},
 		{"Check field ownership", r.checkConflicts},
+		{"Install pachctl", nil},
 	} {
-		if err := r.step(ctx, s.name, s.f); err != nil {
+		if err := r.stepOrJoin(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
 		}
 	}
@@ -509,56 +515,82 @@ func (r *runner) prepareValues(ctx context.Context) (string, error) {
 }
 
 func (r *runner) installPachctl(ctx context.Context) (string, error) {
-	if !r.cfg.PachctlVersionCheck {
-		return "", skip("pachctl-version-check is false")
-	}
-	opts := pachctl.Options{
-		Version:         r.target.AppVersion.String(),
-		URLTemplate:     r.cfg.PachctlDownloadURL,
-		SHA256:          r.cfg.PachctlSHA256,
-		AllowUnverified: r.cfg.AllowUnverifiedPachctl,
-		CacheDir:        r.d.ToolCache,
-		HTTPClient:      r.d.HTTP,
-		Logf:            r.log.Infof,
-		Warnf:           func(f string, a ...any) { r.log.Warningf("pachctl", f, a...) },
-	}
-	if r.d.GitHub != nil {
-		repo := r.cfg.ChangelogRepo
-		opts.Digest = func(ctx context.Context, v, asset string) (string, error) {
-			return r.d.GitHub.ReleaseAssetDigest(ctx, repo, "v"+v, asset)
+	return r.inline(ctx, r.getPachctl(nil))
+}
+
+// getPachctl installs pachctl at the target version, logging to log; its
+// apply records the result. The digest lookup waits for digestReady (the
+// notes' release list, which holds the digest) when it is not nil.
+func (r *runner) getPachctl(digestReady <-chan struct{}) backgroundFunc {
+	return func(ctx context.Context, log report.Logger) (string, func(), error) {
+		if !r.cfg.PachctlVersionCheck {
+			return "", nil, skip("pachctl-version-check is false")
 		}
+		opts := pachctl.Options{
+			Version:         r.target.AppVersion.String(),
+			URLTemplate:     r.cfg.PachctlDownloadURL,
+			SHA256:          r.cfg.PachctlSHA256,
+			AllowUnverified: r.cfg.AllowUnverifiedPachctl,
+			CacheDir:        r.d.ToolCache,
+			HTTPClient:      r.d.HTTP,
+			Logf:            log.Infof,
+			Warnf:           func(f string, a ...any) { log.Warningf("pachctl", f, a...) },
+		}
+		if r.d.GitHub != nil {
+			repo := r.cfg.ChangelogRepo
+			opts.Digest = func(ctx context.Context, v, asset string) (string, error) {
+				if digestReady != nil {
+					// The notes' list nearly always comes first and holds the
+					// digest; a list that hangs must not hold pachctl up.
+					t := time.NewTimer(digestListWait)
+					select {
+					case <-digestReady:
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+						return "", context.Cause(ctx)
+					}
+					t.Stop()
+				}
+				return r.d.GitHub.ReleaseAssetDigest(ctx, repo, "v"+v, asset)
+			}
+		}
+		res, err := pachctl.Install(ctx, opts)
+		if err != nil {
+			return "", nil, err
+		}
+		how := "downloaded, verified against " + string(res.Verified)
+		if res.CacheHit {
+			how = "from the tool cache"
+		}
+		detail := fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how)
+		if r.d.Runner.InContainer() {
+			// The folder exists only in this container: a PATH entry would name
+			// nothing on the runner, and no later run finds the download.
+			detail += "; in this action's container only: not put on the job's PATH, not cached for later runs"
+			return detail, func() { r.pachctl = res }, nil
+		}
+		return detail, func() { r.pachctl = res; r.log.AddPath(res.Dir) }, nil
 	}
-	res, err := pachctl.Install(ctx, opts)
-	if err != nil {
-		return "", err
-	}
-	r.pachctl = res
-	how := "downloaded, verified against " + string(res.Verified)
-	if res.CacheHit {
-		how = "from the tool cache"
-	}
-	detail := fmt.Sprintf("pachctl %s at %s (%s)", res.Version, res.Path, how)
-	if r.d.Runner.InContainer() {
-		// The folder exists only in this container: a PATH entry would name
-		// nothing on the runner, and no later run finds the download.
-		return detail + "; in this action's container only: not put on the job's PATH, not cached for later runs", nil
-	}
-	r.log.AddPath(res.Dir)
-	return detail, nil
 }
 
 // fetchChart downloads the target chart and checks it against the index's
 // digest.
 func (r *runner) fetchChart(ctx context.Context) (string, error) {
+	return r.inline(ctx, r.pullChart)
+}
+
+// pullChart is fetchChart's work; its apply records the chart.
+func (r *runner) pullChart(ctx context.Context, _ report.Logger) (string, func(), error) {
 	ch, err := helmrelease.PullChart(ctx, r.cfg.ChartRepo, r.cfg.Chart, r.target.ChartVersion, helmrelease.PullOptions{HTTPClient: r.d.HTTP})
 	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
+		return "", nil, fmt.Errorf("%s %s: %w", config.InputChartRepo, redact.URL(r.cfg.ChartRepo), err)
 	}
-	r.chart = ch
+	apply := func() { r.chart = ch }
 	if ch.Digest != "" {
-		return fmt.Sprintf("chart %s %s from %s, digest sha256:%s verified", ch.Name(), ch.Version(), ch.Source, ch.Digest), nil
+		return fmt.Sprintf("chart %s %s from %s, digest sha256:%s verified", ch.Name(), ch.Version(), ch.Source, ch.Digest), apply, nil
 	}
-	return fmt.Sprintf("chart %s %s from %s", ch.Name(), ch.Version(), ch.Source), nil
+	return fmt.Sprintf("chart %s %s from %s", ch.Name(), ch.Version(), ch.Source), apply, nil
 }
 
 func (r *runner) plan(ctx context.Context) (string, error) {
@@ -807,24 +839,34 @@ func asError[T error](err error, target *T) bool { return errors.As(err, target)
 // releaseNotes collects the notes of every version in (current, target].
 // Missing notes never stop an upgrade: they become a warning.
 func (r *runner) releaseNotes(ctx context.Context) (string, error) {
-	if r.d.GitHub == nil {
-		return "", warned{"no GitHub API client: release notes left out"}
+	return r.inline(ctx, r.collectNotes(nil))
+}
+
+// collectNotes is releaseNotes' work, reading from src (nil: GitHub); its
+// apply puts the notes, and why they are incomplete, in the report.
+func (r *runner) collectNotes(src changelog.Source) backgroundFunc {
+	return func(ctx context.Context, _ report.Logger) (string, func(), error) {
+		if r.d.GitHub == nil {
+			return "", nil, warned{"no GitHub API client: release notes left out"}
+		}
+		if src == nil {
+			src = NotesSource(r.d.GitHub)
+		}
+		from := r.from
+		if r.notesFrom != nil {
+			from = r.notesFrom
+		}
+		notes, err := changelog.Collect(ctx, src, changelog.Request{
+			From: from, To: r.target.AppVersion,
+			Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
+			Repo:      r.cfg.ChangelogRepo,
+			Path:      r.cfg.ChangelogPath,
+			ServerURL: r.d.GitHub.ServerURL(),
+		})
+		if err != nil {
+			return "", func() { r.rep.Notes, r.rep.NotesWarning = notes, err.Error() },
+				warned{fmt.Sprintf("release notes incomplete: %v", err)}
+		}
+		return fmt.Sprintf("notes of %d version(s) from %s", len(notes), r.cfg.ChangelogRepo), func() { r.rep.Notes = notes }, nil
 	}
-	from := r.from
-	if r.notesFrom != nil {
-		from = r.notesFrom
-	}
-	notes, err := changelog.Collect(ctx, NotesSource(r.d.GitHub), changelog.Request{
-		From: from, To: r.target.AppVersion,
-		Released:  r.index.AppVersionsBetween(from, r.target.AppVersion),
-		Repo:      r.cfg.ChangelogRepo,
-		Path:      r.cfg.ChangelogPath,
-		ServerURL: r.d.GitHub.ServerURL(),
-	})
-	r.rep.Notes = notes
-	if err != nil {
-		r.rep.NotesWarning = err.Error()
-		return "", warned{fmt.Sprintf("release notes incomplete: %v", err)}
-	}
-	return fmt.Sprintf("notes of %d version(s) from %s", len(notes), r.cfg.ChangelogRepo), nil
 }

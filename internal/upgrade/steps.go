@@ -34,7 +34,17 @@ func (r *runner) step(ctx context.Context, name string, f stepFunc) error {
 	r.running = name
 	start := r.now()
 	detail, err := f(ctx)
-	s := report.Step{Name: name, Duration: r.now().Sub(start).Round(time.Millisecond), Outcome: report.OutcomeOK, Detail: detail}
+	s := report.Step{Name: name, Duration: r.now().Sub(start).Round(time.Millisecond)}
+	err = r.outcome(&s, detail, err)
+	r.rep.Steps = append(r.rep.Steps, s)
+	return err
+}
+
+// outcome logs how step s ended and fills in its outcome and detail. It
+// returns err, except for skips and warnings.
+func (r *runner) outcome(s *report.Step, detail string, err error) error {
+	name := s.Name
+	s.Outcome, s.Detail = report.OutcomeOK, detail
 	var sk skipped
 	var wa warned
 	switch {
@@ -56,6 +66,5 @@ func (r *runner) step(ctx context.Context, name string, f stepFunc) error {
 		s.Outcome, s.Detail = report.OutcomeFailed, err.Error()
 		r.log.Errorf(name, "%v", err)
 	}
-	r.rep.Steps = append(r.rep.Steps, s)
 	return err
 }

@@ -138,6 +138,10 @@ type Server struct {
 	tokenPerms  map[string]map[string]bool
 	commentUser string
 	tokenUsers  map[string]string
+	// holds and latency slow answers down: a GitHub that is slow, or one
+	// whose answer a test releases when it chooses.
+	holds   map[Op]chan struct{}
+	latency time.Duration
 }
 
 type release struct {
@@ -432,8 +436,52 @@ func (s *Server) routes(prefix string) http.Handler {
 	return mux
 }
 
+// Hold makes every request of op wait until release is called (or its
+// client gives up), as a GitHub that has not answered yet.
+func (s *Server) Hold(op Op) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	if s.holds == nil {
+		s.holds = map[Op]chan struct{}{}
+	}
+	s.holds[op] = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+// SetLatency makes every API answer (downloads too) come d after its
+// request, as a slow GitHub's do.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// delay applies Hold and SetLatency to a request of op.
+func (s *Server) delay(r *http.Request, op Op) {
+	s.mu.Lock()
+	hold, latency := s.holds[op], s.latency
+	s.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+	}
+}
+
 // admit records the request and applies injected failures and token rules.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, op Op) bool {
+	s.delay(r, op)
 	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Op: op, Method: r.Method, Path: r.URL.Path, Authorization: token != ""})

@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
+	"github.com/pach-upgrade/pach-upgrade/internal/config"
+	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/actionrun"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/world"
+)
+
+// BenchmarkBrokenUpgradeVsHelm measures issue 23's time to a safe state: the real chart
+// 2.11.5 → 2.11.6 with pachd crash-looping at the new version (the crash-loop kwok stage), from
+// the start of the command until the old version's pods are all Ready again. Interleaved in
+// each iteration:
+//
+//	action:             the pach-upgrade binary as an Actions step on a PR, timeout as below,
+//	                    pachctl-version-check false, GitHub (the stand-in) reachable;
+//	action-unreachable: the same with GITHUB_API_URL on a host name that does not resolve;
+//	helm:               helm upgrade --reuse-values --wait --rollback-on-failure --timeout T
+//	                    (Helm 4 CLI), then the wait for the old pods to be Ready, when Helm's
+//	                    return left any unready.
+//
+// T is BENCH_HELM_TIMEOUT (default 60s; the issue also asks for 300s). The action gets the
+// same timeout. After each run the release is back on the old version (both roll back), and
+// its pods are waited Ready, untimed.
+func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
+	c, rc := clusterFor(b)
+	if c.Helm4() == "" {
+		b.Fatal("the cluster has no Helm 4 CLI (HELM4 line): rebuild test/cluster's binaries")
+	}
+	timeout := os.Getenv("BENCH_HELM_TIMEOUT")
+	if timeout == "" {
+		timeout = "60s"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bin, err := actionrun.Build(ctx, repoRoot(b), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	kube, err := cluster.New(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc := realChart()
+	order := []string{"action", "action-unreachable", "helm"}
+	ns := map[string]string{}
+	helms := map[string]*helmrelease.Client{}
+	for _, v := range order {
+		ns[v] = namespace(b, kube)
+		if helms[v], err = helmrelease.New(rc, ns[v]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := b.TempDir()
+	w, err := world.New(ctx, cc.worldOptions(b, world.Options{RESTConfig: rc, Namespace: ns["action"], Dir: dir,
+		Changelog: realChangelog}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	ch, err := helmrelease.PullChart(ctx, w.Charts.URL, chartrepo.ChartName, cc.fromChart, helmrelease.PullOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range order {
+		if _, err := helms[v].Install(ctx, cc.releaseName, ch, cc.values, helmrelease.UpgradeOptions{Timeout: 3 * time.Minute}); err != nil {
+			b.Fatal(err)
+		}
+		if err := kube.WaitReady(ctx, ns[v], cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	helmHome := b.TempDir()
+	runner := actionrun.Runner{Binary: bin, Dir: b.TempDir(), Repository: "acme/data-platform", PullRequest: 17,
+		APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL, Env: []string{"KUBECONFIG=" + c.Kubeconfig()}}
+	inputs := w.Inputs()
+	inputs[config.InputRelease] = cc.releaseName
+	inputs[config.InputTargetVersion] = cc.toApp
+	inputs[config.InputGitHubToken] = "bench-token"
+	inputs[config.InputBackupDir] = b.TempDir()
+	inputs[config.InputTimeout] = timeout
+	inputs[config.InputPachctlVersionCheck] = "false"
+	inputs[config.InputValues] = "pachd:\n  annotations:\n    " + testenv.AnnotationCrashLoop + ": \"true\"\n"
+
+	s := samples{}
+	var lastSummary = map[string]string{}
+	runAction := func(name string) (time.Duration, error) {
+		runner, inputs := runner, maps.Clone(inputs)
+		inputs[config.InputNamespace] = ns[name]
+		if name == "action-unreachable" {
+			// .invalid never resolves (RFC 2606): the runner without a route to GitHub.
+			runner.APIURL, runner.ServerURL = "https://api.github.invalid", "https://github.invalid"
+		}
+		res, err := runner.Run(ctx, inputs)
+		if err != nil {
+			return 0, err
+		}
+		if res.Outputs["result"] != "rolled-back" {
+			return 0, fmt.Errorf("%s exit %d, result %q, want rolled-back:\n%s", name, res.ExitCode, res.Outputs["result"], res.Log)
+		}
+		lastSummary[name] = res.Summary
+		if os.Getenv("BENCH_SHOW_LOG") != "" {
+			b.Log(res.Log)
+		}
+		return res.Wall, nil
+	}
+	run := map[string]func() (time.Duration, error){
+		"action":             func() (time.Duration, error) { return runAction("action") },
+		"action-unreachable": func() (time.Duration, error) { return runAction("action-unreachable") },
+		"helm": func() (time.Duration, error) {
+			start := time.Now()
+			cmd := exec.CommandContext(ctx, c.Helm4(), "upgrade", cc.releaseName, chartrepo.ChartName, "--repo", w.Charts.URL,
+				"--version", cc.toChart, "--reuse-values", "--wait", "--rollback-on-failure", "--timeout", timeout,
+				"--set-string", "pachd.annotations."+strings.ReplaceAll(testenv.AnnotationCrashLoop, ".", `\.`)+"=true",
+				"--namespace", ns["helm"], "--kubeconfig", c.Kubeconfig())
+			cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+				"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"), "HELM_DATA_HOME="+filepath.Join(helmHome, "data"))
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				return 0, fmt.Errorf("helm upgrade of a crash-looping pachd succeeded:\n%s", out)
+			}
+			// Safe once the old pods are Ready again.
+			if err := kube.WaitReady(ctx, ns["helm"], cluster.Selection{Release: cc.releaseName}, 5*time.Minute, nil); err != nil {
+				return 0, fmt.Errorf("helm: after its rollback: %w\n%s", err, out)
+			}
+			return time.Since(start), nil
+		},
+	}
+	round := func(record bool) {
+		for _, name := range order {
+			d, err := run[name]()
+			if err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+			if record {
+				s.add(name, seconds(d))
+			}
+			rel, err := helms[name].Get(ctx, cc.releaseName)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rel.AppVersion != "2.11.5" || rel.Status != "deployed" {
+				b.Fatalf("%s: release left at %s %s, want 2.11.5 deployed", name, rel.AppVersion, rel.Status)
+			}
+			if err := kube.WaitReady(ctx, ns[name], cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
+				b.Fatalf("%s: after the run: %v", name, err)
+			}
+		}
+	}
+	// BENCH_NO_WARMUP skips the untimed round: at a 300 s timeout one round takes minutes.
+	if os.Getenv("BENCH_NO_WARMUP") == "" {
+		round(false)
+	}
+	for b.Loop() {
+		round(true)
+	}
+	for _, name := range order {
+		s.log(b, name, "s")
+	}
+	for _, name := range []string{"action", "action-unreachable"} {
+		b.Logf("steps of the last %s run:\n%s", name, stepTable(lastSummary[name]))
+	}
+	b.ReportMetric(s.median("action"), "action-s")
+	b.ReportMetric(s.median("action-unreachable"), "action-unreachable-s")
+	b.ReportMetric(s.median("helm"), "helm-s")
+	b.ReportMetric(s.median("action")/s.median("helm"), "action/helm")
+	b.ReportMetric(s.median("action-unreachable")/s.median("helm"), "unreachable/helm")
+}
