@@ -119,6 +119,9 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputChangelogRepo:          "pachyderm/pachyderm",
 		InputChangelogPath:          "docs/CHANGELOG.md",
 		InputVersionFile:            "deploy/values.yaml#pachyderm.version",
+		InputDatabaseBackup:         "false",
+		InputDatabaseDumpFormat:     "plain",
+		InputQuiesce:                "false",
 	}
 	if len(raw) != len(Options()) {
 		t.Fatalf("test covers %d inputs, table has %d: cover the new input", len(raw), len(Options()))
@@ -134,6 +137,9 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		c.ChangelogPath != "docs/CHANGELOG.md" || c.Comment || !c.AllowUnverifiedPachctl ||
 		c.VersionFile == nil || c.HelmDriver != HelmDriverConfigMap || c.VersionFile.String() != "deploy/values.yaml#pachyderm.version" {
 		t.Errorf("parsed config does not reflect inputs: %+v", c)
+	}
+	if c.Database != (DatabaseOptions{Backup: false, DumpFormat: "plain", Quiesce: false}) {
+		t.Errorf("database options = %+v, want no backup, plain, no quiesce", c.Database)
 	}
 	if want := []string{"Secret/pachyderm-session", `Deployment/pachd/spec.template.metadata.annotations["x.y"]`}; !slices.Equal(c.Regenerate, want) {
 		t.Errorf("regenerate = %q, want %q", c.Regenerate, want)
@@ -173,6 +179,7 @@ func TestParseRejectsBadInputs(t *testing.T) {
 	}{
 		{"empty target", InputTargetVersion, "", nil},
 		{"regenerate without a name", InputRegenerate, "Secret/a/data.x,Secret", nil},
+		{"unknown dump format", InputDatabaseDumpFormat, "directory", nil},
 		{"partial version", InputTargetVersion, "3.0", nil},
 		{"major only", InputTargetVersion, "2", nil},
 		{"latest", InputTargetVersion, "latest", nil},
