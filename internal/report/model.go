@@ -215,6 +215,8 @@ type Report struct {
 	RolledBack *Rollback
 	Cancelled  *Cancellation
 	BackupPath string
+	// Database is the database backup and recovery; nil when not looked at.
+	Database *Database
 	// Warnings are non-fatal problems to surface (e.g. a version
 	// disagreement between the Helm release and the pachd image).
 	Warnings []string
