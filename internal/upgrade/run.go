@@ -78,6 +78,8 @@ type runner struct {
 	values  *values.Result
 	carry   *helmrelease.Carry
 	pachctl pachctl.Result
+	// db is what the run knows of the databases (database.go).
+	db *dbState
 
 	// runCtx is Run's context: its end is a cancel (a signal), which is
 	// reported as such and never as a failure or a timeout.
@@ -167,6 +169,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 			}
 		}
 		_ = r.step(ctx, "Check field ownership", r.checkConflicts)
+		_ = r.step(ctx, "Plan the database backup", r.planDatabases)
 		return report.ResultPlanned
 	}
 
@@ -332,13 +335,18 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
 	}
+	taken := r.now().UTC()
+	dbs, dbDetail, err := r.backupDatabases(ctx, dir, snapshotStem(r.cfg.Namespace, r.cfg.Release, r.release.Revision, taken))
+	if err != nil {
+		return "", err
+	}
 	// Generated values (a host path, a deployment ID) are not under keys
 	// that look like credentials: the log's masks cover them.
-	path, err := writeSnapshot(dir, Snapshot{
+	path, err := writeSnapshot(dir, Snapshot{Databases: dbs,
 		Release: r.cfg.Release, Namespace: r.cfg.Namespace, Revision: r.release.Revision,
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
 		AppVersion: r.release.AppVersion, Values: redactStrings(values.Redact(r.release.Values), r.log.Redact),
-		Manifest: r.log.Redact(manifest), TakenAt: r.now().UTC(),
+		Manifest: r.log.Redact(manifest), TakenAt: taken,
 	}, r.d.Runner)
 	if err != nil {
 		return "", err
@@ -347,7 +355,7 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	// they can open.
 	host, ok := r.d.Runner.HostPath(path)
 	r.rep.BackupPath = host
-	detail := "release snapshot at " + host
+	detail := dbDetail + "; release snapshot at " + host
 	if host != path {
 		detail += " (" + path + " in this container)"
 	} else if !ok && r.d.Runner.Visible(path) {
@@ -358,7 +366,8 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 		return detail + "; no backup-command given", nil
 	}
 	env := BackupEnv{Release: r.cfg.Release, Namespace: r.cfg.Namespace,
-		FromVersion: r.from.String(), ToVersion: r.target.AppVersion.String(), SnapshotPath: path}
+		FromVersion: r.from.String(), ToVersion: r.target.AppVersion.String(), SnapshotPath: path,
+		Databases: r.db.dbs.env()}
 	if err := runBackupCommand(ctx, r.cfg.BackupCommand, env, logWriter{r.log}); err != nil {
 		return "", err
 	}
@@ -552,6 +561,13 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 	// Ready stops on a cancel (the runner's kill would cut it anyway).
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
+	if ok, err := r.beforeRollback(rctx); !ok {
+		if err != nil && r.cancelled() {
+			return r.cancel()
+		}
+		r.recordPods(ctx)
+		return report.ResultFailed
+	}
 	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
 	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
 		r.phase = phaseRollingBack

@@ -1,0 +1,117 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/database"
+)
+
+// Recovery is how a failure after the new pachd started is undone, given
+// what the database says. pachd applies its schema migrations at start and
+// refuses to run against a database that holds more than it knows, so a
+// chart rollback alone brings back a pachd that crash-loops once the new
+// one added migrations.
+type Recovery string
+
+const (
+	// RecoverRollback rolls the chart back: no migration was added.
+	RecoverRollback Recovery = "rollback"
+	// RecoverRestore restores the databases from this run's dump, then
+	// rolls the chart back.
+	RecoverRestore Recovery = "restore+rollback"
+	// RecoverInstruct leaves the new revision in place and tells a person
+	// what to restore and roll back: migrations were added and this run
+	// holds no dump to undo them.
+	RecoverInstruct Recovery = "leave-and-instruct"
+)
+
+// ChooseRecovery picks the recovery. before and after are the migrations
+// table before the upgrade and after the failure; nil when they could not
+// be read. haveDump says whether this run holds a checked dump taken
+// before any change.
+func ChooseRecovery(before, after *database.Migrations, haveDump bool) Recovery {
+	switch {
+	case before != nil && after != nil && !before.Added(*after):
+		return RecoverRollback
+	case haveDump:
+		// Added, or not known to be unchanged: the dump is the state the
+		// old pachd ran against, and restoring it is always right.
+		return RecoverRestore
+	case before == nil || after == nil:
+		// Nothing to restore and nothing known: a rollback is the only
+		// move, and its readiness check tells whether pachd starts.
+		return RecoverRollback
+	}
+	return RecoverInstruct
+}
+
+// planRecovery is what the plan says of the recovery, before any change.
+func planRecovery(haveDump bool) string {
+	if haveDump {
+		return "if the upgrade fails after the new pachd added schema migrations, the databases are restored from this run's dump " +
+			"and then the chart is rolled back; with no migration added, the chart is rolled back alone"
+	}
+	return "a failed upgrade is rolled back; this run holds no dump, so if the new pachd added schema migrations the old pachd " +
+		"refuses the database (\"database state is newer than application is expecting\") and crash-loops: then restore " +
+		"the databases from your backup-command's backup and roll back again"
+}
+
+// instructions are the exact steps for a person when the run leaves the
+// new revision in place.
+func (r *runner) instructions() string {
+	var dbs []string
+	if r.db != nil {
+		dbs = r.db.dbs.names()
+	}
+	return fmt.Sprintf("the new pachd added schema migrations, so the chart was not rolled back (the old pachd would refuse the migrated database). "+
+		"To recover: 1) restore databases %s from the snapshot your backup-command took before this run; "+
+		"2) helm rollback %s %d --namespace %s --wait; 3) check that pachd is Ready", strings.Join(dbs, " and "),
+		r.cfg.Release, r.release.Revision, r.cfg.Namespace)
+}
+
+// beforeRollback runs before the chart is rolled back after a failure: it
+// reads the migrations again, chooses the recovery and, for a restore,
+// quiesces and restores the databases. It returns false when the chart
+// must not be rolled back.
+func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) {
+	if r.db == nil {
+		return true, nil
+	}
+	var after *database.Migrations
+	if r.db.runner != nil {
+		m, err := database.ReadMigrations(ctx, r.db.runner, r.db.dbs.Pachyderm, database.Login{User: r.db.dbs.User})
+		if err != nil {
+			r.log.Warningf("Migrations not read", "%v", err)
+		} else {
+			after = &m
+			r.rep.Database.MigrationsAfter = m.String()
+		}
+	}
+	rec := ChooseRecovery(r.db.before, after, len(r.db.dumps) > 0)
+	switch rec {
+	case RecoverRollback:
+		r.rep.Database.Recovery = "no schema migration was added (or none could be read): chart rolled back"
+		return true, nil
+	case RecoverInstruct:
+		r.rep.Database.Recovery = r.instructions()
+		return false, nil
+	}
+	r.rep.Database.Recovery = "schema migrations were added: databases restored from this run's dump, then chart rolled back"
+	err = r.step(ctx, "Restore the databases", func(ctx context.Context) (string, error) {
+		_, _, err := r.quiesced(ctx, func(ctx context.Context) ([]database.Dump, error) {
+			for _, d := range r.db.dumps {
+				if err := database.RestoreDatabase(ctx, r.db.runner, r.db.dir, d, database.Login{User: r.db.dbs.User}); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("restored %s from %s", strings.Join(r.db.dbs.names(), " and "), r.db.dir), nil
+	})
+	return err == nil, err
+}
