@@ -111,7 +111,14 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("restored %s from %s", strings.Join(r.db.dbs.names(), " and "), r.db.dir), nil
+		m, err := database.ReadMigrations(ctx, r.db.runner, r.db.dbs.Pachyderm, database.Login{User: r.db.dbs.User})
+		if err != nil {
+			return "", fmt.Errorf("databases restored, migrations not read back: %w", err)
+		}
+		if m != *r.db.before {
+			return "", fmt.Errorf("databases restored, but the migrations table holds %s, not the %s of before the upgrade", m, r.db.before)
+		}
+		return fmt.Sprintf("restored %s from %s; migrations back to %s", strings.Join(r.db.dbs.names(), " and "), r.db.dir, m), nil
 	})
 	return err == nil, err
 }
