@@ -23,6 +23,10 @@ type pki struct {
 	ServingCert, ServingKey string
 	AdminCert, AdminKey     string
 	SAKey, SAPub            string
+	// KwokCert serves kwok's kubelet API (exec, port-forward) on 127.0.0.1; KubeletClientCert
+	// is what the API server presents to it.
+	KwokCert, KwokKey                   string
+	KubeletClientCert, KubeletClientKey string
 }
 
 func pkiIn(dir string) pki {
@@ -32,6 +36,8 @@ func pkiIn(dir string) pki {
 		ServingCert: p("apiserver.crt"), ServingKey: p("apiserver.key"),
 		AdminCert: p("admin.crt"), AdminKey: p("admin.key"),
 		SAKey: p("sa.key"), SAPub: p("sa.pub"),
+		KwokCert: p("kwok.crt"), KwokKey: p("kwok.key"),
+		KubeletClientCert: p("apiserver-kubelet-client.crt"), KubeletClientKey: p("apiserver-kubelet-client.key"),
 	}
 }
 
@@ -95,6 +101,14 @@ func generatePKI(dir string) (pki, error) {
 	}
 	if err := leaf(3, pkix.Name{CommonName: "pach-upgrade-admin", Organization: []string{"system:masters"}},
 		x509.ExtKeyUsageClientAuth, nil, nil, out.AdminCert, out.AdminKey); err != nil {
+		return pki{}, err
+	}
+	if err := leaf(4, pkix.Name{CommonName: "kwok-node-0"}, x509.ExtKeyUsageServerAuth,
+		[]string{"localhost", "kwok-node-0"}, []net.IP{net.ParseIP("127.0.0.1")}, out.KwokCert, out.KwokKey); err != nil {
+		return pki{}, err
+	}
+	if err := leaf(5, pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		x509.ExtKeyUsageClientAuth, nil, nil, out.KubeletClientCert, out.KubeletClientKey); err != nil {
 		return pki{}, err
 	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)

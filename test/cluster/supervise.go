@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -27,6 +28,16 @@ const supervisorCommand = "_supervise"
 
 //go:embed stages/*.yaml
 var stagesFS embed.FS
+
+// crdsFS holds kwok's CRDs for exec and port-forward into its pods.
+//
+//go:embed crds/*.yaml
+var crdsFS embed.FS
+
+// kwokCRDs are the kwok features served from CRDs: exec and port-forward into kwok's pods run a
+// local command or reach a local port, as an Exec/ClusterExec or PortForward/ClusterPortForward
+// object says.
+const kwokCRDs = "Exec,ClusterExec,PortForward,ClusterPortForward"
 
 // proc is one child process that the supervisor restarts when it exits unexpectedly.
 type proc struct {
@@ -185,11 +196,11 @@ func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook s
 		return c, err
 	}
 	c.pki = p
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return c, err
 	}
-	etcdClient, etcdPeer, apiPort, cmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	etcdClient, etcdPeer, apiPort, cmPort, schedPort, kubeletPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 
 	if err := c.startEtcd(etcdClient, etcdPeer); err != nil {
 		return c, err
@@ -224,6 +235,12 @@ func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook s
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
 		"--profiling=false",
+		// Exec and port-forward go to kwok's kubelet API, at the node's InternalIP (127.0.0.1):
+		// the node's Hostname does not resolve.
+		"--kubelet-client-certificate=" + p.KubeletClientCert,
+		"--kubelet-client-key=" + p.KubeletClientKey,
+		"--kubelet-certificate-authority=" + p.CACert,
+		"--kubelet-preferred-address-types=InternalIP",
 	}
 	if webhook != "" {
 		authn, err := writeTokenWebhookConfig(dir, webhook)
@@ -280,7 +297,14 @@ func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook s
 		"--config="+kwokConfig,
 		"--manage-all-nodes=true",
 		"--cidr=10.244.0.0/16",
-		"--node-ip=10.0.0.1",
+		// The node's address and kubelet port are where the API server sends exec and
+		// port-forward; kwok serves them there (kwokctl's binary runtime does the same).
+		"--node-ip=127.0.0.1",
+		"--node-port="+strconv.Itoa(kubeletPort),
+		"--server-address=127.0.0.1:"+strconv.Itoa(kubeletPort),
+		"--tls-cert-file="+p.KwokCert,
+		"--tls-private-key-file="+p.KwokKey,
+		"--enable-crds="+kwokCRDs,
 	)
 	if err != nil {
 		return c, err
@@ -354,12 +378,26 @@ func (c *controlPlane) createObjects(ctx context.Context) error {
 	sc := `{"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"kwok-volume",
 "annotations":{"storageclass.kubernetes.io/is-default-class":"true"}},
 "provisioner":"kwok.x-k8s.io/volume","reclaimPolicy":"Delete","volumeBindingMode":"Immediate"}`
-	for _, o := range []struct{ path, body string }{{"/api/v1/nodes", node}, {"/apis/storage.k8s.io/v1/storageclasses", sc}} {
+	type object struct{ path, body, contentType string }
+	objs := []object{{"/api/v1/nodes", node, "application/json"}, {"/apis/storage.k8s.io/v1/storageclasses", sc, "application/json"}}
+	crds, err := fs.Glob(crdsFS, "crds/*.yaml")
+	if err != nil {
+		return fmt.Errorf("list kwok CRDs: %w", err)
+	}
+	for _, n := range crds {
+		b, err := crdsFS.ReadFile(n)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", n, err)
+		}
+		// The API server takes YAML bodies as they are.
+		objs = append(objs, object{"/apis/apiextensions.k8s.io/v1/customresourcedefinitions", string(b), "application/yaml"})
+	}
+	for _, o := range objs {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.server+o.path, strings.NewReader(o.body))
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", o.contentType)
 		resp, err := c.client.Do(req)
 		if err != nil {
 			return fmt.Errorf("create %s: %w", o.path, err)
@@ -368,6 +406,45 @@ func (c *controlPlane) createObjects(ctx context.Context) error {
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusConflict {
 			return fmt.Errorf("create %s: %s", o.path, resp.Status)
 		}
+	}
+	return c.waitCRDsEstablished(ctx, len(crds))
+}
+
+// waitCRDsEstablished waits until the API server serves the kwok CRDs, which kwok lists and
+// watches as it starts.
+func (c *controlPlane) waitCRDsEstablished(ctx context.Context, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last error
+	for {
+		last = c.kwokGroupServes(ctx, n)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kwok CRDs not served after 30s: %w", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (c *controlPlane) kwokGroupServes(ctx context.Context, n int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+"/apis/kwok.x-k8s.io/v1alpha1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /apis/kwok.x-k8s.io/v1alpha1: %s", resp.Status)
+	}
+	if got := strings.Count(string(body), `"namespaced"`); got < n {
+		return fmt.Errorf("%d of %d kwok resources served", got, n)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
-// Command pachctl-standin behaves like pachctl for the `version` command only,
-// so the action's install and verification steps can be tested without the
-// real binary, which cannot be built here. It asks pachd's real version API
-// (gRPC /versionpb_v2.API/GetVersion) at PACHD_ADDRESS.
+// Command pachctl-standin behaves like pachctl for `version` and the few health
+// and quiesce commands an upgrade runs (`inspect cluster`, `enterprise
+// get-state|pause|unpause|pause-status`, `list pipeline [--raw]`), so the
+// action's steps can be tested without the real binary, which cannot be built
+// here. It calls pachd's real gRPC API at PACHD_ADDRESS (versionpb_v2,
+// admin_v2, enterprise_v2, pps_v2).
 //
 // Its own version is set at build time:
 //
@@ -38,8 +40,11 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] != "version" {
-		return errors.New("this pachctl stand-in only implements `pachctl version`")
+	if len(args) > 0 && args[0] != "version" {
+		return runHealth(ctx, args, out)
+	}
+	if len(args) == 0 {
+		return errors.New("this pachctl stand-in implements version, inspect cluster, enterprise and list pipeline")
 	}
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	clientOnly := fs.Bool("client-only", false, "only print the pachctl version")

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin/pachpb"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin/versionpb"
 )
 
@@ -30,7 +31,13 @@ type Pachd struct {
 	calls   atomic.Int64
 	version VersionFunc
 	done    chan struct{}
+
+	inspectCalls atomic.Int64
+	state        clusterState
 }
+
+// InspectCalls counts InspectCluster requests served, failed ones included.
+func (p *Pachd) InspectCalls() int { return int(p.inspectCalls.Load()) }
 
 // Calls counts GetVersion requests served, failed ones included.
 func (p *Pachd) Calls() int { return int(p.calls.Load()) }
@@ -82,15 +89,23 @@ var serviceDesc = grpc.ServiceDesc{
 }
 
 // ServePachd serves pachd's version API (gRPC /versionpb_v2.API/GetVersion)
-// on 127.0.0.1 until ctx ends, answering whatever version says.
+// on 127.0.0.1 until ctx ends, answering whatever version says, and the
+// health-check APIs of package pachpb (InspectCluster, enterprise GetState and
+// Pause, ListPipeline), which answer Unavailable while version errs. Their
+// state is set with SetEnterprise, SetPipelines and SetVersionState.
 func ServePachd(ctx context.Context, version VersionFunc) (*Pachd, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for pachd stand-in: %w", err)
 	}
 	p := &Pachd{Address: "grpc://" + lis.Addr().String(), version: version, done: make(chan struct{})}
+	p.state = clusterState{id: "standin-" + lis.Addr().String(), enterprise: pachpb.EnterpriseNone,
+		pipelines: map[string]pachpb.PipelineInfo{}, byVersion: map[string]VersionState{}}
 	srv := grpc.NewServer()
 	srv.RegisterService(&serviceDesc, p)
+	srv.RegisterService(&adminServiceDesc, p)
+	srv.RegisterService(&enterpriseServiceDesc, p)
+	srv.RegisterService(&ppsServiceDesc, p)
 	go func() {
 		defer close(p.done)
 		// Serve returns once Stop has closed the listener.

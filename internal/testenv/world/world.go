@@ -23,6 +23,7 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin"
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv/postgres"
 	"github.com/pach-upgrade/pach-upgrade/internal/version"
 )
 
@@ -45,6 +46,18 @@ type Options struct {
 	ChartDir string
 	// Changelog is the CHANGELOG.md content served for Repo.
 	Changelog string
+	// Database, when set, is the release's built-in PostgreSQL: an exec into postgres-0 runs
+	// pg_dump/pg_restore/psql against it, a port-forward to pg-bouncer's pod reaches it, and
+	// every pachd pod starts through a pachstandin.StartGate against its database pachyderm
+	// (migrations applied, a newer database refused with a crash loop). Give the chart's
+	// pachd pods pachstandin.PodAnnotations() (value pachd.podAnnotations) so they wait for
+	// it, and make the release's postgres Secret hold Database.Password.
+	Database *postgres.Server
+	// Migrations is the stand-in's migration chain; default pachstandin.DefaultMigrations.
+	Migrations pachstandin.MigrationTable
+	// DatabaseActivity, when set, makes a Ready, unpaused pachd write a row into table
+	// standin_activity every DatabaseActivity (see pachstandin.StartGateOptions.Activity).
+	DatabaseActivity time.Duration
 }
 
 // World is the running set of servers.
@@ -55,8 +68,11 @@ type World struct {
 	Pachd     *pachstandin.Pachd
 	Kube      kubernetes.Interface
 	Helm      *helmrelease.Client
+	// Gate starts the pachd pods when Options.Database is set.
+	Gate *pachstandin.StartGate
 
 	cancel context.CancelFunc
+	unwire func(context.Context) error
 }
 
 // New starts the servers and publishes a pachctl release (stand-in binary,
@@ -120,6 +136,16 @@ func New(ctx context.Context, o Options) (_ *World, err error) {
 	w.cancel = cancel
 	if w.Pachd, err = pachstandin.ServePachd(pctx, pachstandin.VersionFromCluster(w.Kube, o.Namespace, "pachd")); err != nil {
 		return nil, fmt.Errorf("world: %w", err)
+	}
+	if o.Database != nil {
+		if w.unwire, err = o.Database.ServeChartContext(ctx, o.RESTConfig, o.Namespace); err != nil {
+			return nil, fmt.Errorf("world: %w", err)
+		}
+		if w.Gate, err = pachstandin.StartStartGate(pctx, pachstandin.StartGateOptions{Kube: w.Kube, Namespace: o.Namespace,
+			DSN: o.Database.DSN(postgres.DBPachyderm), Migrations: o.Migrations,
+			Activity: o.DatabaseActivity, Paused: w.Pachd.PausedByEnterprise}); err != nil {
+			return nil, fmt.Errorf("world: %w", err)
+		}
 	}
 	return w, nil
 }
@@ -193,6 +219,14 @@ func (w *World) Install(ctx context.Context, release, chartVersion string, value
 func (w *World) Close() {
 	if w.cancel != nil {
 		w.cancel()
+	}
+	if w.Gate != nil {
+		<-w.Gate.Done()
+	}
+	if w.unwire != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = w.unwire(ctx)
+		cancel()
 	}
 	if w.GitHub != nil {
 		w.GitHub.Close()
