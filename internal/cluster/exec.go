@@ -35,8 +35,8 @@ func (e *ExecError) Error() string {
 // Exec runs argv in container of pod ns/pod, as `kubectl exec -i` does,
 // streaming stdin (nil for none) to it and its output to stdout and stderr
 // as they come: nothing is held in memory, so a dump of any size passes
-// through. It tries the WebSocket protocol first and falls back to SPDY for
-// API servers that do not serve it. A non-zero exit is an *ExecError.
+// through. It speaks SPDY, and WebSocket to API servers that refuse SPDY.
+// A non-zero exit is an *ExecError.
 func (c *Client) Exec(ctx context.Context, ns, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(argv) == 0 {
 		return errors.New("exec: no command")
@@ -54,10 +54,12 @@ func (c *Client) Exec(ctx context.Context, ns, pod, container string, argv []str
 	if err != nil {
 		return fmt.Errorf("exec in pod %s/%s: %w", ns, pod, err)
 	}
-	// Fall back only when the WebSocket upgrade itself was refused: by then
-	// nothing ran, whereas re-running a restore that failed midway would not
-	// be safe.
-	exec, err := remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
+	// SPDY first: it half-closes stdin at its end, which a command reading
+	// a dump from stdin waits for, through every API server and kubelet
+	// (the WebSocket protocol does so only from v5 on, end to end). Fall
+	// back only when the upgrade itself was refused: by then nothing ran,
+	// whereas re-running a restore that failed midway would not be safe.
+	exec, err := remotecommand.NewFallbackExecutor(spdyExec, wsExec, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	})
 	if err != nil {

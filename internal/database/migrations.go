@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Migrations is what pachd's `migrations` table of database `pachyderm`
@@ -50,6 +51,9 @@ SELECT 'none', 0, 0, '';
 // ReadMigrations reads the migrations table of database db (pachyderm's)
 // with psql through r.
 func ReadMigrations(ctx context.Context, r Runner, db string, login Login) (Migrations, error) {
+	// One short query: a stuck exec must not hold the run.
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	var out bytes.Buffer
 	argv := []string{"psql", "--dbname=" + db, "--no-password", "--no-psqlrc", "--tuples-only", "--no-align",
 		"--field-separator-zero", "--set=ON_ERROR_STOP=1"}
@@ -70,6 +74,9 @@ func ReadMigrations(ctx context.Context, r Runner, db string, login Login) (Migr
 	}
 	return Migrations{Table: true, Count: n, MaxID: id, Newest: f[3]}, nil
 }
+
+// readTimeout bounds a read of the migrations table.
+const readTimeout = 2 * time.Minute
 
 // limited keeps at most max bytes: psql's answer here is one short row.
 type limited struct {
