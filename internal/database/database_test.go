@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,4 +200,44 @@ func TestRestoreIsAllOrNothing(t *testing.T) {
 	if m.Count != 6 || s.mustQuery(t, "pachyderm", "SELECT count(*) FROM sentinel") != "1" {
 		t.Fatalf("after a failed restore: %v; want the 6 migrations and the sentinel as they were", m)
 	}
+}
+
+// TestCancelledDumpLeavesNothing: a dump cut by a cancel leaves no file,
+// and is an error.
+func TestCancelledDumpLeavesNothing(t *testing.T) {
+	s := startPostgres(t)
+	s.mustExec(t, "pachyderm", "CREATE TABLE bulk AS SELECT i, repeat(md5(i::text), 16) AS v FROM generate_series(1, 200000) i")
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &cancelAfter{n: 64 << 10, cancel: cancel}
+	_, err := DumpDatabase(ctx, teeRunner{s.runner(), w}, DumpOptions{Database: "pachyderm", Format: Plain, Dir: dir})
+	if err == nil {
+		t.Fatal("a cancelled dump succeeded")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a cancelled dump left %d file(s)", len(entries))
+	}
+}
+
+// cancelAfter cancels once n bytes went through: the dump is midway.
+type cancelAfter struct {
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	if c.n -= len(p); c.n <= 0 {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// teeRunner also shows the command's stdout to w.
+type teeRunner struct {
+	Local
+	w io.Writer
+}
+
+func (r teeRunner) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return r.Local.Run(ctx, argv, stdin, io.MultiWriter(stdout, r.w), stderr)
 }
