@@ -176,12 +176,15 @@ func RestoreDatabase(ctx context.Context, r Runner, dir string, d Dump, login Lo
 	if err := Check(dir, d); err != nil {
 		return err
 	}
+	// head reads exactly the dump's size: the end of stdin does not reach
+	// the command through every exec (kwok's never closes it).
+	read := fmt.Sprintf("head -c %d", d.Size)
 	var produce string
 	switch d.Format {
 	case Custom, Tar:
-		produce = "pg_restore --format=" + string(d.Format) + " --no-owner --file=-"
+		produce = read + " | pg_restore --format=" + string(d.Format) + " --no-owner --file=-"
 	case Plain:
-		produce = "cat"
+		produce = read
 	default:
 		return fmt.Errorf("restore database %s: unknown dump format %q", d.Database, d.Format)
 	}

@@ -38,15 +38,13 @@ func (m Migrations) Added(after Migrations) bool {
 	return after.Count > m.Count || after.MaxID > m.MaxID
 }
 
-// migrationsScript reads the table in one psql session, and answers
-// "none" instead of failing when it does not exist.
-const migrationsScript = `SELECT to_regclass('migrations') IS NOT NULL AS has \gset
-\if :has
-SELECT 'table', count(*), coalesce(max(id), 0), coalesce((SELECT name FROM migrations ORDER BY id DESC LIMIT 1), '') FROM migrations;
-\else
-SELECT 'none', 0, 0, '';
-\endif
-`
+// The migrations table is read with psql's --command and no stdin: the
+// end of stdin does not reach the command through every exec.
+const (
+	hasMigrationsQuery = `SELECT to_regclass('migrations') IS NOT NULL`
+	migrationsQuery    = `SELECT count(*), coalesce(max(id), 0), ` +
+		`coalesce((SELECT name FROM migrations ORDER BY id DESC LIMIT 1), '') FROM migrations`
+)
 
 // ReadMigrations reads the migrations table of database db (pachyderm's)
 // with psql through r.
@@ -54,25 +52,37 @@ func ReadMigrations(ctx context.Context, r Runner, db string, login Login) (Migr
 	// One short query: a stuck exec must not hold the run.
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	var out bytes.Buffer
-	argv := []string{"psql", "--dbname=" + db, "--no-password", "--no-psqlrc", "--tuples-only", "--no-align",
-		"--field-separator-zero", "--set=ON_ERROR_STOP=1"}
-	if err := r.Run(ctx, login.script(argv...), strings.NewReader(migrationsScript), &limited{b: &out, max: 1 << 16}, nil); err != nil {
-		return Migrations{}, fmt.Errorf("read the migrations of database %s with psql in %s: %w", db, r.Where(), err)
+	query := func(sql string) ([]string, error) {
+		var out bytes.Buffer
+		argv := []string{"psql", "--dbname=" + db, "--no-password", "--no-psqlrc", "--tuples-only", "--no-align",
+			"--field-separator-zero", "--set=ON_ERROR_STOP=1", "--command=" + sql}
+		if err := r.Run(ctx, login.script(argv...), nil, &limited{b: &out, max: 1 << 16}, nil); err != nil {
+			return nil, fmt.Errorf("read the migrations of database %s with psql in %s: %w", db, r.Where(), err)
+		}
+		return strings.Split(strings.TrimSuffix(out.String(), "\n"), "\x00"), nil
 	}
-	f := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\x00")
-	if len(f) != 4 {
-		return Migrations{}, fmt.Errorf("read the migrations of database %s: psql answered %q, not 4 fields", db, out.String())
+	f, err := query(hasMigrationsQuery)
+	if err != nil {
+		return Migrations{}, err
 	}
-	if f[0] == "none" {
+	if len(f) != 1 || (f[0] != "t" && f[0] != "f") {
+		return Migrations{}, fmt.Errorf("read the migrations of database %s: psql answered %q", db, strings.Join(f, " "))
+	}
+	if f[0] == "f" {
 		return Migrations{}, nil
 	}
-	n, err1 := strconv.ParseInt(f[1], 10, 64)
-	id, err2 := strconv.ParseInt(f[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return Migrations{}, fmt.Errorf("read the migrations of database %s: psql answered %q", db, out.String())
+	if f, err = query(migrationsQuery); err != nil {
+		return Migrations{}, err
 	}
-	return Migrations{Table: true, Count: n, MaxID: id, Newest: f[3]}, nil
+	if len(f) != 3 {
+		return Migrations{}, fmt.Errorf("read the migrations of database %s: psql answered %q, not 3 fields", db, strings.Join(f, " "))
+	}
+	n, err1 := strconv.ParseInt(f[0], 10, 64)
+	id, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return Migrations{}, fmt.Errorf("read the migrations of database %s: psql answered %q", db, strings.Join(f, " "))
+	}
+	return Migrations{Table: true, Count: n, MaxID: id, Newest: f[2]}, nil
 }
 
 // readTimeout bounds a read of the migrations table.
