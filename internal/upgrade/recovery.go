@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/database"
 )
@@ -99,19 +102,23 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 		return false, nil
 	}
 	r.rep.Database.Recovery = "schema migrations were added: databases restored from this run's dump, then chart rolled back"
+	// pachd stays down from the restore through the chart rollback: the new
+	// pachd, scaled back in between, would migrate the restored database
+	// again. afterRollback gives the replicas back to the old revision.
+	var changed []cluster.Scaled
+	var start time.Time
 	err = r.step(ctx, "Restore the databases", func(ctx context.Context) (string, error) {
-		_, _, err := r.quiesced(ctx, func(ctx context.Context) ([]database.Dump, error) {
-			for _, d := range r.db.dumps {
-				if err := database.RestoreDatabase(ctx, r.db.runner, r.db.dir, d, database.Login{User: r.db.dbs.User}); err != nil {
-					return nil, err
-				}
-			}
-			return nil, nil
-		})
-		if err != nil {
+		var err error
+		if changed, start, err = r.quiesce(ctx); err != nil {
 			return "", err
 		}
-		m, err := database.ReadMigrations(ctx, r.db.runner, r.db.dbs.Pachyderm, database.Login{User: r.db.dbs.User})
+		login := database.Login{User: r.db.dbs.User}
+		for _, d := range r.db.dumps {
+			if err := database.RestoreDatabase(ctx, r.db.runner, r.db.dir, d, login); err != nil {
+				return "", err
+			}
+		}
+		m, err := database.ReadMigrations(ctx, r.db.runner, r.db.dbs.Pachyderm, login)
 		if err != nil {
 			return "", fmt.Errorf("databases restored, migrations not read back: %w", err)
 		}
@@ -120,5 +127,27 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 		}
 		return fmt.Sprintf("restored %s from %s; migrations back to %s", strings.Join(r.db.dbs.names(), " and "), r.db.dir, m), nil
 	})
-	return err == nil, err
+	if err != nil {
+		// The new revision stays: give it its replicas back.
+		r.resume(ctx, changed, start)
+		r.rep.Database.Recovery = "the restore failed, so the chart was not rolled back: " + r.instructions()
+		return false, err
+	}
+	r.afterRollback = func(ctx context.Context) { r.resume(ctx, changed, start) }
+	return true, nil
+}
+
+// resume gives quiesced workloads their replica counts back, also after a
+// cancel, and counts the downtime.
+func (r *runner) resume(ctx context.Context, changed []cluster.Scaled, start time.Time) {
+	if len(changed) == 0 {
+		return
+	}
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := r.unquiesce(bctx, changed); err != nil {
+		r.log.Errorf("Replicas not restored", "%v", err)
+		r.rep.Warnings = append(r.rep.Warnings, "replicas not restored: "+err.Error())
+	}
+	r.rep.Database.Downtime += r.now().Sub(start)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/database"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
@@ -82,20 +83,23 @@ func Restore(ctx context.Context, o RestoreOptions, d Deps) error {
 			dumpNames(snap.Databases.Dumps), dumps, o.Namespace, o.Release, snap.Revision, snap.AppVersion)
 		return nil
 	}
-	_, down, err := r.quiesced(ctx, func(ctx context.Context) ([]database.Dump, error) {
-		for _, x := range snap.Databases.Dumps {
-			if err := database.RestoreDatabase(ctx, run, dumps, x, login); err != nil {
-				return nil, err
-			}
-			d.Log.Infof("restored database %s", x.Database)
+	// pachd stays down from the restore through the rollback: the pachd
+	// of the current revision would migrate the restored database again.
+	changed, start := []cluster.Scaled(nil), d.Now()
+	if o.Quiesce {
+		changed, start, err = r.quiesce(ctx)
+		defer func() { r.resume(ctx, changed, start) }() // no-op once resumed below
+		if err != nil {
+			return err
 		}
-		return nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("restore: %w; the databases that failed are as they were (each restore is one transaction), "+
-			"the release is unchanged", err)
 	}
-	d.Log.Infof("databases restored; pachd and pipelines were down %s", down.Round(time.Millisecond))
+	for _, x := range snap.Databases.Dumps {
+		if err := database.RestoreDatabase(ctx, run, dumps, x, login); err != nil {
+			return fmt.Errorf("restore: %w; each database restore is one transaction: the ones not restored are as they were, "+
+				"the release is unchanged", err)
+		}
+		d.Log.Infof("restored database %s", x.Database)
+	}
 	if rel.Revision != snap.Revision {
 		if err := d.Helm.Rollback(ctx, o.Release, snap.Revision, o.Timeout); err != nil {
 			return fmt.Errorf("databases restored, chart not rolled back: %w; run helm rollback %s %d --namespace %s --wait",
@@ -103,6 +107,9 @@ func Restore(ctx context.Context, o RestoreOptions, d Deps) error {
 		}
 		d.Log.Infof("rolled release %s/%s back to revision %d", o.Namespace, o.Release, snap.Revision)
 	}
+	r.resume(ctx, changed, start)
+	changed = nil
+	d.Log.Infof("databases restored; pachd and pipelines were down %s", r.rep.Database.Downtime.Round(time.Millisecond))
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if err := r.waitReady(wctx); err != nil {

@@ -80,6 +80,11 @@ type runner struct {
 	pachctl pachctl.Result
 	// db is what the run knows of the databases (database.go).
 	db *dbState
+	// health is pachd's health before the upgrade (health.go).
+	health *pachctl.Health
+	// afterRollback, when set, runs right after the chart rollback
+	// (recovery.go: pachd's replicas, held at zero since the restore).
+	afterRollback func(context.Context)
 
 	// runCtx is Run's context: its end is a cancel (a signal), which is
 	// reported as such and never as a failure or a timeout.
@@ -185,6 +190,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 		{"Back up", r.backup},
 		{"Install pachctl", r.installPachctl},
 		{"Check field ownership", r.checkConflicts},
+		{"Read pachd's health", r.recordHealth},
 	} {
 		if err := r.step(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
@@ -198,6 +204,9 @@ func (r *runner) run(ctx context.Context) report.Result {
 	err := r.step(uctx, "Helm upgrade", r.upgrade)
 	if err == nil {
 		err = r.step(uctx, "Verify versions", r.verify)
+	}
+	if err == nil {
+		err = r.step(uctx, "Check pachd's health", r.checkHealth)
 	}
 	if err != nil {
 		if r.cancelled() {
@@ -571,7 +580,11 @@ func (r *runner) recover(ctx context.Context, cause error) report.Result {
 	rb := &report.Rollback{Revision: r.release.Revision, Version: r.from.String()}
 	err := r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
 		r.phase = phaseRollingBack
-		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx)); err != nil {
+		err := r.d.Helm.Rollback(ctx, r.cfg.Release, r.release.Revision, r.remaining(ctx))
+		if r.afterRollback != nil {
+			r.afterRollback(ctx)
+		}
+		if err != nil {
 			return "", err
 		}
 		wctx, stop := r.stopOnCancel(ctx)
