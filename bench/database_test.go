@@ -126,11 +126,18 @@ func postgresPod(b *testing.B, kube *cluster.Client, ns string) {
 	b.Helper()
 	ctx := context.Background()
 	pods := kube.Clientset().CoreV1().Pods(ns)
-	_, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: postgres.Pod},
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: postgres.Pod},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "postgres", Image: "pachyderm/postgresql:13.3.0"}},
-			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}}}}, metav1.CreateOptions{})
+			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}}}}
+	// A fresh namespace has no default service account until the
+	// controller makes one, and admission refuses the pod until then.
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, lastErr = pods.Create(ctx, pod, metav1.CreateOptions{})
+		return lastErr == nil, nil
+	})
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("create %s: %v", postgres.Pod, lastErr)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, postgres.Pod, metav1.GetOptions{})
