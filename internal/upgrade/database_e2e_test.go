@@ -241,3 +241,25 @@ func TestRestoreFromARunsBackup(t *testing.T) {
 	}
 	s.wantRelease(3, "deployed", "2.11.5")
 }
+
+// The plan says, before anything changes, what would be dumped and which
+// recovery a failure would take, with the migrations as they are.
+func TestPlanStatesTheDatabaseRecovery(t *testing.T) {
+	t.Parallel()
+	s, srv := databaseScenario(t, migratingPatch)
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputMode: "plan", config.InputDatabaseBackup: "true"})
+	if rep.Result != report.ResultPlanned {
+		t.Fatalf("result = %s (%s), want planned", rep.Result, rep.Failure)
+	}
+	d := rep.Database
+	if d == nil || !strings.Contains(d.MigrationsBefore, "21 migrations") || !strings.Contains(d.Recovery, "restored from this run's dump") {
+		t.Fatalf("plan's database section = %+v", d)
+	}
+	if !strings.Contains(report.Summary(rep), "### Databases") {
+		t.Error("the summary has no Databases section")
+	}
+	if n := migrationCount(t, srv); n != 21 {
+		t.Errorf("plan changed the migrations: %d", n)
+	}
+	s.wantRelease(1, "deployed", "2.11.5")
+}
