@@ -126,9 +126,21 @@ func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*Databa
 		rd.Recovery = planRecovery(false)
 		return nil, "external PostgreSQL: not dumped, backed up only by backup-command", nil
 	}
+	login := database.Login{User: dbs.User}
 	if !r.cfg.Database.Backup {
 		rd.Note = fmt.Sprintf("database-backup is false: databases %s and %s are not dumped, and are backed up only by backup-command", dbs.Pachyderm, dbs.Dex)
-		rd.Recovery = planRecovery(false)
+		rd.Recovery = planRecoveryNoDump
+		// The migrations still tell whether a rollback can work.
+		run, err := r.databaseRunner(ctx)
+		if err == nil {
+			var m database.Migrations
+			if m, err = database.ReadMigrations(ctx, run, dbs.Pachyderm, login); err == nil {
+				r.db.runner, r.db.before, rd.MigrationsBefore = run, &m, m.String()
+			}
+		}
+		if err != nil {
+			r.log.Warningf("Migrations not read", "%v", err)
+		}
 		return nil, "database-backup is false: databases not dumped", nil
 	}
 	run, err := r.databaseRunner(ctx)
@@ -136,7 +148,6 @@ func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*Databa
 		return nil, "", err
 	}
 	r.db.runner = run
-	login := database.Login{User: dbs.User}
 	m, err := database.ReadMigrations(ctx, run, dbs.Pachyderm, login)
 	if err != nil {
 		return nil, "", err
@@ -265,6 +276,9 @@ func (r *runner) planDatabases(ctx context.Context) (string, error) {
 	r.rep.Database = rd
 	dump := dbs.Builtin && r.cfg.Database.Backup
 	rd.Recovery = planRecovery(dump)
+	if dbs.Builtin && !dump {
+		rd.Recovery = planRecoveryNoDump
+	}
 	switch {
 	case !dbs.Builtin:
 		rd.Note = fmt.Sprintf("The release uses an external PostgreSQL (%s:%s): its databases %s and %s are backed up only by backup-command, "+
@@ -272,7 +286,6 @@ func (r *runner) planDatabases(ctx context.Context) (string, error) {
 		return "external PostgreSQL: backed up only by backup-command", nil
 	case !r.cfg.Database.Backup:
 		rd.Note = fmt.Sprintf("database-backup is false: databases %s and %s would not be dumped", dbs.Pachyderm, dbs.Dex)
-		return "database-backup is false", nil
 	}
 	run, err := r.databaseRunner(ctx)
 	if err != nil {
@@ -283,6 +296,9 @@ func (r *runner) planDatabases(ctx context.Context) (string, error) {
 		return "", warned{err.Error()}
 	}
 	rd.MigrationsBefore = m.String()
+	if !r.cfg.Database.Backup {
+		return fmt.Sprintf("databases not dumped (%s); %s", m, rd.Recovery), nil
+	}
 	how := "live"
 	if r.cfg.Database.Quiesce {
 		how = "with pachd and the pipeline workers scaled to zero"

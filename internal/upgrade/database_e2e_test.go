@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,9 +116,10 @@ func TestFailedUpgradeAddingMigrationsRestoresTheDump(t *testing.T) {
 	}
 }
 
-// The same failure with the dump turned off: the plain rollback brings
-// back a pachd that refuses the migrated database.
-func TestRollbackWithoutRestoreCrashLoops(t *testing.T) {
+// The same failure with the dump turned off: the migrations were added and
+// nothing can undo them, so the chart is not rolled back (the old pachd
+// would crash-loop on the migrated database); the report gives the steps.
+func TestMigrationsAddedWithoutDumpLeavesAndInstructs(t *testing.T) {
 	t.Parallel()
 	s, srv := databaseScenario(t, migratingPatch)
 	rep := s.run(map[string]string{
@@ -126,12 +128,22 @@ func TestRollbackWithoutRestoreCrashLoops(t *testing.T) {
 		config.InputDatabaseBackup: "false",
 		config.InputValues:         "console:\n  podAnnotations:\n    " + testenv.AnnotationNeverReady + ": \"true\"\n",
 	})
-	if rep.Result == report.ResultRolledBack || rep.Result == report.ResultUpgraded {
-		t.Fatalf("result = %s: the old pachd cannot start on a migrated database", rep.Result)
+	if rep.Result != report.ResultFailed || rep.RolledBack != nil {
+		t.Fatalf("result = %s, rollback %+v; want failed and no rollback", rep.Result, rep.RolledBack)
+	}
+	d := rep.Database
+	want := fmt.Sprintf("helm rollback %s 1 --namespace %s", releaseName, s.ns)
+	if d == nil || !strings.Contains(d.Recovery, want) || !strings.Contains(d.MigrationsAfter, "23 migrations") ||
+		!strings.Contains(d.MigrationsBefore, "21 migrations") {
+		t.Fatalf("database report = %+v; want the migrations and %q", d, want)
+	}
+	if !strings.Contains(report.Summary(rep), want) {
+		t.Errorf("the summary lacks the recovery command")
 	}
 	if n := migrationCount(t, srv); n != 23 {
 		t.Errorf("migrations = %d, want the 23 the new pachd left", n)
 	}
+	s.wantRelease(2, "deployed", "2.11.6")
 }
 
 // A failure with no migration added: a plain chart rollback, no restore.

@@ -61,6 +61,12 @@ func planRecovery(haveDump bool) string {
 		"the databases from your backup-command's backup and roll back again"
 }
 
+// planRecoveryNoDump is the plan's word for a built-in database this run
+// does not dump, whose migrations it reads.
+const planRecoveryNoDump = "if the upgrade fails after the new pachd added schema migrations, the chart is not rolled back " +
+	"(the old pachd would refuse the migrated database) and the summary gives the steps: restore the databases from your backup, " +
+	"then helm rollback; with no migration added, the chart is rolled back"
+
 // instructions are the exact steps for a person when the run leaves the
 // new revision in place.
 func (r *runner) instructions() string {
