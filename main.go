@@ -44,6 +44,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	if len(args) > 0 && args[0] == "notes" {
 		return notes(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "restore" {
+		return restore(ctx, args[1:], getenv, stdout, stderr)
+	}
 	inActions := config.InActions(getenv) && len(args) == 0
 	cfg, err := loadConfig(ctx, inActions, args, getenv, stderr)
 	switch {

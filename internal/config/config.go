@@ -112,6 +112,7 @@ type Config struct {
 	ForceConflicts    bool
 	BackupCommand     string
 	BackupDir         string
+	Database          DatabaseOptions
 
 	// SecretNames maps a secret input (see SecretInputs) to the name of the
 	// Kubernetes Secret the user gave for it; unset inputs are absent.

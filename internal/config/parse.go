@@ -144,6 +144,7 @@ func ParseContext(ctx context.Context, raw map[string]string) (*Config, error) {
 	c.ForceConflicts = p.boolean(InputForceConflicts)
 	c.BackupCommand = p.raw[InputBackupCommand]
 	c.BackupDir = p.raw[InputBackupDir]
+	c.Database = p.databaseOptions()
 	for _, in := range SecretInputs() {
 		if name := p.secretName(in); name != "" {
 			c.SecretNames[in] = name

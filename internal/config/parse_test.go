@@ -122,6 +122,9 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 		InputChangelogPath:          "docs/CHANGELOG.md",
 		InputVersionFile:            "deploy/values.yaml#pachyderm.version",
 		InputExpectCurrentVersion:   "v2.11.5",
+		InputDatabaseBackup:         "false",
+		InputDatabaseDumpFormat:     "plain",
+		InputQuiesce:                "false",
 	}
 	if len(raw) != len(Options()) {
 		t.Fatalf("test covers %d inputs, table has %d: cover the new input", len(raw), len(Options()))
@@ -148,6 +151,9 @@ func TestParseAcceptsEveryInput(t *testing.T) {
 	if _, err := Parse(map[string]string{InputTargetVersion: "2.11.6", InputAllowCredentialHosts: "https://evil.example/token"}); err == nil ||
 		!strings.Contains(err.Error(), InputAllowCredentialHosts) {
 		t.Errorf("a URL in allow-credential-hosts: error %v, want the input named", err)
+	}
+	if c.Database != (DatabaseOptions{Backup: false, DumpFormat: "plain", Quiesce: false}) {
+		t.Errorf("database options = %+v, want no backup, plain, no quiesce", c.Database)
 	}
 	if want := []string{"Secret/pachyderm-session", `Deployment/pachd/spec.template.metadata.annotations["x.y"]`}; !slices.Equal(c.Regenerate, want) {
 		t.Errorf("regenerate = %q, want %q", c.Regenerate, want)
@@ -187,6 +193,7 @@ func TestParseRejectsBadInputs(t *testing.T) {
 	}{
 		{"empty target", InputTargetVersion, "", nil},
 		{"regenerate without a name", InputRegenerate, "Secret/a/data.x,Secret", nil},
+		{"unknown dump format", InputDatabaseDumpFormat, "directory", nil},
 		{"partial version", InputTargetVersion, "3.0", nil},
 		{"major only", InputTargetVersion, "2", nil},
 		{"latest", InputTargetVersion, "latest", nil},

@@ -233,6 +233,8 @@ type Report struct {
 	// an upgraded run, or a no-op whose version check passed; empty
 	// otherwise (see VerifiedVersionOf).
 	VerifiedVersion string
+	// Database is the database backup and recovery; nil when not looked at.
+	Database *Database
 	// Warnings are non-fatal problems to surface (e.g. a version
 	// disagreement between the Helm release and the pachd image).
 	Warnings []string

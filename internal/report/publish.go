@@ -50,6 +50,7 @@ func Publish(ctx context.Context, log Logger, r *Report, target CommentTarget) {
 	log.SetOutput(config.OutputChartVersion, r.ToChart)
 	log.SetOutput(config.OutputBackupPath, r.BackupPath)
 	log.SetOutput(config.OutputVerifiedVersion, VerifiedVersionOf(r))
+	log.SetOutput(config.OutputDatabaseBackupPath, r.DatabaseBackupPath())
 	if pr := r.PullRequest; pr != nil {
 		log.SetOutput(config.OutputPRNumber, strconv.Itoa(pr.Number))
 		log.SetOutput(config.OutputPRURL, pr.URL)

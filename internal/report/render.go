@@ -38,6 +38,7 @@ func Summary(r *Report) string {
 		b.WriteString("### Versions\n\n")
 		versions(&b, r.Versions)
 	}
+	database(&b, r.Database)
 	if len(r.Generated) > 0 {
 		b.WriteString("### Generated values\n\n")
 		generated(&b, r.Generated)

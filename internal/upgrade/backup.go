@@ -29,6 +29,9 @@ type Snapshot struct {
 	Values       map[string]any `json:"values"`
 	Manifest     string         `json:"manifest"`
 	TakenAt      time.Time      `json:"takenAt"`
+	// Databases are the database dumps taken with the snapshot; nil when
+	// none was (external database, database-backup false).
+	Databases *DatabaseBackup `json:"databases,omitempty"`
 }
 
 // snapshotDir is the real folder the snapshot goes to: backup-dir (relative
@@ -72,7 +75,7 @@ func writeSnapshot(dir string, s Snapshot, place runnerenv.Env) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("encode release snapshot: %w", err)
 	}
-	name := fmt.Sprintf("%s-%s-r%d-%s.json", s.Namespace, s.Release, s.Revision, s.TakenAt.UTC().Format("20060102T150405Z"))
+	name := snapshotStem(s.Namespace, s.Release, s.Revision, s.TakenAt) + ".json"
 	tmp, err := os.CreateTemp(dir, ".snapshot-*")
 	if err != nil {
 		return "", fmt.Errorf("write release snapshot: %w", err)
@@ -97,20 +100,28 @@ func writeSnapshot(dir string, s Snapshot, place runnerenv.Env) (string, error) 
 	return path, nil
 }
 
+// snapshotStem names a run's snapshot (and its databases' folder).
+func snapshotStem(ns, release string, revision int, taken time.Time) string {
+	return fmt.Sprintf("%s-%s-r%d-%s", ns, release, revision, taken.UTC().Format("20060102T150405Z"))
+}
+
 // BackupEnv is what the user's backup command learns about the run, as
 // environment variables.
 type BackupEnv struct {
 	Release, Namespace, FromVersion, ToVersion, SnapshotPath string
+	// Databases are the PACH_UPGRADE_DATABASE* variables: the databases
+	// the command must cover.
+	Databases []string
 }
 
 func (e BackupEnv) vars() []string {
-	return []string{
+	return append([]string{
 		"PACH_UPGRADE_RELEASE=" + e.Release,
 		"PACH_UPGRADE_NAMESPACE=" + e.Namespace,
 		"PACH_UPGRADE_FROM_VERSION=" + e.FromVersion,
 		"PACH_UPGRADE_TO_VERSION=" + e.ToVersion,
 		"PACH_UPGRADE_SNAPSHOT=" + e.SnapshotPath,
-	}
+	}, e.Databases...)
 }
 
 // runBackupCommand runs the user's backup command through sh, streaming its

@@ -6,6 +6,7 @@ import (
 
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/database"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 )
 
@@ -160,33 +161,40 @@ func decideFailure(f failure) decision {
 type RecoveryMethod string
 
 const (
-	// RecoverChartRollback rolls the Helm release back: enough when the new version has not
-	// changed data the old version reads.
+	// RecoverChartRollback rolls the Helm release back: enough when the new pachd added no
+	// schema migration.
 	RecoverChartRollback RecoveryMethod = "chart rollback"
-	// RecoverRestoreAndRollback restores the database backup, then rolls the chart back:
-	// for a new version that migrated the database (issue 19).
+	// RecoverRestoreAndRollback restores the databases from this run's dump, then rolls the
+	// chart back: the new pachd migrated the database.
 	RecoverRestoreAndRollback RecoveryMethod = "restore and rollback"
-	// RecoverLeaveAndInstruct changes nothing and tells the operator how to recover.
+	// RecoverLeaveAndInstruct leaves the new revision and tells the operator what to restore
+	// and roll back: migrations were added and this run holds no dump to undo them.
 	RecoverLeaveAndInstruct RecoveryMethod = "leave and instruct"
 )
 
-// recoveryInput is what chooses the recovery method.
+// recoveryInput is what chooses the recovery method: pachd's migrations table before the
+// upgrade and after the failure (nil when they could not be read), and whether this run
+// holds a checked dump taken before any change.
 type recoveryInput struct {
-	// MigratedData: the revision being left may have changed data the target revision
-	// cannot read (a database migration ran). Nothing sets it yet.
-	MigratedData bool
-	// HaveBackup: a database backup of this run can be restored.
-	HaveBackup bool
+	Before, After *database.Migrations
+	HaveDump      bool
 }
 
-// recoveryMethod chooses how to bring the old version back. Only a chart rollback is
-// implemented: the database restore path (issue 19) plugs in here.
+// recoveryMethod chooses how to bring the old version back. pachd applies its schema
+// migrations at start and refuses a database that holds more than it knows, so once the new
+// pachd added migrations a chart rollback alone brings back a pachd that crash-loops.
 func recoveryMethod(in recoveryInput) RecoveryMethod {
 	switch {
-	case !in.MigratedData:
+	case in.Before != nil && in.After != nil && !in.Before.Added(*in.After):
 		return RecoverChartRollback
-	case in.HaveBackup:
+	case in.HaveDump:
+		// Added, or not known to be unchanged: the dump is the state the old pachd ran
+		// against, and restoring it is always right.
 		return RecoverRestoreAndRollback
+	case in.Before == nil || in.After == nil:
+		// Nothing to restore and nothing known (an external database): a rollback is the
+		// only move, and its readiness check tells whether pachd starts.
+		return RecoverChartRollback
 	}
 	return RecoverLeaveAndInstruct
 }

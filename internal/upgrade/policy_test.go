@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pach-upgrade/pach-upgrade/internal/database"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 )
 
@@ -126,13 +127,24 @@ func TestDecideFailure(t *testing.T) {
 }
 
 func TestRecoveryMethod(t *testing.T) {
-	if m := recoveryMethod(recoveryInput{}); m != RecoverChartRollback {
-		t.Errorf("no migration: %s", m)
+	m := func(n int64) *database.Migrations { return &database.Migrations{Table: true, Count: n, MaxID: n} }
+	cases := []struct {
+		name          string
+		before, after *database.Migrations
+		dump          bool
+		want          RecoveryMethod
+	}{
+		{"no migration added, dump held", m(12), m(12), true, RecoverChartRollback},
+		{"no migration added, no dump", m(12), m(12), false, RecoverChartRollback},
+		{"migrations added, dump held", m(12), m(15), true, RecoverRestoreAndRollback},
+		{"migrations added, no dump", m(12), m(15), false, RecoverLeaveAndInstruct},
+		{"first pachd created the table", &database.Migrations{}, m(3), false, RecoverLeaveAndInstruct},
+		{"after unreadable, dump held", m(12), nil, true, RecoverRestoreAndRollback},
+		{"nothing known, no dump (external)", nil, nil, false, RecoverChartRollback},
 	}
-	if m := recoveryMethod(recoveryInput{MigratedData: true, HaveBackup: true}); m != RecoverRestoreAndRollback {
-		t.Errorf("migrated with a backup: %s", m)
-	}
-	if m := recoveryMethod(recoveryInput{MigratedData: true}); m != RecoverLeaveAndInstruct {
-		t.Errorf("migrated without a backup: %s", m)
+	for _, c := range cases {
+		if got := recoveryMethod(recoveryInput{Before: c.before, After: c.after, HaveDump: c.dump}); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
 	}
 }

@@ -87,6 +87,13 @@ type runner struct {
 	values     *values.Result
 	carry      *helmrelease.Carry
 	pachctl    pachctl.Result
+	// db is what the run knows of the databases (database.go).
+	db *dbState
+	// health is pachd's health before the upgrade (health.go).
+	health *pachctl.Health
+	// afterRollback, when set, runs right after the chart rollback
+	// (recovery.go: pachd's replicas, held at zero since the restore).
+	afterRollback func(context.Context)
 
 	// runCtx is Run's context: its end is a cancel (a signal), which is
 	// reported as such and never as a failure or a timeout.
@@ -187,6 +194,7 @@ func (r *runner) run(ctx context.Context) report.Result {
 			}
 		}
 		_ = r.step(ctx, "Check field ownership", r.checkConflicts)
+		_ = r.step(ctx, "Plan the database backup", r.planDatabases)
 		return report.ResultPlanned
 	}
 
@@ -205,6 +213,8 @@ func (r *runner) run(ctx context.Context) report.Result {
 		{"Back up", r.backup},
 		{"Check field ownership", r.checkConflicts},
 		{"Install pachctl", nil},
+		// pachctl reads the health, so it comes after pachctl's join.
+		{"Read pachd's health", r.recordHealth},
 	} {
 		if err := r.stepOrJoin(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
@@ -218,6 +228,9 @@ func (r *runner) run(ctx context.Context) report.Result {
 	err := r.step(uctx, "Helm upgrade", r.upgrade)
 	if err == nil {
 		err = r.step(uctx, "Verify versions", r.verify)
+	}
+	if err == nil {
+		err = r.step(uctx, "Check pachd's health", r.checkHealth)
 	}
 	if err != nil {
 		if r.cancelled() {
@@ -455,13 +468,18 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("redact the release manifest for the snapshot: %w", err)
 	}
+	taken := r.now().UTC()
+	dbs, dbDetail, err := r.backupDatabases(ctx, dir, snapshotStem(r.cfg.Namespace, r.cfg.Release, r.release.Revision, taken))
+	if err != nil {
+		return "", err
+	}
 	// Generated values (a host path, a deployment ID) are not under keys
 	// that look like credentials: the log's masks cover them.
-	path, err := writeSnapshot(dir, Snapshot{
+	path, err := writeSnapshot(dir, Snapshot{Databases: dbs,
 		Release: r.cfg.Release, Namespace: r.cfg.Namespace, Revision: r.release.Revision,
 		Status: r.release.Status, Chart: r.release.ChartName, ChartVersion: r.release.ChartVersion,
 		AppVersion: r.release.AppVersion, Values: redactStrings(values.Redact(r.release.Values), r.log.Redact),
-		Manifest: r.log.Redact(manifest), TakenAt: r.now().UTC(),
+		Manifest: r.log.Redact(manifest), TakenAt: taken,
 	}, r.d.Runner)
 	if err != nil {
 		return "", err
@@ -470,7 +488,7 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 	// they can open.
 	host, ok := r.d.Runner.HostPath(path)
 	r.rep.BackupPath = host
-	detail := "release snapshot at " + host
+	detail := dbDetail + "; release snapshot at " + host
 	if host != path {
 		detail += " (" + path + " in this container)"
 	} else if !ok && r.d.Runner.Visible(path) {
@@ -481,7 +499,8 @@ func (r *runner) backup(ctx context.Context) (string, error) {
 		return detail + "; no backup-command given", nil
 	}
 	env := BackupEnv{Release: r.cfg.Release, Namespace: r.cfg.Namespace,
-		FromVersion: r.from.String(), ToVersion: r.target.AppVersion.String(), SnapshotPath: path}
+		FromVersion: r.from.String(), ToVersion: r.target.AppVersion.String(), SnapshotPath: path,
+		Databases: r.db.dbs.env()}
 	if err := runBackupCommand(ctx, r.cfg.BackupCommand, env, logWriter{r.log}); err != nil {
 		return "", err
 	}
@@ -740,10 +759,12 @@ func (r *runner) recover(ctx context.Context, cause error, base *helmrelease.Rel
 		r.recordPods(ctx)
 		return report.ResultFailed
 	}
-	// Only a chart rollback is implemented; recoveryMethod is where a database restore
-	// (issue 19) is chosen.
-	if m := recoveryMethod(recoveryInput{}); m != RecoverChartRollback {
-		r.log.Warningf("Not rolled back", "recovery method %s is not available", m)
+	// The database decides whether the chart rollback alone can bring the old pachd back
+	// (recoveryMethod): beforeRollback restores the dump first, or leaves the revision.
+	if ok, err := r.beforeRollback(rctx); !ok {
+		if err != nil && r.cancelled() {
+			return r.cancel()
+		}
 		r.recordPods(ctx)
 		return report.ResultFailed
 	}
@@ -754,7 +775,11 @@ func (r *runner) recover(ctx context.Context, cause error, base *helmrelease.Rel
 	rb := &report.Rollback{Revision: to, Version: baseVersion}
 	err = r.step(rctx, "Roll back", func(ctx context.Context) (string, error) {
 		r.phase = phaseRollingBack
-		if err := r.d.Helm.Rollback(ctx, r.cfg.Release, to, r.remaining(ctx)); err != nil {
+		err := r.d.Helm.Rollback(ctx, r.cfg.Release, to, r.remaining(ctx))
+		if r.afterRollback != nil {
+			r.afterRollback(ctx)
+		}
+		if err != nil {
 			return "", err
 		}
 		wctx, stop := r.stopOnCancel(ctx)

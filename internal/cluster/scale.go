@@ -1,0 +1,181 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/retry"
+)
+
+// scaleManager names the action in the managed fields of the replica counts
+// it sets, so that a person reading them sees who scaled.
+const scaleManager = "pach-upgrade"
+
+// Scaled is one workload a quiesce scaled down and the replica count to
+// give it back.
+type Scaled struct {
+	Kind     string `json:"kind"` // Deployment, StatefulSet or ReplicationController
+	Name     string `json:"name"`
+	Replicas int32  `json:"replicas"`
+	// selector finds the workload's pods, to wait until they are gone.
+	selector string
+}
+
+// scaler reads and writes the scale subresource of one kind.
+type scaler struct {
+	get    func(ctx context.Context, name string, o metav1.GetOptions) (*autoscalingv1.Scale, error)
+	update func(ctx context.Context, name string, s *autoscalingv1.Scale, o metav1.UpdateOptions) (*autoscalingv1.Scale, error)
+}
+
+func (c *Client) scaler(ns, kind string) (scaler, error) {
+	switch kind {
+	case "Deployment":
+		d := c.cs.AppsV1().Deployments(ns)
+		return scaler{d.GetScale, d.UpdateScale}, nil
+	case "StatefulSet":
+		s := c.cs.AppsV1().StatefulSets(ns)
+		return scaler{s.GetScale, s.UpdateScale}, nil
+	case "ReplicationController":
+		r := c.cs.CoreV1().ReplicationControllers(ns)
+		return scaler{r.GetScale, r.UpdateScale}, nil
+	}
+	return scaler{}, fmt.Errorf("scale: kind %q is not scalable here", kind)
+}
+
+// Workloads lists the Deployments, StatefulSets and ReplicationControllers
+// of ns whose labels match selector (Pachyderm's pipeline workers are
+// ReplicationControllers labelled suite=pachyderm,component=worker), with
+// their current replica counts.
+func (c *Client) Workloads(ctx context.Context, ns, selector string) ([]Scaled, error) {
+	if _, err := labels.Parse(selector); err != nil {
+		return nil, fmt.Errorf("workloads of %s: selector %q: %w", ns, selector, err)
+	}
+	o := metav1.ListOptions{LabelSelector: selector}
+	var out []Scaled
+	deps, err := c.cs.AppsV1().Deployments(ns).List(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("list deployments in %s (%s): %w", ns, selector, err)
+	}
+	for _, d := range deps.Items {
+		out = append(out, Scaled{Kind: "Deployment", Name: d.Name, Replicas: specReplicas(d.Spec.Replicas),
+			selector: metav1.FormatLabelSelector(d.Spec.Selector)})
+	}
+	sts, err := c.cs.AppsV1().StatefulSets(ns).List(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("list statefulsets in %s (%s): %w", ns, selector, err)
+	}
+	for _, s := range sts.Items {
+		out = append(out, Scaled{Kind: "StatefulSet", Name: s.Name, Replicas: specReplicas(s.Spec.Replicas),
+			selector: metav1.FormatLabelSelector(s.Spec.Selector)})
+	}
+	rcs, err := c.cs.CoreV1().ReplicationControllers(ns).List(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("list replicationcontrollers in %s (%s): %w", ns, selector, err)
+	}
+	for _, r := range rcs.Items {
+		out = append(out, Scaled{Kind: "ReplicationController", Name: r.Name, Replicas: specReplicas(r.Spec.Replicas),
+			selector: labels.SelectorFromSet(r.Spec.Selector).String()})
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Kind+"/"+out[i].Name < out[k].Kind+"/"+out[k].Name })
+	return out, nil
+}
+
+func specReplicas(p *int32) int32 {
+	if p == nil {
+		return 1 // the API's default
+	}
+	return *p
+}
+
+// ScaleDown sets every workload in ws to zero replicas and waits until their
+// pods are gone, so that nothing writes while it lasts. It returns the
+// workloads it changed, with the counts to give back, even on an error: the
+// caller must pass them to ScaleBack on every path out.
+func (c *Client) ScaleDown(ctx context.Context, ns string, ws []Scaled, timeout time.Duration) ([]Scaled, error) {
+	var changed []Scaled
+	for _, w := range ws {
+		s, err := c.scaler(ns, w.Kind)
+		if err != nil {
+			return changed, err
+		}
+		cur, err := s.get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return changed, fmt.Errorf("read scale of %s %s/%s: %w", w.Kind, ns, w.Name, err)
+		}
+		if cur.Spec.Replicas == 0 {
+			continue
+		}
+		w.Replicas = cur.Spec.Replicas
+		cur.Spec.Replicas = 0
+		if _, err := s.update(ctx, w.Name, cur, metav1.UpdateOptions{FieldManager: scaleManager}); err != nil {
+			return changed, fmt.Errorf("scale %s %s/%s to 0: %w", w.Kind, ns, w.Name, err)
+		}
+		changed = append(changed, w)
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, w := range changed {
+		if err := c.waitNoPods(wctx, ns, w.selector); err != nil {
+			return changed, fmt.Errorf("pods of %s %s/%s still running after it was scaled to 0: %w", w.Kind, ns, w.Name, err)
+		}
+	}
+	return changed, nil
+}
+
+// ScaleBack gives every workload its replica count again. It tries them all
+// and returns every error, naming each workload a person must scale by hand.
+func (c *Client) ScaleBack(ctx context.Context, ns string, ws []Scaled) error {
+	var errs []error
+	for _, w := range ws {
+		s, err := c.scaler(ns, w.Kind)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := s.get(ctx, w.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.Replicas = w.Replicas
+			_, err = s.update(ctx, w.Name, cur, metav1.UpdateOptions{FieldManager: scaleManager})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scale %s %s/%s back to %d (kubectl -n %s scale %s/%s --replicas=%d): %w",
+				w.Kind, ns, w.Name, w.Replicas, ns, strings.ToLower(w.Kind), w.Name, w.Replicas, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitNoPods polls until no pod matches selector.
+func (c *Client) waitNoPods(ctx context.Context, ns, selector string) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pods, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err == nil && len(pods.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, p := range pods.Items {
+				names = append(names, p.Name)
+			}
+			return fmt.Errorf("%w; left: %s", context.Cause(ctx), strings.Join(names, ", "))
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Database is what the run knows and did about Pachyderm's PostgreSQL
+// databases: their dumps, the quiesce around them, pachd's schema
+// migrations and the recovery a failure calls for.
+type Database struct {
+	// Builtin is true when the release uses the chart's own PostgreSQL,
+	// which the run dumps; false for an external database.
+	Builtin bool
+	// Note says plainly what is and is not backed up (an external
+	// database, a backup turned off).
+	Note string
+	// Path is the folder of the dumps, as the runner sees it.
+	Path  string
+	Dumps []Dump
+	// Quiesced lists the workloads scaled to zero ("Deployment/pachd: 1").
+	Quiesced []string
+	Downtime time.Duration
+	// MigrationsBefore and MigrationsAfter are pachd's migrations table
+	// before the upgrade and after a failure.
+	MigrationsBefore, MigrationsAfter string
+	// Recovery is the recovery path that applies to a failure, and why.
+	Recovery string
+	// Pipelines lists the pipeline states before and after the upgrade.
+	PipelinesBefore, PipelinesAfter []string
+}
+
+// Dump is one database dump file.
+type Dump struct {
+	Database, File, SHA256 string
+	Size                   int64
+}
+
+// DatabaseBackupPath is the database-backup-path output.
+func (r *Report) DatabaseBackupPath() string {
+	if r.Database == nil {
+		return ""
+	}
+	return r.Database.Path
+}
+
+func database(b *strings.Builder, d *Database) {
+	if d == nil {
+		return
+	}
+	b.WriteString("### Databases\n\n")
+	if d.Note != "" {
+		fmt.Fprintf(b, "**%s**\n\n", inline(d.Note))
+	}
+	if len(d.Dumps) > 0 {
+		fmt.Fprintf(b, "Dumps in `%s`:\n\n", strings.ReplaceAll(d.Path, "`", "'"))
+		b.WriteString("| Database | File | Size | SHA-256 |\n|---|---|---:|---|\n")
+		for _, x := range d.Dumps {
+			fmt.Fprintf(b, "| %s | `%s` | %d | `%s` |\n", cell(x.Database), cell(x.File), x.Size, cell(x.SHA256))
+		}
+		b.WriteString("\n")
+	}
+	if len(d.Quiesced) > 0 {
+		fmt.Fprintf(b, "Quiesced for %s (pachd and pipelines down): %s\n\n", duration(d.Downtime), inline(strings.Join(d.Quiesced, ", ")))
+	}
+	if d.MigrationsBefore != "" {
+		fmt.Fprintf(b, "pachd's schema migrations before the upgrade: %s", inline(d.MigrationsBefore))
+		if d.MigrationsAfter != "" {
+			fmt.Fprintf(b, "; after the failure: %s", inline(d.MigrationsAfter))
+		}
+		b.WriteString("\n\n")
+	}
+	if d.Recovery != "" {
+		fmt.Fprintf(b, "Recovery on failure: %s\n\n", inline(d.Recovery))
+	}
+	if len(d.PipelinesBefore) > 0 || len(d.PipelinesAfter) > 0 {
+		fmt.Fprintf(b, "Pipelines before: %s; after: %s\n\n", inline(or(strings.Join(d.PipelinesBefore, ", "), "none")),
+			inline(or(strings.Join(d.PipelinesAfter, ", "), "—")))
+	}
+}

@@ -1,0 +1,307 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
+	"github.com/pach-upgrade/pach-upgrade/internal/database"
+	"github.com/pach-upgrade/pach-upgrade/internal/report"
+	"github.com/pach-upgrade/pach-upgrade/internal/values"
+)
+
+// Names of the chart's built-in PostgreSQL and of what a quiesce stops.
+const (
+	postgresPod = "postgres-0"
+	// pachdSelector and workerSelector are the labels of pachd and of
+	// Pachyderm's pipeline workers (its backup page scales both to zero).
+	pachdSelector  = "app=pachd,suite=pachyderm"
+	workerSelector = "suite=pachyderm,component=worker"
+	// quiesceWait bounds the wait for the scaled-down pods to be gone.
+	quiesceWait = 2 * time.Minute
+)
+
+// DatabaseBackup is what the snapshot records of the databases: the dumps
+// (in Dir, relative to the snapshot's folder), pachd's migrations when they
+// were taken, and who the dumps belong to.
+type DatabaseBackup struct {
+	Dir        string              `json:"dir"`
+	User       string              `json:"user"`
+	Dumps      []database.Dump     `json:"dumps"`
+	Migrations database.Migrations `json:"migrations"`
+}
+
+// pgDatabases are the databases of the release: names and user from its
+// values, as pachd and dex reach them.
+type pgDatabases struct {
+	Builtin    bool
+	User       string
+	Pachyderm  string
+	Dex        string
+	Host, Port string
+}
+
+func releaseDatabases(vals map[string]any) pgDatabases {
+	str := func(path, def string) string {
+		if v, ok := values.Lookup(vals, path); ok {
+			if s := fmt.Sprint(v); v != nil && s != "" {
+				return s
+			}
+		}
+		return def
+	}
+	enabled := str("postgresql.enabled", "true")
+	return pgDatabases{
+		Builtin:   !strings.EqualFold(enabled, "false"),
+		User:      str("global.postgresql.postgresqlUsername", "pachyderm"),
+		Pachyderm: str("global.postgresql.postgresqlDatabase", "pachyderm"),
+		Dex:       strings.ToLower(str("global.postgresql.identityDatabaseFullNameOverride", "dex")),
+		Host:      str("global.postgresql.postgresqlHost", "postgres"),
+		Port:      str("global.postgresql.postgresqlPort", "5432"),
+	}
+}
+
+func (d pgDatabases) names() []string { return []string{d.Pachyderm, d.Dex} }
+
+// databaseRunner is where the tools run: the built-in PostgreSQL's pod,
+// in its PostgreSQL container.
+func (r *runner) databaseRunner(ctx context.Context) (database.Runner, error) {
+	pod, err := r.d.Cluster.Clientset().CoreV1().Pods(r.cfg.Namespace).Get(ctx, postgresPod, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("built-in PostgreSQL: read pod %s/%s: %w (set %s: false to upgrade without a database dump)",
+			r.cfg.Namespace, postgresPod, err, "database-backup")
+	}
+	return database.Pod{Cluster: r.d.Cluster, Namespace: r.cfg.Namespace, Pod: pod.Name, Container: postgresContainer(pod)}, nil
+}
+
+// postgresContainer picks the PostgreSQL container of the pod, not a
+// metrics sidecar.
+func postgresContainer(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		if c.Name == "postgres" || c.Name == "postgresql" {
+			return c.Name
+		}
+	}
+	for _, c := range p.Spec.Containers {
+		if strings.Contains(c.Image, "postgres") {
+			return c.Name
+		}
+	}
+	if len(p.Spec.Containers) > 0 {
+		return p.Spec.Containers[0].Name
+	}
+	return ""
+}
+
+// dbState is what this run holds about the databases, for the recovery.
+type dbState struct {
+	dbs    pgDatabases
+	runner database.Runner
+	// dir is the dumps' folder; dumps the files, checked on restore.
+	dir    string
+	dumps  []database.Dump
+	before *database.Migrations
+}
+
+// backupDatabases dumps the built-in PostgreSQL's databases into a folder
+// beside the snapshot (stem is the snapshot's name without extension),
+// quiescing pachd and the pipeline workers around the dump. It returns
+// what the snapshot records, nil when nothing was dumped, and a line for
+// the step. Any failure aborts the upgrade before a change.
+func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*DatabaseBackup, string, error) {
+	dbs := releaseDatabases(r.release.Values)
+	rd := &report.Database{Builtin: dbs.Builtin}
+	r.rep.Database = rd
+	r.db = &dbState{dbs: dbs}
+	if !dbs.Builtin {
+		rd.Note = fmt.Sprintf("The release uses an external PostgreSQL (%s:%s): its databases %s and %s are backed up only by backup-command, "+
+			"which gets them in PACH_UPGRADE_DATABASES", dbs.Host, dbs.Port, dbs.Pachyderm, dbs.Dex)
+		rd.Recovery = planRecovery(false)
+		return nil, "external PostgreSQL: not dumped, backed up only by backup-command", nil
+	}
+	login := database.Login{User: dbs.User}
+	if !r.cfg.Database.Backup {
+		rd.Note = fmt.Sprintf("database-backup is false: databases %s and %s are not dumped, and are backed up only by backup-command", dbs.Pachyderm, dbs.Dex)
+		rd.Recovery = planRecoveryNoDump
+		// The migrations still tell whether a rollback can work.
+		run, err := r.databaseRunner(ctx)
+		if err == nil {
+			var m database.Migrations
+			if m, err = database.ReadMigrations(ctx, run, dbs.Pachyderm, login); err == nil {
+				r.db.runner, r.db.before, rd.MigrationsBefore = run, &m, m.String()
+			}
+		}
+		if err != nil {
+			r.log.Warningf("Migrations not read", "%v", err)
+		}
+		return nil, "database-backup is false: databases not dumped", nil
+	}
+	run, err := r.databaseRunner(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	r.db.runner = run
+	m, err := database.ReadMigrations(ctx, run, dbs.Pachyderm, login)
+	if err != nil {
+		return nil, "", err
+	}
+	r.db.before = &m
+	rd.MigrationsBefore = m.String()
+	rd.Recovery = planRecovery(true)
+
+	sub := filepath.Join(dir, stem+"-databases")
+	if err := r.d.Runner.MkdirAll(sub); err != nil {
+		return nil, "", fmt.Errorf("create database backup folder %s: %w", sub, err)
+	}
+	format, err := database.ParseFormat(r.cfg.Database.DumpFormat)
+	if err != nil {
+		return nil, "", fmt.Errorf("input database-dump-format: %w", err)
+	}
+	dumps, quiet, err := r.quiesced(ctx, func(ctx context.Context) ([]database.Dump, error) {
+		var out []database.Dump
+		for _, name := range dbs.names() {
+			d, err := database.DumpDatabase(ctx, run, database.DumpOptions{Database: name, Format: format, Dir: sub,
+				Login: login, Place: r.d.Runner})
+			if err != nil {
+				return out, err
+			}
+			out = append(out, d)
+			r.log.Infof("dumped database %s: %d bytes, sha256 %s", d.Database, d.Size, d.SHA256)
+		}
+		return out, nil
+	})
+	if err != nil {
+		// No half backup: a folder without every dump is no backup.
+		os.RemoveAll(sub)
+		return nil, "", fmt.Errorf("database backup failed (%w); nothing was changed", err)
+	}
+	r.db.dir, r.db.dumps = sub, dumps
+	host, _ := r.d.Runner.HostPath(sub)
+	rd.Path = host
+	for _, d := range dumps {
+		rd.Dumps = append(rd.Dumps, report.Dump{Database: d.Database, File: d.File, SHA256: d.SHA256, Size: d.Size})
+	}
+	detail := fmt.Sprintf("dumped %s to %s (%s)", strings.Join(dbs.names(), " and "), host, m)
+	if quiet > 0 {
+		detail += fmt.Sprintf("; pachd and pipelines down %s", quiet.Round(time.Millisecond))
+	}
+	return &DatabaseBackup{Dir: filepath.Base(sub), User: dbs.User, Dumps: dumps, Migrations: m}, detail, nil
+}
+
+// quiesced runs f with pachd and the pipeline workers scaled to zero when
+// the quiesce input asks for it, and gives their replica counts back on
+// every path out: success, failure and cancel. It returns how long they
+// were down.
+func (r *runner) quiesced(ctx context.Context, f func(context.Context) ([]database.Dump, error)) ([]database.Dump, time.Duration, error) {
+	if !r.cfg.Database.Quiesce {
+		out, err := f(ctx)
+		return out, 0, err
+	}
+	changed, start, err := r.quiesce(ctx)
+	defer func() {
+		// The replica counts come back even when the run is cancelled.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if berr := r.unquiesce(bctx, changed); berr != nil {
+			r.log.Errorf("Replicas not restored", "%v", berr)
+			r.rep.Warnings = append(r.rep.Warnings, "replicas not restored: "+berr.Error())
+		}
+		if len(changed) > 0 {
+			r.rep.Database.Downtime += r.now().Sub(start)
+		}
+	}()
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := f(ctx)
+	return out, r.now().Sub(start), err
+}
+
+// quiesce scales pachd, then the pipeline workers (which pachd would
+// scale up again), to zero and waits for their pods to go.
+func (r *runner) quiesce(ctx context.Context) ([]cluster.Scaled, time.Time, error) {
+	start := r.now()
+	var ws []cluster.Scaled
+	for _, sel := range []string{pachdSelector, workerSelector} {
+		w, err := r.d.Cluster.Workloads(ctx, r.cfg.Namespace, sel)
+		if err != nil {
+			return nil, start, fmt.Errorf("quiesce: %w", err)
+		}
+		ws = append(ws, w...)
+	}
+	changed, err := r.d.Cluster.ScaleDown(ctx, r.cfg.Namespace, ws, quiesceWait)
+	for _, w := range changed {
+		r.rep.Database.Quiesced = append(r.rep.Database.Quiesced, fmt.Sprintf("%s/%s: %d", w.Kind, w.Name, w.Replicas))
+	}
+	if err != nil {
+		return changed, start, fmt.Errorf("quiesce: %w", err)
+	}
+	r.log.Infof("quiesced: %s", strings.Join(r.rep.Database.Quiesced, ", "))
+	return changed, start, nil
+}
+
+// unquiesce gives the counts back, workers first and pachd last.
+func (r *runner) unquiesce(ctx context.Context, changed []cluster.Scaled) error {
+	rev := make([]cluster.Scaled, len(changed))
+	for i, w := range changed {
+		rev[len(changed)-1-i] = w
+	}
+	return r.d.Cluster.ScaleBack(ctx, r.cfg.Namespace, rev)
+}
+
+// databaseEnv is what backup-command learns of the databases to cover.
+func (d pgDatabases) env() []string {
+	return []string{
+		"PACH_UPGRADE_DATABASES=" + strings.Join(d.names(), " "),
+		"PACH_UPGRADE_DATABASE_HOST=" + d.Host,
+		"PACH_UPGRADE_DATABASE_PORT=" + d.Port,
+		"PACH_UPGRADE_DATABASE_USER=" + d.User,
+		fmt.Sprintf("PACH_UPGRADE_DATABASE_BUILTIN=%t", d.Builtin),
+	}
+}
+
+// planDatabases says, in plan mode, what the apply would back up and which
+// recovery a failure would take, reading the migrations but changing
+// nothing.
+func (r *runner) planDatabases(ctx context.Context) (string, error) {
+	dbs := releaseDatabases(r.release.Values)
+	rd := &report.Database{Builtin: dbs.Builtin}
+	r.rep.Database = rd
+	dump := dbs.Builtin && r.cfg.Database.Backup
+	rd.Recovery = planRecovery(dump)
+	if dbs.Builtin && !dump {
+		rd.Recovery = planRecoveryNoDump
+	}
+	switch {
+	case !dbs.Builtin:
+		rd.Note = fmt.Sprintf("The release uses an external PostgreSQL (%s:%s): its databases %s and %s are backed up only by backup-command, "+
+			"which gets them in PACH_UPGRADE_DATABASES", dbs.Host, dbs.Port, dbs.Pachyderm, dbs.Dex)
+		return "external PostgreSQL: backed up only by backup-command", nil
+	case !r.cfg.Database.Backup:
+		rd.Note = fmt.Sprintf("database-backup is false: databases %s and %s would not be dumped", dbs.Pachyderm, dbs.Dex)
+	}
+	run, err := r.databaseRunner(ctx)
+	if err != nil {
+		return "", warned{err.Error()}
+	}
+	m, err := database.ReadMigrations(ctx, run, dbs.Pachyderm, database.Login{User: dbs.User})
+	if err != nil {
+		return "", warned{err.Error()}
+	}
+	rd.MigrationsBefore = m.String()
+	if !r.cfg.Database.Backup {
+		return fmt.Sprintf("databases not dumped (%s); %s", m, rd.Recovery), nil
+	}
+	how := "live"
+	if r.cfg.Database.Quiesce {
+		how = "with pachd and the pipeline workers scaled to zero"
+	}
+	return fmt.Sprintf("would dump %s (%s, %s format) %s; %s", strings.Join(dbs.names(), " and "), m, r.cfg.Database.DumpFormat, how, rd.Recovery), nil
+}
