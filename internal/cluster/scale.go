@@ -2,21 +2,31 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 )
 
 // scaleManager names the action in the managed fields of the replica counts
 // it sets, so that a person reading them sees who scaled.
 const scaleManager = "pach-upgrade"
+
+// AnnotationQuiescedReplicas is written on a workload, before it is scaled
+// to zero, with the replica count to give it back. It outlives the process:
+// a run killed while the workload is down (SIGKILL, a lost runner) leaves it
+// for the next run, which gives the count back before anything else
+// (Quiesced, then ScaleBack, which removes it).
+const AnnotationQuiescedReplicas = "pach-upgrade.io/quiesced-replicas"
 
 // Scaled is one workload a quiesce scaled down and the replica count to
 // give it back.
@@ -26,25 +36,41 @@ type Scaled struct {
 	Replicas int32  `json:"replicas"`
 	// selector finds the workload's pods, to wait until they are gone.
 	selector string
+	// annotations are the workload's, for Quiesced.
+	annotations map[string]string
 }
 
 // scaler reads and writes the scale subresource of one kind.
 type scaler struct {
 	get    func(ctx context.Context, name string, o metav1.GetOptions) (*autoscalingv1.Scale, error)
 	update func(ctx context.Context, name string, s *autoscalingv1.Scale, o metav1.UpdateOptions) (*autoscalingv1.Scale, error)
+	// annotate merge-patches the workload's annotations (value nil removes one).
+	annotate func(ctx context.Context, name string, ann map[string]any) error
+}
+
+// annotator makes a scaler's annotate from a typed client's Patch.
+func annotator[T any](patch func(ctx context.Context, name string, pt types.PatchType, data []byte, o metav1.PatchOptions, sub ...string) (T, error)) func(context.Context, string, map[string]any) error {
+	return func(ctx context.Context, name string, ann map[string]any) error {
+		data, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
+		if err != nil {
+			return err
+		}
+		_, err = patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{FieldManager: scaleManager})
+		return err
+	}
 }
 
 func (c *Client) scaler(ns, kind string) (scaler, error) {
 	switch kind {
 	case "Deployment":
 		d := c.cs.AppsV1().Deployments(ns)
-		return scaler{d.GetScale, d.UpdateScale}, nil
+		return scaler{d.GetScale, d.UpdateScale, annotator(d.Patch)}, nil
 	case "StatefulSet":
 		s := c.cs.AppsV1().StatefulSets(ns)
-		return scaler{s.GetScale, s.UpdateScale}, nil
+		return scaler{s.GetScale, s.UpdateScale, annotator(s.Patch)}, nil
 	case "ReplicationController":
 		r := c.cs.CoreV1().ReplicationControllers(ns)
-		return scaler{r.GetScale, r.UpdateScale}, nil
+		return scaler{r.GetScale, r.UpdateScale, annotator(r.Patch)}, nil
 	}
 	return scaler{}, fmt.Errorf("scale: kind %q is not scalable here", kind)
 }
@@ -65,7 +91,7 @@ func (c *Client) Workloads(ctx context.Context, ns, selector string) ([]Scaled, 
 	}
 	for _, d := range deps.Items {
 		out = append(out, Scaled{Kind: "Deployment", Name: d.Name, Replicas: specReplicas(d.Spec.Replicas),
-			selector: metav1.FormatLabelSelector(d.Spec.Selector)})
+			selector: metav1.FormatLabelSelector(d.Spec.Selector), annotations: d.Annotations})
 	}
 	sts, err := c.cs.AppsV1().StatefulSets(ns).List(ctx, o)
 	if err != nil {
@@ -73,7 +99,7 @@ func (c *Client) Workloads(ctx context.Context, ns, selector string) ([]Scaled, 
 	}
 	for _, s := range sts.Items {
 		out = append(out, Scaled{Kind: "StatefulSet", Name: s.Name, Replicas: specReplicas(s.Spec.Replicas),
-			selector: metav1.FormatLabelSelector(s.Spec.Selector)})
+			selector: metav1.FormatLabelSelector(s.Spec.Selector), annotations: s.Annotations})
 	}
 	rcs, err := c.cs.CoreV1().ReplicationControllers(ns).List(ctx, o)
 	if err != nil {
@@ -81,7 +107,7 @@ func (c *Client) Workloads(ctx context.Context, ns, selector string) ([]Scaled, 
 	}
 	for _, r := range rcs.Items {
 		out = append(out, Scaled{Kind: "ReplicationController", Name: r.Name, Replicas: specReplicas(r.Spec.Replicas),
-			selector: labels.SelectorFromSet(r.Spec.Selector).String()})
+			selector: labels.SelectorFromSet(r.Spec.Selector).String(), annotations: r.Annotations})
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Kind+"/"+out[i].Name < out[k].Kind+"/"+out[k].Name })
 	return out, nil
@@ -113,8 +139,21 @@ func (c *Client) ScaleDown(ctx context.Context, ns string, ws []Scaled, timeout 
 			continue
 		}
 		w.Replicas = cur.Spec.Replicas
-		cur.Spec.Replicas = 0
-		if _, err := s.update(ctx, w.Name, cur, metav1.UpdateOptions{FieldManager: scaleManager}); err != nil {
+		// The count is recorded on the workload before it goes to zero, so
+		// that no kill of this process can lose it.
+		if err := s.annotate(ctx, w.Name, map[string]any{AnnotationQuiescedReplicas: strconv.Itoa(int(w.Replicas))}); err != nil {
+			return changed, fmt.Errorf("record the replicas of %s %s/%s: %w", w.Kind, ns, w.Name, err)
+		}
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := s.get(ctx, w.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.Replicas = 0
+			_, err = s.update(ctx, w.Name, cur, metav1.UpdateOptions{FieldManager: scaleManager})
+			return err
+		})
+		if err != nil {
 			return changed, fmt.Errorf("scale %s %s/%s to 0: %w", w.Kind, ns, w.Name, err)
 		}
 		changed = append(changed, w)
@@ -148,12 +187,41 @@ func (c *Client) ScaleBack(ctx context.Context, ns string, ws []Scaled) error {
 			_, err = s.update(ctx, w.Name, cur, metav1.UpdateOptions{FieldManager: scaleManager})
 			return err
 		})
+		if err == nil {
+			// Given back: the record goes. Left behind, the next run would
+			// only set the same count again.
+			err = s.annotate(ctx, w.Name, map[string]any{AnnotationQuiescedReplicas: nil})
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("scale %s %s/%s back to %d (kubectl -n %s scale %s/%s --replicas=%d): %w",
 				w.Kind, ns, w.Name, w.Replicas, ns, strings.ToLower(w.Kind), w.Name, w.Replicas, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Quiesced lists the workloads of ns that carry AnnotationQuiescedReplicas:
+// scaled to zero by a run that did not live to give their counts back. Each
+// comes with the recorded count, for ScaleBack.
+func (c *Client) Quiesced(ctx context.Context, ns string) ([]Scaled, error) {
+	all, err := c.Workloads(ctx, ns, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []Scaled
+	for _, w := range all {
+		v, ok := w.annotations[AnnotationQuiescedReplicas]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s %s/%s: annotation %s=%q is not a replica count", w.Kind, ns, w.Name, AnnotationQuiescedReplicas, v)
+		}
+		w.Replicas = int32(n)
+		out = append(out, w)
+	}
+	return out, nil
 }
 
 // waitNoPods polls until no pod matches selector.

@@ -51,8 +51,19 @@ func TestScaleDownAndBack(t *testing.T) {
 		t.Fatalf("changed = %+v, want both", changed)
 	}
 	waitPods(t, c, ns, "app=pachd", 0)
-	if err := c.ScaleBack(ctx, ns, changed); err != nil {
+	// What a run killed here leaves: the counts, on the workloads.
+	left, err := c.Quiesced(ctx, ns)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(left) != 2 || left[0].Name != "pachd" || left[0].Replicas != 2 || left[1].Name != "pipeline-edges-v1" || left[1].Replicas != 3 {
+		t.Fatalf("Quiesced while down = %+v, want pachd 2 and the worker 3", left)
+	}
+	if err := c.ScaleBack(ctx, ns, left); err != nil {
+		t.Fatal(err)
+	}
+	if left, err = c.Quiesced(ctx, ns); err != nil || len(left) != 0 {
+		t.Fatalf("Quiesced after ScaleBack = %+v, %v; want none", left, err)
 	}
 	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, "pachd", metav1.GetOptions{})
 	if err != nil {

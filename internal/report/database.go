@@ -21,6 +21,15 @@ type Database struct {
 	Dumps []Dump
 	// Quiesced lists the workloads scaled to zero ("Deployment/pachd: 1").
 	Quiesced []string
+	// QuiesceMethod is how the dump was quiesced: "pachctl enterprise
+	// pause" where enterprise is active, else "scaled to zero"; empty for a
+	// live dump.
+	QuiesceMethod string
+	// QuiescedFrom and QuiescedUntil bound the dump's quiesce.
+	QuiescedFrom, QuiescedUntil time.Time `json:",omitzero"`
+	// Resumed lists what an earlier, killed run left quiesced and this run
+	// gave back before anything else ("Deployment/pachd: 1").
+	Resumed  []string
 	Downtime time.Duration
 	// MigrationsBefore and MigrationsAfter are pachd's migrations table
 	// before the upgrade and after a failure.
@@ -30,6 +39,12 @@ type Database struct {
 	// Pipelines lists the pipeline states before and after the upgrade.
 	PipelinesBefore, PipelinesAfter []string
 }
+
+// The quiesce methods of Database.QuiesceMethod.
+const (
+	QuiescePause = "pachctl enterprise pause"
+	QuiesceScale = "scaled to zero"
+)
 
 // Dump is one database dump file.
 type Dump struct {
@@ -60,6 +75,12 @@ func database(b *strings.Builder, d *Database) {
 			fmt.Fprintf(b, "| %s | `%s` | %d | `%s` |\n", cell(x.Database), cell(x.File), x.Size, cell(x.SHA256))
 		}
 		b.WriteString("\n")
+	}
+	if len(d.Resumed) > 0 {
+		fmt.Fprintf(b, "An earlier run was stopped while these were scaled to zero; given back first: %s\n\n", inline(strings.Join(d.Resumed, ", ")))
+	}
+	if d.QuiesceMethod == QuiescePause {
+		fmt.Fprintf(b, "Quiesced with `pachctl enterprise pause` for %s (pachd paused, no writes)\n\n", duration(d.Downtime))
 	}
 	if len(d.Quiesced) > 0 {
 		fmt.Fprintf(b, "Quiesced for %s (pachd and pipelines down): %s\n\n", duration(d.Downtime), inline(strings.Join(d.Quiesced, ", ")))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
+	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/database"
+	"github.com/pach-upgrade/pach-upgrade/internal/pachctl"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 )
@@ -189,22 +192,31 @@ func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*Databa
 		rd.Dumps = append(rd.Dumps, report.Dump{Database: d.Database, File: d.File, SHA256: d.SHA256, Size: d.Size})
 	}
 	detail := fmt.Sprintf("dumped %s to %s (%s)", strings.Join(dbs.names(), " and "), host, m)
-	if quiet > 0 {
+	switch {
+	case quiet > 0 && rd.QuiesceMethod == report.QuiescePause:
+		detail += fmt.Sprintf("; pachd paused (pachctl enterprise pause) %s", quiet.Round(time.Millisecond))
+	case quiet > 0:
 		detail += fmt.Sprintf("; pachd and pipelines down %s", quiet.Round(time.Millisecond))
 	}
 	return &DatabaseBackup{Dir: filepath.Base(sub), User: dbs.User, Dumps: dumps, Migrations: m}, detail, nil
 }
 
-// quiesced runs f with pachd and the pipeline workers scaled to zero when
-// the quiesce input asks for it, and gives their replica counts back on
-// every path out: success, failure and cancel. It returns how long they
-// were down.
+// quiesced runs f with nothing writing to the databases, when the quiesce
+// input asks for it: where enterprise is active, under `pachctl enterprise
+// pause`; otherwise with pachd and the pipeline workers scaled to zero. The
+// pause is undone and the replica counts given back on every path out:
+// success, failure and cancel. It returns how long writes were stopped.
 func (r *runner) quiesced(ctx context.Context, f func(context.Context) ([]database.Dump, error)) ([]database.Dump, time.Duration, error) {
 	if !r.cfg.Database.Quiesce {
 		out, err := f(ctx)
 		return out, 0, err
 	}
+	if r.enterpriseActive() {
+		return r.paused(ctx, f)
+	}
+	r.rep.Database.QuiesceMethod = report.QuiesceScale
 	changed, start, err := r.quiesce(ctx)
+	r.rep.Database.QuiescedFrom = start
 	defer func() {
 		// The replica counts come back even when the run is cancelled.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -213,6 +225,7 @@ func (r *runner) quiesced(ctx context.Context, f func(context.Context) ([]databa
 			r.log.Errorf("Replicas not restored", "%v", berr)
 			r.rep.Warnings = append(r.rep.Warnings, "replicas not restored: "+berr.Error())
 		}
+		r.rep.Database.QuiescedUntil = r.now()
 		if len(changed) > 0 {
 			r.rep.Database.Downtime += r.now().Sub(start)
 		}
@@ -220,6 +233,51 @@ func (r *runner) quiesced(ctx context.Context, f func(context.Context) ([]databa
 	if err != nil {
 		return nil, 0, err
 	}
+	out, err := f(ctx)
+	return out, r.now().Sub(start), err
+}
+
+// enterpriseActive says whether the health read before the upgrade found
+// Pachyderm Enterprise active, so that `pachctl enterprise pause` can
+// quiesce the cluster.
+func (r *runner) enterpriseActive() bool {
+	return r.health != nil && r.health.Enterprise == "ACTIVE" && r.pachctl.Path != ""
+}
+
+// paused runs f under `pachctl enterprise pause`, and unpauses on every
+// path out, even when the pause itself failed half way.
+func (r *runner) paused(ctx context.Context, f func(context.Context) ([]database.Dump, error)) ([]database.Dump, time.Duration, error) {
+	rd := r.rep.Database
+	rd.QuiesceMethod = report.QuiescePause
+	start := r.now()
+	rd.QuiescedFrom = start
+	pachctlAt := func(ctx context.Context, what string, do func(context.Context, string, string) error) error {
+		addr, stop, err := r.pachdAddress(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer stop()
+		wctx, cancel := context.WithTimeout(ctx, quiesceWait)
+		defer cancel()
+		if err := do(wctx, r.pachctl.Path, addr); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	defer func() {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := pachctlAt(bctx, "pachctl enterprise unpause", pachctl.Unpause); err != nil {
+			r.log.Errorf("pachd not unpaused", "%v", err)
+			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("pachd is still paused (%v): run `pachctl enterprise unpause`", err))
+		}
+		rd.QuiescedUntil = r.now()
+		rd.Downtime += r.now().Sub(start)
+	}()
+	if err := pachctlAt(ctx, "quiesce with pachctl enterprise pause", pachctl.Pause); err != nil {
+		return nil, 0, err
+	}
+	r.log.Infof("quiesced: pachctl enterprise pause")
 	out, err := f(ctx)
 	return out, r.now().Sub(start), err
 }
@@ -254,6 +312,37 @@ func (r *runner) unquiesce(ctx context.Context, changed []cluster.Scaled) error 
 		rev[len(changed)-1-i] = w
 	}
 	return r.d.Cluster.ScaleBack(ctx, r.cfg.Namespace, rev)
+}
+
+// resumeLeftovers gives back the replica counts an earlier run recorded on
+// pachd and the workers before scaling them to zero and did not live to give
+// back (SIGKILL, a lost runner): the first thing a run does, before it
+// reads the release. A plan says what an apply would give back.
+// left and err are what cluster.Quiesced found.
+func (r *runner) resumeLeftovers(ctx context.Context, left []cluster.Scaled, err error) (string, error) {
+	if err != nil {
+		return "", warned{fmt.Sprintf("workloads left quiesced by an earlier run not read: %v", err)}
+	}
+	var names []string
+	for _, w := range left {
+		names = append(names, fmt.Sprintf("%s/%s: %d", w.Kind, w.Name, w.Replicas))
+	}
+	list := strings.Join(names, ", ")
+	rd := r.dbReport()
+	if r.cfg.Mode != config.ModeApply {
+		rd.Resumed = names
+		return fmt.Sprintf("an earlier run was stopped while these were scaled to zero; an apply run gives them back before anything else: %s", list), nil
+	}
+	// pachd last, as unquiesce does: workers first.
+	sort.SliceStable(left, func(i, k int) bool {
+		return left[i].Kind == "ReplicationController" && left[k].Kind != "ReplicationController"
+	})
+	if err := r.d.Cluster.ScaleBack(ctx, r.cfg.Namespace, left); err != nil {
+		return "", fmt.Errorf("give back what an earlier run left at zero: %w", err)
+	}
+	rd.Resumed = names
+	r.log.Infof("gave back the replicas an earlier, stopped run left at zero: %s", list)
+	return "an earlier run was stopped while these were scaled to zero; given back: " + list, nil
 }
 
 // databaseEnv is what backup-command learns of the databases to cover.
@@ -301,7 +390,7 @@ func (r *runner) planDatabases(ctx context.Context) (string, error) {
 	}
 	how := "live"
 	if r.cfg.Database.Quiesce {
-		how = "with pachd and the pipeline workers scaled to zero"
+		how = "with pachd and the pipeline workers scaled to zero (or under pachctl enterprise pause where enterprise is active)"
 	}
 	return fmt.Sprintf("would dump %s (%s, %s format) %s; %s", strings.Join(dbs.names(), " and "), m, r.cfg.Database.DumpFormat, how, rd.Recovery), nil
 }

@@ -154,6 +154,15 @@ func (r *runner) run(ctx context.Context) report.Result {
 		ctx = lock.Context()
 	}
 
+	// Before anything else: what a killed run left at zero comes back. The
+	// step shows only when there is something to give back.
+	if left, err := r.d.Cluster.Quiesced(ctx, r.cfg.Namespace); err != nil || len(left) > 0 {
+		if err := r.step(ctx, "Give back quiesced workloads", func(ctx context.Context) (string, error) {
+			return r.resumeLeftovers(ctx, left, err)
+		}); err != nil {
+			return r.fail(err)
+		}
+	}
 	if err := r.step(ctx, "Check the release", r.checkRelease); err != nil {
 		return r.fail(err)
 	}
@@ -210,11 +219,13 @@ func (r *runner) run(ctx context.Context) report.Result {
 		{"Helm values", r.prepareValues},
 		{"Fetch the chart", nil},
 		{"Generated values", r.carryGenerated},
+		// pachctl reads the health, so it comes after pachctl's join; the
+		// backup comes after both, as it pauses pachd with pachctl where
+		// the health found enterprise active.
+		{"Install pachctl", nil},
+		{"Read pachd's health", r.recordHealth},
 		{"Back up", r.backup},
 		{"Check field ownership", r.checkConflicts},
-		{"Install pachctl", nil},
-		// pachctl reads the health, so it comes after pachctl's join.
-		{"Read pachd's health", r.recordHealth},
 	} {
 		if err := r.stepOrJoin(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
