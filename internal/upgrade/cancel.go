@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
@@ -87,6 +88,7 @@ func (r *runner) cancel() report.Result {
 	switch r.phase {
 	case phaseUnchanged:
 		c.State, c.Recovery = r.unchanged(), "nothing to recover: run it again."
+		r.cancelQuiesce(c)
 	case phaseUpgrading:
 		r.cancelUpgrade(ctx, c)
 		r.recordPods(ctx)
@@ -122,6 +124,7 @@ func (r *runner) cancelUpgrade(ctx context.Context, c *report.Cancellation) {
 	}
 	if latest.Revision <= r.latest.Revision {
 		c.State, c.Recovery = r.unchanged(), "nothing to recover: run it again."
+		r.cancelQuiesce(c)
 		return
 	}
 	status := latest.Status
@@ -168,4 +171,30 @@ func (r *runner) cancelRecovery(ctx context.Context, c *report.Cancellation) {
 			latest.Revision, latest.Status, latest.ChartVersion, latest.AppVersion, r.latest.Revision, r.latest.Status)
 	}
 	c.Recovery = "run again with `recover-pending: true`: it finishes the recovery, then upgrades or verifies."
+}
+
+// cancelQuiesce says, for a cancel during the database dump, what became of
+// the dump and of the quiesce, and what to do when a count or the pause
+// could not be undone.
+func (r *runner) cancelQuiesce(c *report.Cancellation) {
+	d := r.rep.Database
+	if d == nil || d.QuiesceMethod == "" || d.QuiescedUntil.IsZero() {
+		return
+	}
+	c.State += "; the database dump was stopped and its partial files removed"
+	var undone []string
+	for _, w := range r.rep.Warnings {
+		if strings.HasPrefix(w, "replicas not restored") || strings.HasPrefix(w, "pachd is still paused") {
+			undone = append(undone, w)
+		}
+	}
+	if len(undone) > 0 {
+		c.Recovery = "undo the quiesce first (" + strings.Join(undone, "; ") + "), or let the next run give the recorded replicas back; then run it again."
+		return
+	}
+	if d.QuiesceMethod == report.QuiescePause {
+		c.State += "; pachd unpaused"
+	} else {
+		c.State += "; pachd and the pipeline workers given back their replicas"
+	}
 }

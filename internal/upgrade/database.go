@@ -120,8 +120,8 @@ type dbState struct {
 // the step. Any failure aborts the upgrade before a change.
 func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*DatabaseBackup, string, error) {
 	dbs := releaseDatabases(r.release.Values)
-	rd := &report.Database{Builtin: dbs.Builtin}
-	r.rep.Database = rd
+	rd := r.dbReport()
+	rd.Builtin = dbs.Builtin
 	r.db = &dbState{dbs: dbs}
 	if !dbs.Builtin {
 		rd.Note = fmt.Sprintf("The release uses an external PostgreSQL (%s:%s): its databases %s and %s are backed up only by backup-command, "+
@@ -216,16 +216,15 @@ func (r *runner) quiesced(ctx context.Context, f func(context.Context) ([]databa
 	}
 	r.rep.Database.QuiesceMethod = report.QuiesceScale
 	changed, start, err := r.quiesce(ctx)
-	r.rep.Database.QuiescedFrom = start
 	defer func() {
 		// The replica counts come back even when the run is cancelled.
+		r.rep.Database.QuiescedUntil = r.now()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if berr := r.unquiesce(bctx, changed); berr != nil {
 			r.log.Errorf("Replicas not restored", "%v", berr)
 			r.rep.Warnings = append(r.rep.Warnings, "replicas not restored: "+berr.Error())
 		}
-		r.rep.Database.QuiescedUntil = r.now()
 		if len(changed) > 0 {
 			r.rep.Database.Downtime += r.now().Sub(start)
 		}
@@ -233,6 +232,8 @@ func (r *runner) quiesced(ctx context.Context, f func(context.Context) ([]databa
 	if err != nil {
 		return nil, 0, err
 	}
+	// From here on nothing writes: the pods are gone.
+	r.rep.Database.QuiescedFrom = r.now()
 	out, err := f(ctx)
 	return out, r.now().Sub(start), err
 }
@@ -250,7 +251,6 @@ func (r *runner) paused(ctx context.Context, f func(context.Context) ([]database
 	rd := r.rep.Database
 	rd.QuiesceMethod = report.QuiescePause
 	start := r.now()
-	rd.QuiescedFrom = start
 	pachctlAt := func(ctx context.Context, what string, do func(context.Context, string, string) error) error {
 		addr, stop, err := r.pachdAddress(ctx)
 		if err != nil {
@@ -265,18 +265,20 @@ func (r *runner) paused(ctx context.Context, f func(context.Context) ([]database
 		return nil
 	}
 	defer func() {
+		rd.QuiescedUntil = r.now()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if err := pachctlAt(bctx, "pachctl enterprise unpause", pachctl.Unpause); err != nil {
 			r.log.Errorf("pachd not unpaused", "%v", err)
 			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("pachd is still paused (%v): run `pachctl enterprise unpause`", err))
 		}
-		rd.QuiescedUntil = r.now()
 		rd.Downtime += r.now().Sub(start)
 	}()
 	if err := pachctlAt(ctx, "quiesce with pachctl enterprise pause", pachctl.Pause); err != nil {
 		return nil, 0, err
 	}
+	// From here on nothing writes: pause-status says paused.
+	rd.QuiescedFrom = r.now()
 	r.log.Infof("quiesced: pachctl enterprise pause")
 	out, err := f(ctx)
 	return out, r.now().Sub(start), err
@@ -361,8 +363,8 @@ func (d pgDatabases) env() []string {
 // nothing.
 func (r *runner) planDatabases(ctx context.Context) (string, error) {
 	dbs := releaseDatabases(r.release.Values)
-	rd := &report.Database{Builtin: dbs.Builtin}
-	r.rep.Database = rd
+	rd := r.dbReport()
+	rd.Builtin = dbs.Builtin
 	dump := dbs.Builtin && r.cfg.Database.Backup
 	rd.Recovery = planRecovery(dump)
 	if dbs.Builtin && !dump {

@@ -28,8 +28,16 @@ var migratingPatch = pachstandin.MigrationTable{{Since: "2.10.0", Count: 18}, {S
 // real server that postgres-0's exec reaches and pachd's start is gated on.
 func databaseScenario(t *testing.T, table pachstandin.MigrationTable) (*scenario, *postgres.Server) {
 	t.Helper()
+	return databaseScenarioWith(t, world.Options{Migrations: table})
+}
+
+// databaseScenarioWith is databaseScenario with more of the world's options
+// (DatabaseActivity, say); opts.Database is set here.
+func databaseScenarioWith(t *testing.T, opts world.Options) (*scenario, *postgres.Server) {
+	t.Helper()
 	srv := postgres.Start(t)
-	s := newScenario(t, nil, world.Options{Database: srv, Migrations: table})
+	opts.Database = srv
+	s := newScenario(t, nil, opts)
 	vals := baseValues()
 	vals["pachd"] = map[string]any{"podAnnotations": pachstandin.PodAnnotations()}
 	vals["global"] = map[string]any{"postgresql": map[string]any{"postgresqlPassword": srv.Password}}
