@@ -200,6 +200,47 @@ func (c *Client) ScaleBack(ctx context.Context, ns string, ws []Scaled) error {
 	return errors.Join(errs...)
 }
 
+// AnnotationEnterprisePaused is written on pachd's workloads before
+// `pachctl enterprise pause`, and removed after the unpause: a run killed
+// while pachd is paused leaves it for the next run, which unpauses first.
+const AnnotationEnterprisePaused = "pach-upgrade.io/enterprise-paused"
+
+// Annotate sets annotation key to value on every workload in ws, or removes
+// it when value is nil.
+func (c *Client) Annotate(ctx context.Context, ns string, ws []Scaled, key string, value *string) error {
+	var errs []error
+	for _, w := range ws {
+		s, err := c.scaler(ns, w.Kind)
+		if err == nil {
+			var v any
+			if value != nil {
+				v = *value
+			}
+			err = s.annotate(ctx, w.Name, map[string]any{key: v})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("annotate %s %s/%s with %s: %w", w.Kind, ns, w.Name, key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Annotated lists the workloads of ns whose labels match selector and that
+// carry annotation key.
+func (c *Client) Annotated(ctx context.Context, ns, selector, key string) ([]Scaled, error) {
+	all, err := c.Workloads(ctx, ns, selector)
+	if err != nil {
+		return nil, err
+	}
+	var out []Scaled
+	for _, w := range all {
+		if _, ok := w.annotations[key]; ok {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
 // Quiesced lists the workloads of ns that carry AnnotationQuiescedReplicas:
 // scaled to zero by a run that did not live to give their counts back. Each
 // comes with the recorded count, for ScaleBack.

@@ -264,6 +264,16 @@ func (r *runner) paused(ctx context.Context, f func(context.Context) ([]database
 		}
 		return nil
 	}
+	// The pause is recorded on pachd before it is asked for, so that a run
+	// killed while pachd is paused leaves the next run the word to unpause.
+	marked, err := r.d.Cluster.Workloads(ctx, r.cfg.Namespace, pachdSelector)
+	if err == nil {
+		at := start.UTC().Format(time.RFC3339)
+		err = r.d.Cluster.Annotate(ctx, r.cfg.Namespace, marked, cluster.AnnotationEnterprisePaused, &at)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("quiesce: record the pause on pachd: %w", err)
+	}
 	defer func() {
 		rd.QuiescedUntil = r.now()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -271,6 +281,8 @@ func (r *runner) paused(ctx context.Context, f func(context.Context) ([]database
 		if err := pachctlAt(bctx, "pachctl enterprise unpause", pachctl.Unpause); err != nil {
 			r.log.Errorf("pachd not unpaused", "%v", err)
 			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("pachd is still paused (%v): run `pachctl enterprise unpause`", err))
+		} else if err := r.d.Cluster.Annotate(bctx, r.cfg.Namespace, marked, cluster.AnnotationEnterprisePaused, nil); err != nil {
+			r.log.Warningf("Pause record not removed", "%v (the next run unpauses again, which does no harm)", err)
 		}
 		rd.Downtime += r.now().Sub(start)
 	}()
@@ -316,6 +328,18 @@ func (r *runner) unquiesce(ctx context.Context, changed []cluster.Scaled) error 
 	return r.d.Cluster.ScaleBack(ctx, r.cfg.Namespace, rev)
 }
 
+// leftovers reads what an earlier, stopped run left quiesced: the
+// workloads it scaled to zero, and (r.leftPaused) a pause of pachd.
+func (r *runner) leftovers(ctx context.Context) ([]cluster.Scaled, error) {
+	left, err := r.d.Cluster.Quiesced(ctx, r.cfg.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	paused, err := r.d.Cluster.Annotated(ctx, r.cfg.Namespace, pachdSelector, cluster.AnnotationEnterprisePaused)
+	r.leftPaused = len(paused) > 0
+	return left, err
+}
+
 // resumeLeftovers gives back the replica counts an earlier run recorded on
 // pachd and the workers before scaling them to zero and did not live to give
 // back (SIGKILL, a lost runner): the first thing a run does, before it
@@ -331,9 +355,22 @@ func (r *runner) resumeLeftovers(ctx context.Context, left []cluster.Scaled, err
 	}
 	list := strings.Join(names, ", ")
 	rd := r.dbReport()
+	pause := ""
+	if r.leftPaused {
+		pause = "an earlier run was stopped while pachd was paused (pachctl enterprise pause): "
+		if r.cfg.Mode != config.ModeApply {
+			pause += "an apply run unpauses it as soon as pachctl is installed"
+		} else {
+			pause += "unpaused as soon as pachctl is installed"
+		}
+		if len(left) == 0 {
+			return pause, nil
+		}
+		pause = "; " + pause
+	}
 	if r.cfg.Mode != config.ModeApply {
 		rd.Resumed = names
-		return fmt.Sprintf("an earlier run was stopped while these were scaled to zero; an apply run gives them back before anything else: %s", list), nil
+		return fmt.Sprintf("an earlier run was stopped while these were scaled to zero; an apply run gives them back before anything else: %s", list) + pause, nil
 	}
 	// pachd last, as unquiesce does: workers first.
 	sort.SliceStable(left, func(i, k int) bool {
@@ -344,7 +381,38 @@ func (r *runner) resumeLeftovers(ctx context.Context, left []cluster.Scaled, err
 	}
 	rd.Resumed = names
 	r.log.Infof("gave back the replicas an earlier, stopped run left at zero: %s", list)
-	return "an earlier run was stopped while these were scaled to zero; given back: " + list, nil
+	return "an earlier run was stopped while these were scaled to zero; given back: " + list + pause, nil
+}
+
+// unpauseLeftover unpauses pachd when an earlier run, killed while it had
+// pachd paused for its dump, left the record on pachd. It runs as soon as
+// pachctl is installed, before pachd's health is read.
+func (r *runner) unpauseLeftover(ctx context.Context) (string, error) {
+	marked, err := r.d.Cluster.Annotated(ctx, r.cfg.Namespace, pachdSelector, cluster.AnnotationEnterprisePaused)
+	if err != nil {
+		return "", warned{fmt.Sprintf("pause left by an earlier run not read: %v", err)}
+	}
+	if len(marked) == 0 {
+		return "", skip("the pause left by an earlier run is gone")
+	}
+	if r.pachctl.Path == "" {
+		return "", fmt.Errorf("an earlier run was stopped while pachd was paused, and pachctl is not installed to unpause it: run `pachctl enterprise unpause`")
+	}
+	addr, stop, err := r.pachdAddress(ctx)
+	if err != nil {
+		return "", fmt.Errorf("unpause pachd, left paused by an earlier run: %w", err)
+	}
+	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, quiesceWait)
+	defer cancel()
+	if err := pachctl.Unpause(wctx, r.pachctl.Path, addr); err != nil {
+		return "", fmt.Errorf("unpause pachd, left paused by an earlier run: %w; run `pachctl enterprise unpause`", err)
+	}
+	if err := r.d.Cluster.Annotate(ctx, r.cfg.Namespace, marked, cluster.AnnotationEnterprisePaused, nil); err != nil {
+		r.log.Warningf("Pause record not removed", "%v", err)
+	}
+	r.dbReport().Resumed = append(r.dbReport().Resumed, "pachd unpaused (pachctl enterprise unpause)")
+	return "an earlier run was stopped while pachd was paused for its dump: pachd unpaused", nil
 }
 
 // databaseEnv is what backup-command learns of the databases to cover.

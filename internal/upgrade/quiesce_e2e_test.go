@@ -288,3 +288,53 @@ func giveBackStep(t *testing.T, rep *report.Report) report.Step {
 	t.Fatalf("no step gave back the quiesced workloads: %+v", rep.Steps)
 	return report.Step{}
 }
+
+// SIGKILL while pachd is paused for the dump (enterprise active): the pause
+// was recorded on pachd first. The plan says the next apply unpauses, and
+// the next apply unpauses as soon as pachctl is installed, then upgrades.
+func TestSIGKILLWhilePausedNextRunUnpauses(t *testing.T) {
+	t.Parallel()
+	s, srv := databaseScenario(t, pachstandin.DefaultMigrations)
+	s.w.Pachd.SetEnterprise(pachpb.EnterpriseActive)
+	bulk(t, srv)
+	runner, inputs, out, ctx := s.dumpRunner(os.Kill)
+	res, err := runner.Run(ctx, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.fired() || len(res.Signals) != 1 || !strings.Contains(res.Log, "quiesced: pachctl enterprise pause") {
+		t.Fatalf("the run was not killed while pachd was paused (signals %v):\n%s", res.Signals, res.Log)
+	}
+	marked, err := s.kube.Annotated(context.Background(), s.ns, pachdSelector, cluster.AnnotationEnterprisePaused)
+	if !s.w.Pachd.PausedByEnterprise() || err != nil || len(marked) != 1 {
+		t.Fatalf("after the kill: paused %t, recorded on %+v (%v); want paused and recorded on pachd", s.w.Pachd.PausedByEnterprise(), marked, err)
+	}
+	err = s.w.Kube.CoordinationV1().Leases(s.ns).Delete(context.Background(), cluster.LeaseName(releaseName), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+
+	plan := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputMode: "plan"})
+	if st := giveBackStep(t, plan); !strings.Contains(st.Detail, "an apply run unpauses it as soon as pachctl is installed") {
+		t.Fatalf("plan = %s (%s), step %+v", plan.Result, plan.Failure, st)
+	}
+	if !s.w.Pachd.PausedByEnterprise() {
+		t.Fatal("the plan unpaused pachd")
+	}
+
+	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "2m", config.InputDatabaseBackup: "true"})
+	if rep.Result != report.ResultUpgraded {
+		t.Fatalf("next run: %s (%s)\n%s", rep.Result, rep.Failure, s.last)
+	}
+	if st := stepNamed(t, rep, "Unpause pachd"); st.Outcome != report.OutcomeOK || !strings.Contains(st.Detail, "pachd unpaused") {
+		t.Errorf("unpause step = %+v", st)
+	}
+	wantStepOrder(t, rep, "Give back quiesced workloads", "Unpause pachd", "Read pachd's health", "Back up", "Helm upgrade")
+	if s.w.Pachd.PausedByEnterprise() {
+		t.Error("pachd is still paused after the next run")
+	}
+	if marked, err := s.kube.Annotated(context.Background(), s.ns, pachdSelector, cluster.AnnotationEnterprisePaused); err != nil || len(marked) != 0 {
+		t.Errorf("pause still recorded on %+v (%v)", marked, err)
+	}
+	s.wantGivenBack()
+}

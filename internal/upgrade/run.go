@@ -91,6 +91,10 @@ type runner struct {
 	db *dbState
 	// health is pachd's health before the upgrade (health.go).
 	health *pachctl.Health
+	// leftPaused is set when an earlier run, stopped while pachd was
+	// paused for its dump, left the record on pachd: unpaused once
+	// pachctl is installed.
+	leftPaused bool
 	// afterRollback, when set, runs right after the chart rollback
 	// (recovery.go: pachd's replicas, held at zero since the restore).
 	afterRollback func(context.Context)
@@ -156,9 +160,9 @@ func (r *runner) run(ctx context.Context) report.Result {
 
 	// Before anything else: what a killed run left at zero comes back. The
 	// step shows only when there is something to give back.
-	if left, err := r.d.Cluster.Quiesced(ctx, r.cfg.Namespace); err != nil || len(left) > 0 {
+	if left, lerr := r.leftovers(ctx); lerr != nil || len(left) > 0 || r.leftPaused {
 		if err := r.step(ctx, "Give back quiesced workloads", func(ctx context.Context) (string, error) {
-			return r.resumeLeftovers(ctx, left, err)
+			return r.resumeLeftovers(ctx, left, lerr)
 		}); err != nil {
 			return r.fail(err)
 		}
@@ -212,10 +216,11 @@ func (r *runner) run(ctx context.Context) report.Result {
 	// generated value stops before the backup command. pachctl is joined
 	// before the upgrade: a pachctl that cannot be installed and verified
 	// stops the run before any change.
-	for _, s := range []struct {
+	type namedStep struct {
 		name string
 		f    stepFunc
-	}{
+	}
+	steps := []namedStep{
 		{"Helm values", r.prepareValues},
 		{"Fetch the chart", nil},
 		{"Generated values", r.carryGenerated},
@@ -223,10 +228,16 @@ func (r *runner) run(ctx context.Context) report.Result {
 		// backup comes after both, as it pauses pachd with pachctl where
 		// the health found enterprise active.
 		{"Install pachctl", nil},
+	}
+	if r.leftPaused {
+		steps = append(steps, namedStep{"Unpause pachd", r.unpauseLeftover})
+	}
+	steps = append(steps, []namedStep{
 		{"Read pachd's health", r.recordHealth},
 		{"Back up", r.backup},
 		{"Check field ownership", r.checkConflicts},
-	} {
+	}...)
+	for _, s := range steps {
 		if err := r.stepOrJoin(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
 		}

@@ -28,6 +28,10 @@ type VersionState struct {
 
 // clusterState is what pachd holds in its database and serves over admin, enterprise and pps.
 type clusterState struct {
+	// writes is held (read) by each unit of pachd's work and (write) by a
+	// pause, which so takes effect only once the writes in flight are
+	// done, as a real pachd's restart into paused mode does.
+	writes     sync.RWMutex
 	mu         sync.Mutex
 	id         string
 	enterprise pachpb.EnterpriseState
@@ -122,10 +126,24 @@ func (p *Pachd) setPaused(ctx context.Context, paused bool) (proto.Message, erro
 	if s != pachpb.EnterpriseActive {
 		return nil, status.Error(codes.FailedPrecondition, "enterprise features are not activated (state "+s.String()+")")
 	}
+	p.state.writes.Lock()
 	p.state.mu.Lock()
 	p.state.paused = paused
 	p.state.mu.Unlock()
+	p.state.writes.Unlock()
 	return &emptypb.Empty{}, nil
+}
+
+// Writing starts one unit of pachd's work: ok is false while pachd is
+// paused; else done must be called when the work is written. A pause waits
+// for the work in flight.
+func (p *Pachd) Writing() (ok bool, done func()) {
+	p.state.writes.RLock()
+	if p.PausedByEnterprise() {
+		p.state.writes.RUnlock()
+		return false, func() {}
+	}
+	return true, p.state.writes.RUnlock
 }
 
 func (p *Pachd) pauseStatus(ctx context.Context) (proto.Message, error) {

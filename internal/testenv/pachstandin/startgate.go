@@ -56,6 +56,9 @@ type StartGateOptions struct {
 	Activity time.Duration
 	// Paused reports an enterprise pause (Pachd.PausedByEnterprise), which stops the writes.
 	Paused func() bool
+	// Writing, when set, is used instead of Paused: it starts one unit of work (ok false while
+	// paused) and done ends it, so that a pause waits for the work in flight (Pachd.Writing).
+	Writing func() (ok bool, done func())
 }
 
 // Start is one pachd pod's start as the gate ran it.
@@ -212,7 +215,13 @@ func trimV(tag string) string {
 
 // write records one unit of pachd's work, when a pachd pod is Ready and not paused.
 func (g *StartGate) write(ctx context.Context) error {
-	if g.o.Paused != nil && g.o.Paused() {
+	if g.o.Writing != nil {
+		ok, done := g.o.Writing()
+		if !ok {
+			return nil
+		}
+		defer done()
+	} else if g.o.Paused != nil && g.o.Paused() {
 		return nil
 	}
 	pods, err := g.o.Kube.CoreV1().Pods(g.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: g.o.Selector})

@@ -143,7 +143,7 @@ func New(ctx context.Context, o Options) (_ *World, err error) {
 		}
 		if w.Gate, err = pachstandin.StartStartGate(pctx, pachstandin.StartGateOptions{Kube: w.Kube, Namespace: o.Namespace,
 			DSN: o.Database.DSN(postgres.DBPachyderm), Migrations: o.Migrations,
-			Activity: o.DatabaseActivity, Paused: w.Pachd.PausedByEnterprise}); err != nil {
+			Activity: o.DatabaseActivity, Paused: w.Pachd.PausedByEnterprise, Writing: w.Pachd.Writing}); err != nil {
 			return nil, fmt.Errorf("world: %w", err)
 		}
 	}
