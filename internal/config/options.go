@@ -161,7 +161,7 @@ func Options() []Option {
 		{Name: InputDatabaseDumpFormat, Default: "custom",
 			Description: "`pg_dump` format of the database dumps: `custom` (compressed, restored by `pg_restore`), `tar` or `plain` (SQL)."},
 		{Name: InputQuiesce, Default: "true",
-			Description: "Scale pachd and the pipeline workers to zero while the databases are dumped, so that nothing writes to them, and give their replica counts back afterwards (on failure and cancel too); the summary reports the downtime. `false` takes a live dump."},
+			Description: "Pause pachd with `pachctl enterprise pause` where enterprise is active, else scale pachd and the pipeline workers to zero, while the databases are dumped, so that nothing writes to them, and give their replica counts back afterwards (on failure and cancel too); the summary reports the downtime. `false` takes a live dump."},
 		{Name: InputRootTokenSecret,
 			Description: "Secret holding key `root-token` (sets `pachd.rootTokenSecretName`)."},
 		{Name: InputEnterpriseRootToken,

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,10 +84,33 @@ func ApplyRBAC(t testing.TB, path, ns string) *rest.Config {
 			t.Fatalf("%s has no %s", path, k)
 		}
 	}
+	user := "system:serviceaccount:" + ns + ":" + sa
+	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+	waitRBAC(t, cs, ns, user, groups)
 	cfg := rest.CopyConfig(admin)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + sa,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
 	return cfg
+}
+
+// waitRBAC waits until the API server's authorizer has seen the new binding: it learns of
+// Roles through an informer, and on a loaded machine the first request can come before it.
+func waitRBAC(t testing.TB, cs kubernetes.Interface, ns, user string, groups []string) {
+	t.Helper()
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: user, Groups: groups,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Group: "coordination.k8s.io", Resource: "leases"},
+	}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), review, metav1.CreateOptions{})
+		if err == nil && res.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the RBAC of %s does not take effect for %s within 30s (err %v)", ns, user, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func decodeJSON(t testing.TB, b []byte, into any) {

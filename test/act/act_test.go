@@ -452,6 +452,8 @@ func TestFleetRollout(t *testing.T) {
 		vars: map[string]string{
 			"PACHYDERM_CHART_REPO": inputs[config.InputChartRepo],
 			"PACHCTL_DOWNLOAD_URL": inputs[config.InputPachctlDownloadURL],
+			// The world's postgres-0 has no database behind its exec.
+			"PACH_UPGRADE_DATABASE_BACKUP": inputs[config.InputDatabaseBackup],
 		},
 		env: map[string]string{"GITHUB_API_URL": staging.GitHub.APIURL, "GITHUB_SERVER_URL": staging.GitHub.ServerURL},
 	}
@@ -528,6 +530,7 @@ func TestExamplesOnOneCluster(t *testing.T) {
 			vars: map[string]string{
 				"PACHYDERM_CHART_REPO": inputs[config.InputChartRepo], "PACHCTL_DOWNLOAD_URL": inputs[config.InputPachctlDownloadURL],
 				"PACHD_ADDRESS_STAGING": c.w.Pachd.Address, "PACHD_ADDRESS_PRODUCTION": c.w.Pachd.Address, "PACH_UPGRADE_APP_ID": "1",
+				"PACH_UPGRADE_DATABASE_BACKUP": inputs[config.InputDatabaseBackup],
 			},
 			env: map[string]string{"GITHUB_API_URL": gh.APIURL, "GITHUB_SERVER_URL": gh.ServerURL},
 		}

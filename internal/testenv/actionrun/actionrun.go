@@ -165,6 +165,10 @@ func (r Runner) Run(ctx context.Context, inputs map[string]string) (*Result, err
 	switch {
 	case errors.As(err, &exit):
 		res.ExitCode = exit.ExitCode()
+	case err != nil && cmd.ProcessState != nil && cmd.ProcessState.Exited():
+		// The step ended by itself just as ctx ended: Wait then gives ctx's error for a
+		// process that was never signalled.
+		res.ExitCode = cmd.ProcessState.ExitCode()
 	case err != nil:
 		return nil, fmt.Errorf("run %s: %w", r.Binary, err)
 	}
