@@ -34,7 +34,7 @@ func runnerContainer(t *testing.T, withTemp bool) (string, map[string]string, ru
 	env := map[string]string{
 		"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/ops",
 		"GITHUB_WORKSPACE": at(runnerenv.Workspace), "GITHUB_OUTPUT": at(runnerenv.FileCommands) + "/set_output_1",
-		"HOME": at(runnerenv.Home), "RUNNER_WORKSPACE": "/home/runner/work/ops", "RUNNER_TEMP": "/home/runner/work/_temp",
+		"HOME": at(runnerenv.Home), "RUNNER_WORKSPACE": "/home/runner/_work/ops", "RUNNER_TEMP": "/home/runner/_work/_temp",
 	}
 	if withTemp {
 		env["RUNNER_TEMP"] = at(runnerenv.RunnerTemp)
@@ -102,19 +102,19 @@ func signInGKE(getenv func(string) string, opts Options) error {
 func TestGKEPlantedCredentialFileInTheWorkspaceIsNotUsed(t *testing.T) {
 	evil := newCatcher(t)
 	root, env, runner := runnerContainer(t, false)
-	planted := filepath.Join(root, runnerenv.Workspace, "home/runner/work/_temp/sa.json")
+	planted := filepath.Join(root, runnerenv.Workspace, "home/runner/_work/_temp/sa.json")
 	if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(planted, hostileADC(t, evil.srv.URL+"/token"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env["GOOGLE_APPLICATION_CREDENTIALS"] = "/home/runner/work/_temp/sa.json"
+	env["GOOGLE_APPLICATION_CREDENTIALS"] = "/home/runner/_work/_temp/sa.json"
 	err := signInGKE(func(k string) string { return env[k] }, Options{Runner: runner, HTTPClient: evil.srv.Client(), AllowHosts: []string{"127.0.0.1"}})
 	if got := evil.received(); len(got) > 0 {
 		t.Fatalf("the planted credential file was used: the attacker received %q", got)
 	}
-	if err == nil || !strings.Contains(err.Error(), "/home/runner/work/_temp/sa.json") || !strings.Contains(err.Error(), "not in a folder the runner shares") {
+	if err == nil || !strings.Contains(err.Error(), "/home/runner/_work/_temp/sa.json") || !strings.Contains(err.Error(), "not in a folder the runner shares") {
 		t.Errorf("error %v, want the path named as outside the runner's mounts", err)
 	}
 }
@@ -133,8 +133,8 @@ func TestGKECredentialsFileOfTheAuthStep(t *testing.T) {
 	}
 	for _, tc := range []struct{ variable, want string }{
 		{inTemp, inTemp}, // rewritten by the runner
-		{"/home/runner/work/_temp/gha-creds-1a2b.json", inTemp},
-		{"/home/runner/work/ops/ops/gha-creds-3c4d.json", inWorkspace},
+		{"/home/runner/_work/_temp/gha-creds-1a2b.json", inTemp},
+		{"/home/runner/_work/ops/ops/gha-creds-3c4d.json", inWorkspace},
 	} {
 		env["GOOGLE_APPLICATION_CREDENTIALS"] = tc.variable
 		got, err := adcFile(func(k string) string { return env[k] }, Options{Runner: runner})
@@ -209,7 +209,7 @@ func TestGoogleTokenURLNotGooglesIsRefused(t *testing.T) {
 // credentials and endpoints.
 func TestAWSAndAzureCredentialsOnlyToTheirHosts(t *testing.T) {
 	root, env, runner := runnerContainer(t, false)
-	planted := filepath.Join(root, runnerenv.Workspace, "home/runner/work/_temp/token")
+	planted := filepath.Join(root, runnerenv.Workspace, "home/runner/_work/_temp/token")
 	if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestAWSAndAzureCredentialsOnlyToTheirHosts(t *testing.T) {
 	eks := &Plugin{Cloud: CloudEKS, ClusterID: "c", Region: "eu-west-1"}
 
 	env["AWS_ROLE_ARN"] = "arn:aws:iam::111122223333:role/r"
-	env["AWS_WEB_IDENTITY_TOKEN_FILE"] = "/home/runner/work/_temp/token"
+	env["AWS_WEB_IDENTITY_TOKEN_FILE"] = "/home/runner/_work/_temp/token"
 	if _, err := newEKS(context.Background(), eks, getenv, Options{Runner: runner}); err == nil || !strings.Contains(err.Error(), "AWS_WEB_IDENTITY_TOKEN_FILE") ||
 		!strings.Contains(err.Error(), "not in a folder the runner shares") {
 		t.Errorf("web identity token file outside the mounts: error %v", err)
@@ -237,7 +237,7 @@ func TestAWSAndAzureCredentialsOnlyToTheirHosts(t *testing.T) {
 	}
 
 	aks := &Plugin{Cloud: CloudAKS, Login: "workloadidentity", ServerID: "srv", ClientID: "c", TenantID: "t"}
-	env["AZURE_FEDERATED_TOKEN_FILE"] = "/home/runner/work/_temp/token"
+	env["AZURE_FEDERATED_TOKEN_FILE"] = "/home/runner/_work/_temp/token"
 	if _, err := newAKS(context.Background(), aks, getenv, Options{Runner: runner}); err == nil || !strings.Contains(err.Error(), "AZURE_FEDERATED_TOKEN_FILE") ||
 		!strings.Contains(err.Error(), "not in a folder the runner shares") {
 		t.Errorf("federated token file outside the mounts: error %v", err)
@@ -246,7 +246,7 @@ func TestAWSAndAzureCredentialsOnlyToTheirHosts(t *testing.T) {
 	if err := os.WriteFile(inHome, []byte("tok"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env["AZURE_FEDERATED_TOKEN_FILE"] = "/home/runner/work/_temp/_github_home/azure-token"
+	env["AZURE_FEDERATED_TOKEN_FILE"] = "/home/runner/_work/_temp/_github_home/azure-token"
 	if _, err := newAKS(context.Background(), aks, getenv, Options{Runner: runner}); err != nil {
 		t.Errorf("federated token file in the mounted home: %v", err)
 	}
