@@ -368,7 +368,7 @@ func TestDetectActLayout(t *testing.T) {
 		at("/home/dev/ops/backups/x.json"):      true,
 		at("/var/run/act/workflow/summary.txt"): true,
 		at("/tmp/pach-upgrade-snapshot.json"):   false,
-		at("/root/.kube/config"):                false,
+		at("/opt/kube/config"):                  false,
 	} {
 		if e.Visible(p) != want {
 			t.Errorf("Visible(%s) = %v, want %v", p, !want, want)
