@@ -53,7 +53,8 @@ func TestRBACManifest(t *testing.T) {
 		{"", "", "namespaces", "", "delete", false},
 		{other, "", "secrets", "", "list", false},
 		{other, "apps", "deployments", "", "patch", false},
-		{ns, "", "pods", "exec", "create", false},
+		{ns, "", "pods", "exec", "create", true}, // the database dump and restore
+		{ns, "", "pods", "attach", "create", false},
 		{"", "rbac.authorization.k8s.io", "clusterroles", "", "create", false},
 		{ns, "rbac.authorization.k8s.io", "roles", "", "escalate", false},
 		{"", "", "nodes", "", "list", false},
@@ -120,7 +121,7 @@ func TestRBACManifest(t *testing.T) {
 		t.Errorf("creating the chart's pachd Role as the ServiceAccount: %v", err)
 	}
 	greedy := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "greedy"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}}}
+		{APIGroups: []string{""}, Resources: []string{"pods/attach"}, Verbs: []string{"create"}}}}
 	if _, err := c.cs.RbacV1().Roles(ns).Create(ctx, greedy, metav1.CreateOptions{}); !apierrors.IsForbidden(err) ||
 		!strings.Contains(err.Error(), "not currently held") {
 		t.Errorf("creating a Role beyond its own permissions: err = %v, want an escalation refusal", err)
