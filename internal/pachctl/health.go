@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -36,27 +33,12 @@ func (h Health) PipelineList() []string {
 	return out
 }
 
-// ReadHealth asks pachd, through pachctl at pachctlPath, for InspectCluster,
-// the enterprise state and the pipelines with their states.
-func ReadHealth(ctx context.Context, pachctlPath, pachdAddress string) (Health, error) {
-	cfgDir, err := os.MkdirTemp("", "pachctl-config-")
-	if err != nil {
-		return Health{}, fmt.Errorf("pachd health: %w", err)
-	}
-	defer os.RemoveAll(cfgDir)
-	env := []string{"PACHD_ADDRESS=" + pachdAddress, "PACH_CONFIG=" + filepath.Join(cfgDir, "config.json")}
-	run := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, pachctlPath, args...)
-		cmd.Env = append(os.Environ(), env...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("pachctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-		}
-		return out.Bytes(), nil
-	}
+// ReadHealth asks pachd, through pachctl, for InspectCluster, the
+// enterprise state and the pipelines with their states. Listing pipelines
+// needs c's token where auth is active.
+func ReadHealth(ctx context.Context, c Conn) (Health, error) {
 	var h Health
-	out, err := run("inspect", "cluster")
+	out, err := c.run(ctx, "inspect", "cluster")
 	if err != nil {
 		return h, fmt.Errorf("InspectCluster does not answer: %w", err)
 	}
@@ -65,14 +47,14 @@ func ReadHealth(ctx context.Context, pachctlPath, pachdAddress string) (Health, 
 			h.ClusterID = strings.TrimSpace(v)
 		}
 	}
-	if out, err = run("enterprise", "get-state"); err != nil {
+	if out, err = c.run(ctx, "enterprise", "get-state"); err != nil {
 		return h, err
 	}
 	h.Enterprise = "NONE"
 	if v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "Pachyderm Enterprise token state:"); ok {
 		h.Enterprise = strings.TrimSpace(v)
 	}
-	if out, err = run("list", "pipeline", "--raw"); err != nil {
+	if out, err = c.run(ctx, "list", "pipeline", "--raw"); err != nil {
 		return h, err
 	}
 	h.Pipelines = map[string]string{}

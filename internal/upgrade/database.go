@@ -251,15 +251,15 @@ func (r *runner) paused(ctx context.Context, f func(context.Context) ([]database
 	rd := r.rep.Database
 	rd.QuiesceMethod = report.QuiescePause
 	start := r.now()
-	pachctlAt := func(ctx context.Context, what string, do func(context.Context, string, string) error) error {
-		addr, stop, err := r.pachdAddress(ctx)
+	pachctlAt := func(ctx context.Context, what string, do func(context.Context, pachctl.Conn) error) error {
+		c, stop, err := r.pachdConn(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		defer stop()
 		wctx, cancel := context.WithTimeout(ctx, quiesceWait)
 		defer cancel()
-		if err := do(wctx, r.pachctl.Path, addr); err != nil {
+		if err := do(wctx, c); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
@@ -398,14 +398,14 @@ func (r *runner) unpauseLeftover(ctx context.Context) (string, error) {
 	if r.pachctl.Path == "" {
 		return "", fmt.Errorf("an earlier run was stopped while pachd was paused, and pachctl is not installed to unpause it: run `pachctl enterprise unpause`")
 	}
-	addr, stop, err := r.pachdAddress(ctx)
+	c, stop, err := r.pachdConn(ctx)
 	if err != nil {
 		return "", fmt.Errorf("unpause pachd, left paused by an earlier run: %w", err)
 	}
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, quiesceWait)
 	defer cancel()
-	if err := pachctl.Unpause(wctx, r.pachctl.Path, addr); err != nil {
+	if err := pachctl.Unpause(wctx, c); err != nil {
 		return "", fmt.Errorf("unpause pachd, left paused by an earlier run: %w; run `pachctl enterprise unpause`", err)
 	}
 	if err := r.d.Cluster.Annotate(ctx, r.cfg.Namespace, marked, cluster.AnnotationEnterprisePaused, nil); err != nil {

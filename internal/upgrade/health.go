@@ -34,12 +34,17 @@ func (r *runner) recordHealth(ctx context.Context) (string, error) {
 	if !r.cfg.PachctlVersionCheck {
 		return "", skip("pachctl-version-check is false")
 	}
-	addr, stop, err := r.pachdAddress(ctx)
+	// Where auth is active, no token found refuses the run here, before
+	// any change: the check after the upgrade and the pause need it.
+	if _, err := r.rootToken(ctx); err != nil {
+		return "", err
+	}
+	c, stop, err := r.pachdConn(ctx)
 	if err != nil {
 		return "", warned{err.Error() + "; health after the upgrade not checked"}
 	}
 	defer stop()
-	h, err := pachctl.ReadHealth(ctx, r.pachctl.Path, addr)
+	h, err := pachctl.ReadHealth(ctx, c)
 	if err != nil {
 		return "", warned{err.Error() + "; health after the upgrade not checked"}
 	}
@@ -56,13 +61,13 @@ func (r *runner) checkHealth(ctx context.Context) (string, error) {
 	if r.health == nil {
 		return "", skip("health before the upgrade was not read")
 	}
-	addr, stop, err := r.pachdAddress(ctx)
+	c, stop, err := r.pachdConn(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
 	for {
-		h, err := pachctl.ReadHealth(ctx, r.pachctl.Path, addr)
+		h, err := pachctl.ReadHealth(ctx, c)
 		var problems []string
 		pending := true // pachd may still be starting
 		if err != nil {

@@ -91,6 +91,8 @@ type runner struct {
 	db *dbState
 	// health is pachd's health before the upgrade (health.go).
 	health *pachctl.Health
+	// auth is pachd's root token where auth is active (roottoken.go).
+	auth rootTokenState
 	// leftPaused is set when an earlier run, stopped while pachd was
 	// paused for its dump, left the record on pachd: unpaused once
 	// pachctl is installed.

@@ -155,21 +155,37 @@ func applySecret(ctx context.Context, r SecretReader, in Input, vals map[string]
 		}
 		keys = []string{key}
 	}
-	data, err := r.SecretData(ctx, in.Namespace, name)
-	if err != nil {
-		if isNotFound(err) {
-			return AppliedSecret{}, fmt.Errorf("input %s: Secret %s/%s not found: %w", s.Input, in.Namespace, name, ErrSecretNotFound)
-		}
-		return AppliedSecret{}, fmt.Errorf("input %s: read Secret %s/%s: %w", s.Input, in.Namespace, name, err)
-	}
-	if err := requireKey(data, keys); err != nil {
-		return AppliedSecret{}, fmt.Errorf("input %s: Secret %s/%s: %w", s.Input, in.Namespace, name, err)
+	if _, err := SecretValue(ctx, r, in.Namespace, "input "+s.Input, name, keys); err != nil {
+		return AppliedSecret{}, err
 	}
 	Set(vals, s.NameKey, name)
 	if s.KeyChartKey != "" {
 		Set(vals, s.KeyChartKey, keys[0])
 	}
 	return AppliedSecret{Input: s.Input, Secret: name, ChartKey: s.NameKey}, nil
+}
+
+// SecretValue reads the first of keys present in Secret ns/name, which
+// source (an input, "input root-token-secret", or a value) names: the one
+// check of a named Secret, which Prepare applies to every secret input.
+// Its errors name source, the Secret and the keys, never a value.
+func SecretValue(ctx context.Context, r SecretReader, ns, source, name string, keys []string) (string, error) {
+	data, err := r.SecretData(ctx, ns, name)
+	if err != nil {
+		if isNotFound(err) {
+			return "", fmt.Errorf("%s: Secret %s/%s not found: %w", source, ns, name, ErrSecretNotFound)
+		}
+		return "", fmt.Errorf("%s: read Secret %s/%s: %w", source, ns, name, err)
+	}
+	if err := requireKey(data, keys); err != nil {
+		return "", fmt.Errorf("%s: Secret %s/%s: %w", source, ns, name, err)
+	}
+	for _, k := range keys {
+		if v, ok := data[k]; ok {
+			return string(v), nil
+		}
+	}
+	return "", nil // requireKey found one
 }
 
 // requireKey checks that one of keys is present and not empty. It names
@@ -190,10 +206,19 @@ func requireKey(data map[string][]byte, keys []string) error {
 	sort.Strings(have)
 	want := `key "` + strings.Join(keys, `" or "`) + `"`
 	if len(have) == 0 {
-		return fmt.Errorf("%s missing (the Secret has no keys)", want)
+		return missingKeyError(fmt.Sprintf("%s missing (the Secret has no keys)", want))
 	}
-	return fmt.Errorf("%s missing (the Secret has keys %s)", want, strings.Join(have, ", "))
+	return missingKeyError(fmt.Sprintf("%s missing (the Secret has keys %s)", want, strings.Join(have, ", ")))
 }
+
+// ErrSecretKeyMissing is what an error of SecretValue matches when the
+// Secret exists but holds none of the keys.
+var ErrSecretKeyMissing = errors.New("secret key missing")
+
+type missingKeyError string
+
+func (e missingKeyError) Error() string        { return string(e) }
+func (e missingKeyError) Is(target error) bool { return target == ErrSecretKeyMissing }
 
 // detectBuiltin decides whether the release uses the chart's own
 // PostgreSQL. In auto mode it does when postgresql.enabled is not false

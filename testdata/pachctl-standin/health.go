@@ -36,6 +36,10 @@ func runHealth(ctx context.Context, args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	ctx, err := withSessionToken(ctx)
+	if err != nil {
+		return err
+	}
 	conn, err := dial()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/pachstandin/versionpb"
@@ -81,6 +83,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
+		if ctx, err = withSessionToken(ctx); err != nil {
+			return err
+		}
 		server, err = pachdVersion(ctx)
 		if err != nil {
 			return err
@@ -116,13 +121,9 @@ func printJSON(out io.Writer, v versionpb.Version) error {
 // ~/.pachyderm/config.json) when there is none, as the real pachctl does
 // ("No config detected ... Generating new config") before it talks to pachd.
 func ensureConfig() error {
-	path := os.Getenv("PACH_CONFIG")
-	if path == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(home, ".pachyderm", "config.json")
+	path, err := configPath()
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(path); err == nil {
 		return nil
@@ -132,6 +133,48 @@ func ensureConfig() error {
 		return err
 	}
 	return os.WriteFile(path, []byte(`{"user_id":"0000","v2":{"active_context":"default","contexts":{"default":{}}}}`+"\n"), 0o644)
+}
+
+// configPath is where pachctl keeps its config: $PACH_CONFIG, or
+// ~/.pachyderm/config.json.
+func configPath() (string, error) {
+	if path := os.Getenv("PACH_CONFIG"); path != "" {
+		return path, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".pachyderm", "config.json"), nil
+}
+
+// withSessionToken adds the active context's session_token, as pachctl
+// does, to every call as gRPC metadata "authn-token" (Pachyderm's
+// auth.ContextTokenKey). A context with no token sends none.
+func withSessionToken(ctx context.Context) (context.Context, error) {
+	path, err := configPath()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("could not read config at %q: %w", path, err)
+	}
+	var cfg struct {
+		V2 struct {
+			ActiveContext string `json:"active_context"`
+			Contexts      map[string]struct {
+				SessionToken string `json:"session_token"`
+			} `json:"contexts"`
+		} `json:"v2"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("could not parse config json at %q: %w", path, err)
+	}
+	if t := cfg.V2.Contexts[cfg.V2.ActiveContext].SessionToken; t != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authn-token", t)
+	}
+	return ctx, nil
 }
 
 func pachdVersion(ctx context.Context) (versionpb.Version, error) {

@@ -33,6 +33,7 @@ type Pachd struct {
 	done    chan struct{}
 
 	inspectCalls atomic.Int64
+	denied       atomic.Int64
 	state        clusterState
 }
 

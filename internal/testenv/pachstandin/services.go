@@ -38,6 +38,8 @@ type clusterState struct {
 	paused     bool
 	pipelines  map[string]pachpb.PipelineInfo
 	byVersion  map[string]VersionState
+	// rootToken, when set, is auth's one token (auth.go).
+	rootToken string
 }
 
 // SetEnterprise sets the enterprise state every version serves (unless a VersionState says
@@ -118,6 +120,12 @@ func (p *Pachd) getState(ctx context.Context) (proto.Message, error) {
 }
 
 func (p *Pachd) setPaused(ctx context.Context, paused bool) (proto.Message, error) {
+	if _, err := p.serving(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.authenticated(ctx); err != nil {
+		return nil, err
+	}
 	s, err := p.enterpriseState(ctx)
 	if err != nil {
 		return nil, err
@@ -148,6 +156,9 @@ func (p *Pachd) Writing() (ok bool, done func()) {
 
 func (p *Pachd) pauseStatus(ctx context.Context) (proto.Message, error) {
 	if _, err := p.serving(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.authenticated(ctx); err != nil {
 		return nil, err
 	}
 	s := pachpb.Unpaused
@@ -234,7 +245,14 @@ var ppsServiceDesc = grpc.ServiceDesc{
 			if err := stream.RecvMsg(&emptypb.Empty{}); err != nil {
 				return err
 			}
-			pipes, err := srv.(*Pachd).pipelinesNow(stream.Context())
+			p := srv.(*Pachd)
+			if _, err := p.serving(stream.Context()); err != nil {
+				return err
+			}
+			if err := p.authenticated(stream.Context()); err != nil {
+				return err
+			}
+			pipes, err := p.pipelinesNow(stream.Context())
 			if err != nil {
 				return err
 			}
