@@ -120,6 +120,19 @@ func readRootToken(ctx context.Context, r values.SecretReader, ns string, srcs [
 	return "", "", errNoRootToken
 }
 
+// rootTokenError is the refusal of a run where auth is active and the
+// root token could not be read (err): it names the input that fixes it.
+func rootTokenError(ns, release string, err error) error {
+	if errors.Is(err, errNoRootToken) {
+		return fmt.Errorf("Pachyderm auth is active in release %s/%s (enterprise with pachd.activateAuth), and pachctl needs pachd's root token "+
+			"to read the pipelines and pause pachd: none found (no input %s, no value pachd.rootTokenSecretName or pachd.rootToken, "+
+			"no key %s in Secret %s/%s): set input %s to a Secret in %s holding key %s with the root token pachd was deployed with",
+			ns, release, config.InputRootTokenSecret, rootTokenKey, ns, authSecretName, config.InputRootTokenSecret, ns, rootTokenKey)
+	}
+	return fmt.Errorf("pachd's root token (Pachyderm auth is active): %w; fix it or set input %s to a Secret holding key %s",
+		err, config.InputRootTokenSecret, rootTokenKey)
+}
+
 // rootTokenState is the run's root token, read once, when pachctl first
 // talks to pachd beyond the version.
 type rootTokenState struct {
@@ -142,15 +155,8 @@ func (r *runner) rootToken(ctx context.Context) (string, error) {
 	}
 	tok, from, err := readRootToken(ctx, r.d.Cluster, r.cfg.Namespace, rootTokenSources(r.cfg.SecretNames[config.InputRootTokenSecret], r.release.Values))
 	switch {
-	case errors.Is(err, errNoRootToken):
-		err = fmt.Errorf("Pachyderm auth is active in release %s/%s (enterprise with pachd.activateAuth), and pachctl needs pachd's root token "+
-			"to read the pipelines and pause pachd: none found (no input %s, no value pachd.rootTokenSecretName or pachd.rootToken, "+
-			"no key %s in Secret %s/%s): set input %s to a Secret in %s holding key %s with the root token pachd was deployed with",
-			r.cfg.Namespace, r.cfg.Release, config.InputRootTokenSecret, rootTokenKey, r.cfg.Namespace, authSecretName,
-			config.InputRootTokenSecret, r.cfg.Namespace, rootTokenKey)
 	case err != nil:
-		err = fmt.Errorf("pachd's root token (Pachyderm auth is active): %w; fix it or set input %s to a Secret holding key %s",
-			err, config.InputRootTokenSecret, rootTokenKey)
+		err = rootTokenError(r.cfg.Namespace, r.cfg.Release, err)
 	default:
 		r.log.AddMask(tok)
 		r.log.Infof("pachctl signs in to pachd as the root user, with the root token from %s", from)
