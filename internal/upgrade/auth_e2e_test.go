@@ -56,6 +56,14 @@ func TestAuthActiveUpgradeSignsInWithTheRootToken(t *testing.T) {
 	// What the real chart generates with auth active: the token pachd was
 	// deployed with (AUTH_ROOT_TOKEN).
 	s.secret("pachyderm-auth", map[string]string{"root-token": root, "auth-config": "client_id: pachd\n"})
+	plan := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputMode: "plan"})
+	if plan.Result != report.ResultPlanned {
+		t.Fatalf("plan = %s (%s), want planned\n%s", plan.Result, plan.Failure, s.last)
+	}
+	if st := stepNamed(t, plan, "pachd's root token"); st.Outcome != report.OutcomeOK ||
+		!strings.Contains(st.Detail, "root token from Secret pachyderm-auth") {
+		t.Errorf("plan's root token step %+v, want ok, saying where the token comes from", st)
+	}
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s", config.InputDatabaseBackup: "true"})
 	if rep.Result != report.ResultUpgraded {
 		t.Fatalf("result = %s (%s), want upgraded\n%s", rep.Result, rep.Failure, s.last)
@@ -90,6 +98,10 @@ func TestAuthActiveUpgradeSignsInWithTheRootToken(t *testing.T) {
 func TestAuthActiveWithoutRootTokenRefusesBeforeAnyChange(t *testing.T) {
 	t.Parallel()
 	s := authScenario(t, "pach-root-the-run-cannot-find")
+	plan := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputMode: "plan"})
+	if plan.Result != report.ResultFailed || !strings.Contains(plan.Failure, "set input root-token-secret") {
+		t.Errorf("plan = %s (%s), want failed as the apply would, naming root-token-secret", plan.Result, plan.Failure)
+	}
 	rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "60s", config.InputDatabaseBackup: "true"})
 	if rep.Result != report.ResultFailed || !strings.Contains(rep.Failure, "set input root-token-secret") {
 		t.Fatalf("result = %s (%s), want failed naming root-token-secret\n%s", rep.Result, rep.Failure, s.last)

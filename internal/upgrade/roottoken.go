@@ -136,9 +136,9 @@ func rootTokenError(ns, release string, err error) error {
 // rootTokenState is the run's root token, read once, when pachctl first
 // talks to pachd beyond the version.
 type rootTokenState struct {
-	read  bool
-	token string
-	err   error
+	read        bool
+	token, from string
+	err         error
 }
 
 // rootToken is the token pachctl uses with pachd: empty where auth is not
@@ -161,8 +161,17 @@ func (r *runner) rootToken(ctx context.Context) (string, error) {
 		r.log.AddMask(tok)
 		r.log.Infof("pachctl signs in to pachd as the root user, with the root token from %s", from)
 	}
-	r.auth = rootTokenState{read: true, token: tok, err: err}
+	r.auth = rootTokenState{read: true, token: tok, from: from, err: err}
 	return tok, err
+}
+
+// planRootToken says in a plan, where auth is active, where pachctl's
+// root token comes from, or refuses as the apply would.
+func (r *runner) planRootToken(ctx context.Context) (string, error) {
+	if _, err := r.rootToken(ctx); err != nil {
+		return "", err
+	}
+	return "Pachyderm auth is active: pachctl reads pachd's health and pauses pachd with the root token from " + r.auth.from, nil
 }
 
 // pachdConn is pachctl, installed at the target version, at pachd, with

@@ -208,6 +208,11 @@ func (r *runner) run(ctx context.Context) report.Result {
 				return r.fail(err)
 			}
 		}
+		if r.cfg.PachctlVersionCheck && authActive(r.release.Values) {
+			if err := r.step(ctx, "pachd's root token", r.planRootToken); err != nil {
+				return r.fail(err)
+			}
+		}
 		_ = r.step(ctx, "Check field ownership", r.checkConflicts)
 		_ = r.step(ctx, "Plan the database backup", r.planDatabases)
 		return report.ResultPlanned
