@@ -84,12 +84,22 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		log.Warningf("GitHub API unavailable", "%v", err)
 		gh = nil
 	}
+	target := commentTarget(cfg, gh, log, getenv)
+	if target.PR > 0 {
+		// Finding the sticky comment needs only the PR: it runs beside the
+		// whole upgrade, and publishing makes one call. Not ctx: a cancelled
+		// run still publishes, and what the lookup found then saves calls
+		// in the seconds the runner leaves.
+		lookup := gh.StartCommentLookup(context.WithoutCancel(ctx), target.Repo, target.PR, github.Marker(cfg.Namespace, cfg.Release))
+		defer lookup.Stop()
+		target.Lookup = lookup
+	}
 	rep := upgradeCluster(ctx, cfg, gh, log, getenv)
 	rep.RunURL = report.RunURL(getenv)
 	// Not ctx: a cancelled run must still publish, within the seconds the
 	// runner leaves between its SIGINT and its kill.
 	pctx, done := report.PublishContext(ctx, publishGrace, publishLimit)
-	report.Publish(pctx, log, rep, commentTarget(cfg, gh, log, getenv))
+	report.Publish(pctx, log, rep, target)
 	done()
 	switch rep.Result {
 	case report.ResultFailed, report.ResultRolledBack, report.ResultCancelled:

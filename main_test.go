@@ -9,10 +9,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
+	"github.com/pach-upgrade/pach-upgrade/internal/github/githubtest"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -175,5 +179,96 @@ func TestEmptyGitHubTokenCallsNoAPIAndMissingKubeconfigIsNamed(t *testing.T) {
 	log := stdout.String() + stderr.String()
 	if !strings.Contains(log, "KUBECONFIG names "+missing+", which does not exist") || !strings.Contains(log, "`kubeconfig` input") {
 		t.Errorf("the missing kubeconfig is not named with its path and the fix:\n%s", log)
+	}
+}
+
+// TestCommentLookedUpBesideTheRun: on a pull request, the sticky comment is
+// looked for (comments and the token's identity) while the run works on the
+// cluster, and publishing makes one call, the edit of our own comment; a
+// comment that someone else wrote with our marker stays as it was. The
+// cluster here answers nothing until the GitHub stand-in has answered the
+// lookup: a lookup made only at publishing would time the cluster out.
+func TestCommentLookedUpBesideTheRun(t *testing.T) {
+	s := githubtest.NewServer()
+	t.Cleanup(s.Close)
+	const repo, pr = "acme/ops", 7
+	marker := github.Marker("ops", "pachd")
+	planted := s.AddComment(repo, pr, "mallory", marker+"\nplanted")
+	ours := s.AddComment(repo, pr, "github-actions[bot]", marker+"\nthe last run's report")
+
+	var (
+		mu       sync.Mutex
+		answered time.Time
+		overlap  bool
+	)
+	kube := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(10 * time.Second)
+		for s.Count(githubtest.OpListComments) == 0 || s.Count(githubtest.OpGraphQL) == 0 {
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		mu.Lock()
+		if answered.IsZero() {
+			overlap = time.Now().Before(deadline)
+			answered = time.Now()
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"leases.coordination.k8s.io is forbidden","reason":"Forbidden","code":403}`))
+	}))
+	t.Cleanup(kube.Close)
+
+	dir := t.TempDir()
+	event := filepath.Join(dir, "event.json")
+	out := filepath.Join(dir, "output")
+	kubeconfig := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: '" + kube.URL + "'}}]\n" +
+		"users: [{name: u, user: {token: kube-token}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
+	for p, data := range map[string]string{event: `{"number":7,"pull_request":{"number":7}}`, out: ""} {
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": out, "INPUT_TARGET-VERSION": "2.11.6",
+		"INPUT_NAMESPACE": "ops", "INPUT_RELEASE": "pachd", "INPUT_GITHUB-TOKEN": "ghs_16C7e42F292c6912E7710c838347Ae178B4a",
+		"GITHUB_API_URL": s.APIURL, "GITHUB_SERVER_URL": s.ServerURL, "GITHUB_REPOSITORY": repo,
+		"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": event, "INPUT_KUBECONFIG": kubeconfig}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), nil, func(k string) string { return env[k] }, &stdout, &stderr); code != exitFailed {
+		t.Fatalf("exit %d, want %d; output:\n%s%s", code, exitFailed, stdout.String(), stderr.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if answered.IsZero() || !overlap {
+		t.Fatalf("the cluster was called %v, the lookup answered in time %v: the comment lookup did not run beside the run\n%s",
+			!answered.IsZero(), overlap, stdout.String())
+	}
+	var after []githubtest.Op
+	for _, r := range s.Requests() {
+		if r.Received.After(answered) {
+			after = append(after, r.Op)
+		}
+	}
+	if len(after) != 1 || after[0] != githubtest.OpEditComment {
+		t.Errorf("GitHub calls after the run's cluster step: %v, want one edit-comment", after)
+	}
+	for _, cm := range s.Comments(repo, pr) {
+		switch cm.ID {
+		case planted:
+			if cm.Body != marker+"\nplanted" {
+				t.Errorf("mallory's comment with our marker was edited:\n%s", cm.Body)
+			}
+		case ours:
+			if !strings.Contains(cm.Body, "Upgrade failed") || !strings.Contains(cm.Body, "leases.coordination.k8s.io is forbidden") {
+				t.Errorf("our comment does not report this run:\n%s", cm.Body)
+			}
+		default:
+			t.Errorf("a second comment was created: %+v", cm)
+		}
+	}
+	if !strings.Contains(stdout.String(), "comment looked up beside the run") {
+		t.Errorf("the log does not say the comment was looked up beside the run:\n%s", stdout.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,13 +130,15 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		order = append(order, "baseline")
 	}
 	// BENCH_SLOW_GITHUB (a duration, e.g. 2s) adds the action with the GitHub stand-in answering
-	// every call that late: issue 23's "GitHub slow" case.
+	// every call that late: issue 23's "GitHub slow" case. It also adds a run without a pull
+	// request (a scheduled patch bump: no comment, pachctl not in the tool cache), with GitHub
+	// instant and slow.
 	var slow time.Duration
 	if v := os.Getenv("BENCH_SLOW_GITHUB"); v != "" {
 		if slow, err = time.ParseDuration(v); err != nil {
 			b.Fatalf("BENCH_SLOW_GITHUB: %v", err)
 		}
-		order = append(order, "action-slow-github")
+		order = append(order, "action-slow-github", "action-nopr", "action-slow-github-nopr")
 	}
 	vs := map[string]*variantNS{}
 	for _, v := range order {
@@ -154,18 +157,14 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	}
 	defer w.Close()
 	vs["action"].pachd = w.Pachd
-	if baseline != "" {
-		if vs["baseline"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["baseline"].ns, cc.pachdDeployment)); err != nil {
+	// Every other variant that runs pachctl version has a pachd stand-in of its own release.
+	for _, name := range order {
+		if name == "action" || name == "helm" {
+			continue
+		}
+		if vs[name].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs[name].ns, cc.pachdDeployment)); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if slow > 0 {
-		if vs["action-slow-github"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["action-slow-github"].ns, cc.pachdDeployment)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if vs["script"].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs["script"].ns, cc.pachdDeployment)); err != nil {
-		b.Fatal(err)
 	}
 	ch, err := helmrelease.PullChart(ctx, w.Charts.URL, chartrepo.ChartName, cc.fromChart, helmrelease.PullOptions{})
 	if err != nil {
@@ -201,13 +200,16 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	inputs := w.Inputs()
 	inputs[config.InputRelease] = cc.releaseName
 	inputs[config.InputTargetVersion] = cc.toApp
-	inputs[config.InputGitHubToken] = "bench-token"
+	// GITHUB_TOKEN's format: an App installation token, which acts as github-actions[bot] (the
+	// stand-in's identity for every token), so the identity is asked as a real run asks it.
+	inputs[config.InputGitHubToken] = "ghs_16C7e42F292c6912E7710c838347Ae178B4a"
 	inputs[config.InputBackupDir] = b.TempDir()
 	inputs[config.InputTimeout] = "5m"
 
 	s := samples{}
 	gh := map[githubtest.Op][]int{}
-	var lastSummary, lastSlowSummary string
+	// Per variant: the GitHub calls of its last run, its step table and its GitHub log lines.
+	lastCalls, lastSummary, lastGitHubLog := map[string]string{}, map[string]string{}, map[string]string{}
 	runAction := func(name string) (time.Duration, error) {
 		runner, inputs := runner, maps.Clone(inputs)
 		inputs[config.InputNamespace] = vs[name].ns
@@ -215,7 +217,13 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		if name == "baseline" {
 			runner.Binary = baseline
 		}
-		if name == "action-slow-github" {
+		if strings.HasSuffix(name, "-nopr") {
+			// A scheduled run on a GitHub-hosted runner: a fresh machine, whose tool cache
+			// holds no pachctl, so it is downloaded and checked against the release digest.
+			runner.PullRequest, runner.Event = 0, "schedule"
+			runner.Env = append(slices.Clone(runner.Env), "RUNNER_TOOL_CACHE="+b.TempDir())
+		}
+		if strings.HasPrefix(name, "action-slow-github") {
 			w.GitHub.SetLatency(slow)
 			defer w.GitHub.SetLatency(0)
 		}
@@ -227,15 +235,15 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		if res.ExitCode != 0 || res.Outputs["result"] != "upgraded" {
 			return 0, fmt.Errorf("%s exit %d, result %q:\n%s", name, res.ExitCode, res.Outputs["result"], res.Log)
 		}
+		after := opCounts(w.GitHub)
+		lastCalls[name], lastSummary[name], lastGitHubLog[name] = callList(before, after), res.Summary, githubLines(res.Log)
 		if name == "baseline" {
 			s.add("baseline-maxrss-MiB", float64(res.MaxRSS)/(1<<20))
 			return res.Wall, nil
 		}
-		if name == "action-slow-github" {
-			lastSlowSummary = res.Summary
+		if name != "action" {
 			return res.Wall, nil
 		}
-		after := opCounts(w.GitHub)
 		total := 0
 		for _, op := range githubOps {
 			gh[op] = append(gh[op], after[op]-before[op])
@@ -244,7 +252,6 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		s.add("github-calls", float64(total))
 		s.add("first-line-ms", float64(res.FirstLine.Microseconds())/1000)
 		s.add("maxrss-MiB", float64(res.MaxRSS)/(1<<20))
-		lastSummary = res.Summary
 		if os.Getenv("BENCH_SHOW_LOG") != "" {
 			b.Log(res.Log)
 		}
@@ -254,6 +261,10 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		"action":             func() (time.Duration, error) { return runAction("action") },
 		"baseline":           func() (time.Duration, error) { return runAction("baseline") },
 		"action-slow-github": func() (time.Duration, error) { return runAction("action-slow-github") },
+		"action-nopr":        func() (time.Duration, error) { return runAction("action-nopr") },
+		"action-slow-github-nopr": func() (time.Duration, error) {
+			return runAction("action-slow-github-nopr")
+		},
 		"helm": func() (time.Duration, error) {
 			start := time.Now()
 			if out, err := helmCmd(vs["helm"].ns, true).CombinedOutput(); err != nil {
@@ -325,10 +336,15 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	for _, op := range githubOps {
 		b.Logf("github %-16s per run %v", op, gh[op])
 	}
-	b.Logf("steps of the last action run:\n%s", stepTable(lastSummary))
+	b.Logf("steps of the last action run:\n%s", stepTable(lastSummary["action"]))
 	if slow > 0 {
-		b.Logf("steps of the last action run with GitHub %s slow:\n%s", slow, stepTable(lastSlowSummary))
+		for _, name := range []string{"action", "action-slow-github", "action-nopr", "action-slow-github-nopr"} {
+			b.Logf("%s: GitHub calls of the last run: %s; its GitHub log lines:\n%s", name, lastCalls[name], lastGitHubLog[name])
+		}
+		b.Logf("steps of the last action run with GitHub %s slow:\n%s", slow, stepTable(lastSummary["action-slow-github"]))
+		b.Logf("steps of the last action run without a PR, GitHub %s slow:\n%s", slow, stepTable(lastSummary["action-slow-github-nopr"]))
 		b.ReportMetric(s.median("action-slow-github")-s.median("action"), "slow-github-extra-s")
+		b.ReportMetric(s.median("action-slow-github-nopr")-s.median("action-nopr"), "slow-github-nopr-extra-s")
 	}
 	b.ReportMetric(s.median("action"), "action-s")
 	b.ReportMetric(s.median("helm"), "helm-wait-s")
@@ -341,7 +357,33 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 }
 
 var githubOps = []githubtest.Op{githubtest.OpGetContents, githubtest.OpListReleases, githubtest.OpGetRelease,
-	githubtest.OpListComments, githubtest.OpCreateComment, githubtest.OpEditComment, githubtest.OpDownload}
+	githubtest.OpListComments, githubtest.OpCreateComment, githubtest.OpEditComment, githubtest.OpDownload,
+	githubtest.OpGetUser, githubtest.OpGraphQL}
+
+// callList says which GitHub calls a run made, from the stand-in's counts before and after it.
+func callList(before, after map[githubtest.Op]int) string {
+	var parts []string
+	for _, op := range githubOps {
+		if n := after[op] - before[op]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s×%d", op, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// githubLines are a run's log lines about the PR comment and the release notes.
+func githubLines(log string) string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "PR #") || strings.Contains(line, "comment") || strings.Contains(line, "Release notes") {
+			out = append(out, "    "+strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
+}
 
 func opCounts(s *githubtest.Server) map[githubtest.Op]int {
 	n := map[githubtest.Op]int{}

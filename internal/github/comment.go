@@ -25,6 +25,8 @@ type CommentResult struct {
 	Created bool
 	// Unchanged is true when the existing comment already had this body.
 	Unchanged bool
+	// Lookahead is set when a CommentLookup's answer was used.
+	Lookahead *Lookahead
 }
 
 // UpsertComment keeps one comment per marker on pull request pr: it looks
@@ -88,6 +90,13 @@ func (c *Client) upsertComment(ctx context.Context, repo, owner, name string, pr
 const maxCommentPages = 100
 
 func (c *Client) findComment(ctx context.Context, owner, name string, pr int, marker string) (*gh.IssueComment, error) {
+	return c.findCommentBy(ctx, owner, name, pr, marker, c.Identity)
+}
+
+// findCommentBy returns the first comment on pr that carries marker and
+// whose author is me's login. me is asked only when a comment carries the
+// marker, so that a first run on a PR needs no answer from it.
+func (c *Client) findCommentBy(ctx context.Context, owner, name string, pr int, marker string, me func(context.Context) (string, error)) (*gh.IssueComment, error) {
 	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
 	for page := 0; page < maxCommentPages; page++ {
 		cs, resp, err := c.api.Issues.ListComments(ctx, owner, name, pr, opts)
@@ -98,13 +107,11 @@ func (c *Client) findComment(ctx context.Context, owner, name string, pr int, ma
 			if !strings.Contains(cm.GetBody(), marker) {
 				continue
 			}
-			// Who we are is asked only now, when a comment carries the
-			// marker: a first run on a PR costs no call for it.
-			me, err := c.Identity(ctx)
+			login, err := me(ctx)
 			if err != nil {
 				return nil, err
 			}
-			if sameLogin(cm.GetUser().GetLogin(), me) {
+			if sameLogin(cm.GetUser().GetLogin(), login) {
 				return cm, nil
 			}
 		}

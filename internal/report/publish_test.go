@@ -177,3 +177,49 @@ func TestPublishContextBounds(t *testing.T) {
 		t.Fatal("publish context outlived its limit")
 	}
 }
+
+// TestPublishWithLookupMakesOneCall: with the comment found while the run
+// went on, publishing edits it in one call; a lookup for another release's
+// comment is not used.
+func TestPublishWithLookupMakesOneCall(t *testing.T) {
+	s := githubtest.NewServer()
+	t.Cleanup(s.Close)
+	Publish(context.Background(), NewCLILogger(&bytes.Buffer{}, &bytes.Buffer{}), upgraded(), CommentTarget{Client: ghClient(t, s, "tok"), Repo: prRepo, PR: 4})
+	first := s.Comments(prRepo, 4)
+	if len(first) != 1 {
+		t.Fatalf("first run: %d comments", len(first))
+	}
+
+	c := ghClient(t, s, "tok")
+	r := upgraded()
+	lookup := c.StartCommentLookup(context.Background(), prRepo, 4, r.Marker())
+	defer lookup.Stop()
+	<-lookup.Done()
+	mark := len(s.Requests())
+	r.Steps[0].Duration = 7 * time.Second
+	var out, log bytes.Buffer
+	Publish(context.Background(), NewCLILogger(&out, &log), r, CommentTarget{Client: c, Repo: prRepo, PR: 4, Lookup: lookup})
+	calls := s.Requests()[mark:]
+	if len(calls) != 1 || calls[0].Op != githubtest.OpEditComment {
+		t.Fatalf("publishing made %d call(s) (%+v), want one edit", len(calls), calls)
+	}
+	if cs := s.Comments(prRepo, 4); len(cs) != 1 || cs[0].ID != first[0].ID || !strings.Contains(cs[0].Body, "| 7s |") {
+		t.Errorf("comments %+v: want #%d edited with this run's report", cs, first[0].ID)
+	}
+	if !strings.Contains(log.String(), "PR #4 comment looked up beside the run (") || !strings.Contains(log.String(), "PR #4 comment updated in ") {
+		t.Errorf("log does not tell how the comment was found and written:\n%s", log.String())
+	}
+
+	// A lookup for prod's comment does not decide staging's.
+	other := c.StartCommentLookup(context.Background(), prRepo, 4, github.Marker("prod", "pachd"))
+	defer other.Stop()
+	<-other.Done()
+	mark = len(s.Requests())
+	Publish(context.Background(), NewCLILogger(&bytes.Buffer{}, &bytes.Buffer{}), upgraded(), CommentTarget{Client: c, Repo: prRepo, PR: 4, Lookup: other})
+	if calls := s.Requests()[mark:]; len(calls) != 2 || calls[0].Op != githubtest.OpListComments || calls[1].Op != githubtest.OpEditComment {
+		t.Errorf("with another comment's lookup, publishing made %+v, want list-comments and edit-comment", calls)
+	}
+	if cs := s.Comments(prRepo, 4); len(cs) != 1 {
+		t.Errorf("%d comments, want the one sticky comment", len(cs))
+	}
+}

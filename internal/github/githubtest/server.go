@@ -113,6 +113,10 @@ type Request struct {
 	Path   string
 	// Authorization is true when the request carried a token.
 	Authorization bool
+	// Received is when the request arrived, Answered when the server
+	// began its answer (after any latency or hold): tests of what runs
+	// beside what read them.
+	Received, Answered time.Time
 }
 
 // Server is a local GitHub API. Create it with NewServer; it is safe for
@@ -348,6 +352,22 @@ func (s *Server) Comments(repo string, pr int) []Comment {
 	return out
 }
 
+// DeleteComment removes comment id, as its author or a maintainer can at
+// any time; it reports whether there was one.
+func (s *Server) DeleteComment(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, cs := range s.comments {
+		for i, c := range cs {
+			if c.ID == id {
+				s.comments[k] = append(cs[:i:i], cs[i+1:]...)
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Fail makes op answer with f until f.Times requests have failed (or forever
 // when Times is 0). Fail(op, Failure{}) clears it.
 func (s *Server) Fail(op Op, f Failure) {
@@ -481,10 +501,12 @@ func (s *Server) delay(r *http.Request, op Op) {
 
 // admit records the request and applies injected failures and token rules.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, op Op) bool {
+	received := time.Now()
 	s.delay(r, op)
 	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{Op: op, Method: r.Method, Path: r.URL.Path, Authorization: token != ""})
+	s.requests = append(s.requests, Request{Op: op, Method: r.Method, Path: r.URL.Path, Authorization: token != "",
+		Received: received, Answered: time.Now()})
 	f := s.failures[op]
 	var fail Failure
 	if f != nil {

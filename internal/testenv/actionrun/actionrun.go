@@ -46,6 +46,9 @@ type Runner struct {
 	APIURL, ServerURL string
 	// PullRequest, when non-zero, makes the event a pull_request event.
 	PullRequest int
+	// Event names the event of a run without PullRequest (e.g. schedule);
+	// empty means workflow_dispatch.
+	Event string
 	// Env is added to the step's environment (e.g. KUBECONFIG, PATH).
 	Env []string
 	// Cancel is what a cancelled ctx does to the step; nil means what the
@@ -284,6 +287,9 @@ func (c *canceller) waitDelay() time.Duration {
 
 func (r Runner) writeEvent() (path, name string, err error) {
 	name = "workflow_dispatch"
+	if r.Event != "" {
+		name = r.Event
+	}
 	payload := map[string]any{"repository": map[string]any{"full_name": r.Repository}}
 	if r.PullRequest > 0 {
 		name = "pull_request"
