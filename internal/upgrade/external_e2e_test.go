@@ -125,6 +125,47 @@ func TestExternalDatabaseMigrationsAddedLeavesAndInstructs(t *testing.T) {
 func TestExternalDatabaseNoMigrationAddedRollsBack(t *testing.T) {
 	t.Parallel()
 	s, srv := externalScenario(t, "7.11.5", "pach-db")
+
+	// A Secret that holds a wrong password, then none: the plan warns, naming the Secret,
+	// the value that chooses it and the fix, and says a failure would be rolled back blind.
+	secrets := s.w.Kube.CoreV1().Secrets(s.ns)
+	setPassword := func(pw string) {
+		t.Helper()
+		sec, err := secrets.Get(context.Background(), "pach-db", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec.Data["password"] = []byte(pw)
+		if _, err := secrets.Update(context.Background(), sec, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	planWarning := func(want ...string) {
+		t.Helper()
+		rep := s.run(map[string]string{config.InputTargetVersion: "2.11.6", config.InputMode: "plan"})
+		w := strings.Join(rep.Warnings, "\n")
+		for _, x := range want {
+			if !strings.Contains(w, x) {
+				t.Errorf("plan warnings %q lack %q", w, x)
+			}
+		}
+		if rep.Database == nil || rep.Database.MigrationsBefore != "" || !strings.Contains(rep.Database.Recovery, "rolled back") {
+			t.Errorf("plan's database section = %+v; want no migrations and the blind rollback said", rep.Database)
+		}
+	}
+	const wrong = "Wr0ng-pAssword"
+	setPassword(wrong)
+	planWarning("secret pach-db key password is not accepted for user pachyderm", "global.postgresql.postgresqlUsername")
+	s.assertNeverLeaked(wrong)
+	if err := secrets.Delete(context.Background(), "pach-db", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	planWarning("secret "+s.ns+"/pach-db", "does not exist", "global.postgresql.postgresqlExistingSecretName")
+	if _, err := secrets.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pach-db"},
+		Data: map[string][]byte{"password": []byte(srv.Password)}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	rep := s.run(map[string]string{
 		config.InputTargetVersion: "2.11.6",
 		config.InputTimeout:       "40s",
