@@ -102,12 +102,13 @@ func (r *runner) externalLogin(ctx context.Context, dbs pgDatabases) (database.S
 // readExternalMigrations reads pachd's migrations table of an external
 // database through a port-forward to the release's pg-bouncer.
 func (r *runner) readExternalMigrations(ctx context.Context, dbs pgDatabases) (database.Migrations, error) {
-	login, src, err := r.externalLogin(ctx, dbs)
+	// One bound for the Secret, the forward and the queries.
+	fctx, cancel := context.WithTimeout(ctx, database.ExternalReadTimeout)
+	defer cancel()
+	login, src, err := r.externalLogin(fctx, dbs)
 	if err != nil {
 		return database.Migrations{}, err
 	}
-	fctx, cancel := context.WithTimeout(ctx, database.ExternalReadTimeout)
-	defer cancel()
 	addr, stop, err := r.d.Cluster.PortForward(fctx, r.cfg.Namespace, pgBouncerService, pgBouncerPort)
 	if err != nil {
 		return database.Migrations{}, fmt.Errorf("reach the database through pg-bouncer: %w "+
