@@ -36,6 +36,10 @@ type Database struct {
 	MigrationsBefore, MigrationsAfter string
 	// Recovery is the recovery path that applies to a failure, and why.
 	Recovery string
+	// RecoverySteps, set when the run left the new revision because a
+	// rollback alone cannot bring the old pachd back, are the exact steps
+	// for a person: restore the databases, then helm rollback.
+	RecoverySteps []string
 	// Pipelines lists the pipeline states before and after the upgrade.
 	PipelinesBefore, PipelinesAfter []string
 }

@@ -182,6 +182,7 @@ func failure(b *strings.Builder, r *Report, limit int) {
 		}
 		b.WriteString("\n")
 	}
+	databaseRecovery(b, r)
 	if rb := r.RolledBack; rb != nil {
 		switch {
 		case rb.Err != "":

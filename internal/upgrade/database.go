@@ -111,6 +111,9 @@ type dbState struct {
 	dir    string
 	dumps  []database.Dump
 	before *database.Migrations
+	// read reads the migrations where there is no runner: an external
+	// database, through pg-bouncer (external.go).
+	read func(context.Context) (database.Migrations, error)
 }
 
 // backupDatabases dumps the built-in PostgreSQL's databases into a folder
@@ -126,8 +129,7 @@ func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*Databa
 	if !dbs.Builtin {
 		rd.Note = fmt.Sprintf("The release uses an external PostgreSQL (%s:%s): its databases %s and %s are backed up only by backup-command, "+
 			"which gets them in PACH_UPGRADE_DATABASES", dbs.Host, dbs.Port, dbs.Pachyderm, dbs.Dex)
-		rd.Recovery = planRecovery(false)
-		return nil, "external PostgreSQL: not dumped, backed up only by backup-command", nil
+		return nil, "external PostgreSQL: not dumped, backed up only by backup-command" + r.externalBefore(ctx, dbs), nil
 	}
 	login := database.Login{User: dbs.User}
 	if !r.cfg.Database.Backup {
@@ -442,7 +444,7 @@ func (r *runner) planDatabases(ctx context.Context) (string, error) {
 	case !dbs.Builtin:
 		rd.Note = fmt.Sprintf("The release uses an external PostgreSQL (%s:%s): its databases %s and %s are backed up only by backup-command, "+
 			"which gets them in PACH_UPGRADE_DATABASES", dbs.Host, dbs.Port, dbs.Pachyderm, dbs.Dex)
-		return "external PostgreSQL: backed up only by backup-command", nil
+		return "external PostgreSQL: backed up only by backup-command" + r.externalBefore(ctx, dbs), nil
 	case !r.cfg.Database.Backup:
 		rd.Note = fmt.Sprintf("database-backup is false: databases %s and %s would not be dumped", dbs.Pachyderm, dbs.Dex)
 	}

@@ -141,7 +141,7 @@ func TestMigrationsAddedWithoutDumpLeavesAndInstructs(t *testing.T) {
 	}
 	d := rep.Database
 	want := fmt.Sprintf("helm rollback %s 1 --namespace %s", releaseName, s.ns)
-	if d == nil || !strings.Contains(d.Recovery, want) || !strings.Contains(d.MigrationsAfter, "23 migrations") ||
+	if d == nil || !strings.Contains(strings.Join(d.RecoverySteps, "\n"), want) || !strings.Contains(d.MigrationsAfter, "23 migrations") ||
 		!strings.Contains(d.MigrationsBefore, "21 migrations") {
 		t.Fatalf("database report = %+v; want the migrations and %q", d, want)
 	}
@@ -151,7 +151,8 @@ func TestMigrationsAddedWithoutDumpLeavesAndInstructs(t *testing.T) {
 	if n := migrationCount(t, srv); n != 23 {
 		t.Errorf("migrations = %d, want the 23 the new pachd left", n)
 	}
-	s.wantRelease(2, "deployed", "2.11.6")
+	// Left, and marked failed: no one takes it for a good revision.
+	s.wantRelease(2, "failed", "2.11.6")
 }
 
 // A failure with no migration added: a plain chart rollback, no restore.

@@ -191,10 +191,14 @@ func recoveryMethod(in recoveryInput) RecoveryMethod {
 		// Added, or not known to be unchanged: the dump is the state the old pachd ran
 		// against, and restoring it is always right.
 		return RecoverRestoreAndRollback
-	case in.Before == nil || in.After == nil:
-		// Nothing to restore and nothing known (an external database): a rollback is the
-		// only move, and its readiness check tells whether pachd starts.
+	case in.Before == nil:
+		// Nothing to restore and nothing known before the upgrade: a rollback is the only
+		// move, and its readiness check tells whether pachd starts.
 		return RecoverChartRollback
+	case in.After == nil:
+		// Known before, unreadable after, nothing to restore: the new pachd may have migrated
+		// the database, and a rollback would then leave a pachd that refuses it.
+		return RecoverLeaveAndInstruct
 	}
 	return RecoverLeaveAndInstruct
 }

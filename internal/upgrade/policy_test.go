@@ -140,7 +140,8 @@ func TestRecoveryMethod(t *testing.T) {
 		{"migrations added, no dump", m(12), m(15), false, RecoverLeaveAndInstruct},
 		{"first pachd created the table", &database.Migrations{}, m(3), false, RecoverLeaveAndInstruct},
 		{"after unreadable, dump held", m(12), nil, true, RecoverRestoreAndRollback},
-		{"nothing known, no dump (external)", nil, nil, false, RecoverChartRollback},
+		{"nothing known, no dump", nil, nil, false, RecoverChartRollback},
+		{"after unreadable, no dump", m(12), nil, false, RecoverLeaveAndInstruct},
 	}
 	for _, c := range cases {
 		if got := recoveryMethod(recoveryInput{Before: c.before, After: c.after, HaveDump: c.dump}); got != c.want {

@@ -49,23 +49,14 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 	if r.db == nil {
 		return true, nil
 	}
-	var after *database.Migrations
-	if r.db.runner != nil {
-		m, err := database.ReadMigrations(ctx, r.db.runner, r.db.dbs.Pachyderm, database.Login{User: r.db.dbs.User})
-		if err != nil {
-			r.log.Warningf("Migrations not read", "%v", err)
-		} else {
-			after = &m
-			r.rep.Database.MigrationsAfter = m.String()
-		}
-	}
+	after, readErr := r.migrationsAfter(ctx)
 	rec := recoveryMethod(recoveryInput{Before: r.db.before, After: after, HaveDump: len(r.db.dumps) > 0})
 	switch rec {
 	case RecoverChartRollback:
 		r.rep.Database.Recovery = "no schema migration was added (or none could be read): chart rolled back"
 		return true, nil
 	case RecoverLeaveAndInstruct:
-		r.rep.Database.Recovery = r.instructions()
+		r.leaveAndInstruct(ctx, leaveReason(r.db.before, after, readErr))
 		return false, nil
 	}
 	r.rep.Database.Recovery = "schema migrations were added: databases restored from this run's dump, then chart rolled back"

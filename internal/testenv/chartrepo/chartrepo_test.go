@@ -164,8 +164,13 @@ func TestChartValueHooks(t *testing.T) {
 	if strings.Contains(all, "name: console") {
 		t.Error("console.enabled=false still renders the console")
 	}
-	if strings.Contains(all, "kind: Secret\nmetadata:\n  name: postgres\n") {
-		t.Error("postgresql.enabled=false still renders the postgres Secret")
+	if strings.Contains(all, "postgresql-postgres-password") || strings.Contains(all, "kind: StatefulSet\nmetadata:\n  name: postgres\n") {
+		t.Error("postgresql.enabled=false still renders the built-in PostgreSQL")
+	}
+	// As the real chart: an external database's password goes into Secret postgres, from
+	// global.postgresql.postgresqlPassword, unless an existing Secret is named.
+	if !strings.Contains(all, "kind: Secret\nmetadata:\n  name: postgres\n") {
+		t.Error("postgresql.enabled=false renders no Secret postgres for the external database's password")
 	}
 }
 
