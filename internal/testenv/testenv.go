@@ -108,7 +108,14 @@ type StartOptions struct {
 	// TokenReview webhook (results cached for 1s), as managed clusters authenticate cloud
 	// identities.
 	TokenWebhookURL string
+	// PodReadyAfter, when its Max is set, makes kwok start every pod not Ready and make it
+	// Ready a time drawn uniformly from [Min, Max) later, as a program whose readiness probe
+	// passes once it has started up. By default pods are Ready as soon as they run.
+	PodReadyAfter DelayRange
 }
+
+// DelayRange is a random delay between Min and Max.
+type DelayRange struct{ Min, Max time.Duration }
 
 // Start builds (if needed) and starts a private cluster, streaming progress to logw. The
 // cluster stops by itself if this process exits without calling Stop.
@@ -131,6 +138,9 @@ func StartWith(ctx context.Context, logw io.Writer, opts StartOptions) (*Cluster
 	args := []string{"up", "--dir", c.dir, "--owner-pid", strconv.Itoa(os.Getpid())}
 	if opts.TokenWebhookURL != "" {
 		args = append(args, "--token-webhook", opts.TokenWebhookURL)
+	}
+	if opts.PodReadyAfter.Max > 0 {
+		args = append(args, "--pod-ready-after", opts.PodReadyAfter.Min.String()+"-"+opts.PodReadyAfter.Max.String())
 	}
 	err = c.tool(ctx, &out, logw, args...)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 
 // up builds what is missing, starts a detached supervisor and returns once the API server is
 // Ready. It prints the cluster's env lines, KUBECONFIG last.
-func up(ctx context.Context, dir string, ownerPID int, maxLife time.Duration, webhook string) error {
+func up(ctx context.Context, dir string, ownerPID int, maxLife time.Duration, webhook string, ready readyDelay) error {
 	if pid := supervisorPID(dir); pid != 0 {
 		if _, err := os.Stat(statePath(dir, readyFile)); err == nil {
 			fmt.Fprintf(os.Stderr, "cluster: already running in %s (pid %d)\n", dir, pid)
@@ -48,7 +48,8 @@ func up(ctx context.Context, dir string, ownerPID int, maxLife time.Duration, we
 	defer logf.Close()
 	// The supervisor keeps running from this executable even after go run deletes the file.
 	cmd := exec.Command(exe, supervisorCommand, "--dir", dir,
-		"--owner-pid", strconv.Itoa(ownerPID), "--max-lifetime", maxLife.String(), "--token-webhook", webhook)
+		"--owner-pid", strconv.Itoa(ownerPID), "--max-lifetime", maxLife.String(), "--token-webhook", webhook,
+		"--pod-ready-after", ready.String())
 	cmd.Env = append(os.Environ(), "PACH_UPGRADE_CLUSTER_BIN_DIR="+bins.Dir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = dir

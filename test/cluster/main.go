@@ -4,7 +4,7 @@
 //
 // Usage, from the repository root:
 //
-//	go -C test/cluster run . up [--dir D] [--owner-pid P] [--max-lifetime 2h] [--token-webhook URL]
+//	go -C test/cluster run . up [--dir D] [--owner-pid P] [--max-lifetime 2h] [--token-webhook URL] [--pod-ready-after 3s-10s]
 //	go -C test/cluster run . status [--dir D]
 //	go -C test/cluster run . restart-apiserver [--dir D]
 //	go -C test/cluster run . down [--dir D]
@@ -48,6 +48,8 @@ func run(ctx context.Context, cmd string, args []string) error {
 	maxLife := fs.Duration("max-lifetime", 4*time.Hour, "up: stop the cluster after this long whatever happens")
 	timeout := fs.Duration("timeout", 20*time.Minute, "up: give up when the cluster is not Ready by then (includes a cold build)")
 	webhook := fs.String("token-webhook", "", "up: also authenticate bearer tokens with this TokenReview webhook (http://127.0.0.1:PORT/...), cached 1s")
+	var ready readyDelay
+	fs.Var(&ready, "pod-ready-after", "up: start pods not Ready and make each Ready a random time in MIN-MAX (e.g. 3s-10s) later, as slow readiness probes; default Ready at once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 	case "up":
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		return up(ctx, stateDir, *ownerPID, *maxLife, *webhook)
+		return up(ctx, stateDir, *ownerPID, *maxLife, *webhook, ready)
 	case "down":
 		return down(ctx, stateDir)
 	case "status":
@@ -74,7 +76,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		fmt.Println("BIN_DIR=" + bins.Dir)
 		return nil
 	case supervisorCommand:
-		return supervise(ctx, stateDir, *ownerPID, *maxLife, *webhook)
+		return supervise(ctx, stateDir, *ownerPID, *maxLife, *webhook, ready)
 	default:
 		usage()
 		return fmt.Errorf("unknown command %q", cmd)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,8 +27,45 @@ import (
 
 const supervisorCommand = "_supervise"
 
-//go:embed stages/*.yaml
+//go:embed stages/*.yaml stages/delayed-ready/*.yaml
 var stagesFS embed.FS
+
+// readyDelay is up's --pod-ready-after: when max is set, kwok starts every pod not Ready and
+// makes it Ready a time drawn from [min, max) later (stages/delayed-ready), instead of Ready
+// at once (stages/pod-ready.yaml).
+type readyDelay struct{ min, max time.Duration }
+
+func (d readyDelay) String() string {
+	if d.max == 0 {
+		return ""
+	}
+	return d.min.String() + "-" + d.max.String()
+}
+
+// Set parses MIN-MAX (3s-10s) or a single duration (no jitter).
+func (d *readyDelay) Set(v string) error {
+	if v == "" {
+		*d = readyDelay{}
+		return nil
+	}
+	lo, hi, ranged := strings.Cut(v, "-")
+	if !ranged {
+		hi = lo
+	}
+	from, err := time.ParseDuration(lo)
+	if err != nil {
+		return fmt.Errorf("pod-ready-after %q: want MIN-MAX, e.g. 3s-10s: %w", v, err)
+	}
+	to, err := time.ParseDuration(hi)
+	if err != nil {
+		return fmt.Errorf("pod-ready-after %q: want MIN-MAX, e.g. 3s-10s: %w", v, err)
+	}
+	if from < 0 || to < from || to == 0 {
+		return fmt.Errorf("pod-ready-after %q: want 0 <= MIN <= MAX and MAX > 0, e.g. 3s-10s", v)
+	}
+	*d = readyDelay{min: from, max: to}
+	return nil
+}
 
 // crdsFS holds kwok's CRDs for exec and port-forward into its pods.
 //
@@ -117,7 +155,7 @@ func (p *proc) stop(grace time.Duration) {
 // supervise runs the whole control plane in this process (etcd embedded) and its children, until
 // it is told to stop (SIGTERM from down), its state dir disappears, its owner process exits or
 // maxLife passes: the last three keep a crashed test from leaving clusters running forever.
-func supervise(ctx context.Context, dir string, ownerPID int, maxLife time.Duration, webhook string) error {
+func supervise(ctx context.Context, dir string, ownerPID int, maxLife time.Duration, webhook string, ready readyDelay) error {
 	binDir := os.Getenv("PACH_UPGRADE_CLUSTER_BIN_DIR")
 	if binDir == "" {
 		return errors.New("PACH_UPGRADE_CLUSTER_BIN_DIR not set (the supervisor is started by up)")
@@ -127,7 +165,7 @@ func supervise(ctx context.Context, dir string, ownerPID int, maxLife time.Durat
 	if err := os.WriteFile(statePath(dir, pidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
 	}
-	c, err := startControlPlane(ctx, dir, bins, webhook)
+	c, err := startControlPlane(ctx, dir, bins, webhook, ready)
 	if err != nil {
 		_ = os.WriteFile(statePath(dir, failedFile), []byte(err.Error()), 0o644)
 		if c != nil {
@@ -188,7 +226,7 @@ type controlPlane struct {
 	logs   []*os.File
 }
 
-func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook string) (*controlPlane, error) {
+func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook string, ready readyDelay) (*controlPlane, error) {
 	c := &controlPlane{dir: dir}
 	start := time.Now()
 	p, err := generatePKI(filepath.Join(dir, "pki"))
@@ -268,7 +306,7 @@ func startControlPlane(ctx context.Context, dir string, bins Binaries, webhook s
 		return c, err
 	}
 	kwokConfig := statePath(dir, "kwok.yaml")
-	if err := writeKwokConfig(kwokConfig); err != nil {
+	if err := writeKwokConfig(kwokConfig, ready); err != nil {
 		return c, err
 	}
 	common := []string{"--kubeconfig=" + kubeconfig, "--authentication-kubeconfig=" + kubeconfig,
@@ -474,11 +512,20 @@ current-context: token-webhook
 	return path, nil
 }
 
-// writeKwokConfig writes all stages as one multi-document kwok config file.
-func writeKwokConfig(path string) error {
+// writeKwokConfig writes all stages as one multi-document kwok config file. With a ready
+// delay, pod-ready.yaml gives way to the delayed-ready stages.
+func writeKwokConfig(path string, ready readyDelay) error {
 	names, err := fs.Glob(stagesFS, "stages/*.yaml")
 	if err != nil {
 		return fmt.Errorf("list stages: %w", err)
+	}
+	if ready.max > 0 {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == "stages/pod-ready.yaml" })
+		delayed, err := fs.Glob(stagesFS, "stages/delayed-ready/*.yaml")
+		if err != nil {
+			return fmt.Errorf("list stages: %w", err)
+		}
+		names = append(names, delayed...)
 	}
 	sort.Strings(names)
 	var buf bytes.Buffer
@@ -487,6 +534,8 @@ func writeKwokConfig(path string) error {
 		if err != nil {
 			return fmt.Errorf("read stage %s: %w", n, err)
 		}
+		b = bytes.ReplaceAll(b, []byte("POD_READY_MIN_MS"), []byte(strconv.FormatInt(ready.min.Milliseconds(), 10)))
+		b = bytes.ReplaceAll(b, []byte("POD_READY_MAX_MS"), []byte(strconv.FormatInt(ready.max.Milliseconds(), 10)))
 		buf.WriteString("---\n")
 		buf.Write(b)
 		if !bytes.HasSuffix(b, []byte("\n")) {
