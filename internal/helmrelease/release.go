@@ -212,6 +212,16 @@ const VerifiedMark = "verified by pach-upgrade"
 // Verified reports whether the revision carries VerifiedMark.
 func (r *Release) Verified() bool { return strings.Contains(r.Description, VerifiedMark) }
 
+// LeftMark begins the description of a revision that pach-upgrade marked failed and left in
+// place, because its pachd had migrated the database (or may have) and nothing the run held
+// could undo that: the revision before it no longer runs against that database.
+const LeftMark = "pach-upgrade: failed and left"
+
+// Left reports whether the revision is failed with LeftMark.
+func (r *Release) Left() bool {
+	return r.Status == string(rcommon.StatusFailed) && strings.HasPrefix(r.Description, LeftMark)
+}
+
 // MarkVerified records on revision that it was verified: its description gains VerifiedMark
 // and what was checked; its status stays as it is.
 func (c *Client) MarkVerified(ctx context.Context, name string, revision int, what string) error {

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/database"
+	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/values"
 )
 
@@ -192,8 +193,8 @@ func (r *runner) leaveAndInstruct(ctx context.Context, why string) {
 	if r.applied == 0 {
 		return
 	}
-	desc := fmt.Sprintf("pach-upgrade: failed and left: %s; restore databases %s from backup, then roll back to revision %d",
-		why, strings.Join(r.db.dbs.names(), " and "), r.release.Revision)
+	desc := fmt.Sprintf("%s: %s; restore databases %s from backup, then roll back to revision %d",
+		helmrelease.LeftMark, why, r.databaseNames(), r.release.Revision)
 	if err := r.d.Helm.MarkFailed(ctx, r.cfg.Release, r.applied, desc); err != nil {
 		r.log.Warningf("Revision not marked failed", "%v", err)
 		r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("revision %d was not marked failed (%v): it shows as deployed, but it did not pass", r.applied, err))
@@ -205,12 +206,13 @@ func (r *runner) leaveAndInstruct(ctx context.Context, why string) {
 // restored from the backup taken before the upgrade, the chart rolled back.
 func (r *runner) recoverySteps() []string {
 	rel, ns := shellWord(r.cfg.Release), shellWord(r.cfg.Namespace)
-	dbs := "pachyderm and dex"
-	if r.db != nil {
-		dbs = strings.Join(r.db.dbs.names(), " and ")
-	}
+	dbs := r.databaseNames()
 	var backup string
 	switch {
+	case r.start.DatabaseAhead:
+		// This run's backups were taken after the earlier run's pachd migrated the database.
+		backup = fmt.Sprintf("the backup taken before revision %d was applied (by the earlier run that left it; this run's backups already hold the migrated database)",
+			r.latest.Revision)
 	case r.cfg.BackupCommand != "" && r.rep.BackupPath != "":
 		backup = fmt.Sprintf("the backup your backup-command took in this run, before any change (the one it made with PACH_UPGRADE_SNAPSHOT=%s)",
 			filepath.Base(r.rep.BackupPath))
@@ -234,6 +236,14 @@ func (r *runner) recoverySteps() []string {
 			r.release.Revision, from, rel, r.release.Revision, ns),
 		fmt.Sprintf("Check that pachd is Ready at the old version: `kubectl get pods -n %s`, `pachctl version`%s", ns, before),
 	}
+}
+
+// databaseNames names the databases a person restores by hand.
+func (r *runner) databaseNames() string {
+	if r.db == nil {
+		return "pachyderm and dex"
+	}
+	return strings.Join(r.db.dbs.names(), " and ")
 }
 
 // shellWord quotes s for a shell when it holds anything but the characters

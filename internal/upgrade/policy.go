@@ -62,6 +62,9 @@ type decision struct {
 	// Reapply: the latest revision did not deploy cleanly, so the target is applied even
 	// when Base already runs its version.
 	Reapply bool
+	// DatabaseAhead: the latest revision was left by an earlier run after its pachd migrated
+	// the database (helmrelease.LeftMark), so Base's pachd refuses the database as it is now.
+	DatabaseAhead bool
 	// Reason says why, for the log and the report.
 	Reason string
 }
@@ -90,6 +93,15 @@ func decideStart(o observed, recoverPending bool) decision {
 		if base == nil {
 			return decision{Action: ActRefuse, Reason: fmt.Sprintf("release %s revision %d is failed (%s) and no earlier revision was deployed: "+
 				"fix it by hand (`helm history %s -n %s`)", l.Name, l.Revision, l.Description, l.Name, l.Namespace)}
+		}
+		if l.Left() {
+			// Fixing forward is the way out that needs no restore: the target's pachd knows
+			// the migrations. A rollback to base is not, whatever this run reads or dumps:
+			// its "before" is already the migrated database.
+			return decision{Action: ActProceed, Base: base, Reapply: true, DatabaseAhead: true,
+				Reason: fmt.Sprintf("latest revision %d was left by an earlier run after its pachd migrated the database (%s): "+
+					"applying the target again from revision %d's values; if it fails, the chart is left again, not rolled back, "+
+					"because revision %d's pachd refuses the migrated database", l.Revision, l.Description, base.Revision, base.Revision)}
 		}
 		return decision{Action: ActProceed, Base: base, Reapply: true,
 			Reason: fmt.Sprintf("latest revision %d is failed (%s): starting from revision %d, the last deployed, and applying the target whatever it runs",
@@ -178,6 +190,9 @@ const (
 type recoveryInput struct {
 	Before, After *database.Migrations
 	HaveDump      bool
+	// DatabaseAhead: the run started from a revision an earlier run left (decision's
+	// field): the database was migrated before this run read or dumped it.
+	DatabaseAhead bool
 }
 
 // recoveryMethod chooses how to bring the old version back. pachd applies its schema
@@ -185,6 +200,10 @@ type recoveryInput struct {
 // pachd added migrations a chart rollback alone brings back a pachd that crash-loops.
 func recoveryMethod(in recoveryInput) RecoveryMethod {
 	switch {
+	case in.DatabaseAhead:
+		// This run's reading and dump are of the migrated database: neither brings back
+		// what the rollback target's pachd ran against.
+		return RecoverLeaveAndInstruct
 	case in.Before != nil && in.After != nil && !in.Before.Added(*in.After):
 		return RecoverChartRollback
 	case in.HaveDump:

@@ -24,6 +24,7 @@ func TestDecideStart(t *testing.T) {
 		action    Action
 		base, to  int
 		reapply   bool
+		ahead     bool
 		inReason  string
 		atTarget  bool
 		thenSound Action // decideTarget's answer when the base runs the target
@@ -41,6 +42,11 @@ func TestDecideStart(t *testing.T) {
 		{name: "failed rollback goes to its own target", history: []*helmrelease.Release{rev(1, "superseded", "2.11.5", "Install complete"),
 			rev(2, "deployed", "2.11.6", "pach-upgrade 2.11.5 → 2.11.6"), rev(3, "failed", "2.11.5", "Rollback to 1 by pach-upgrade")},
 			action: ActProceed, base: 1, reapply: true, thenSound: ActUpgrade},
+		// A revision left because its pachd migrated the database: fixing forward is allowed,
+		// and the run knows a rollback to the base cannot work.
+		{name: "left after migrating", history: []*helmrelease.Release{rev(1, "deployed", "2.10.7", "Install complete"),
+			rev(2, "failed", "2.11.6", helmrelease.LeftMark+": schema migrations were added (18 → 21); restore databases pachyderm and dex from backup, then roll back to revision 1")},
+			action: ActProceed, base: 1, reapply: true, ahead: true, inReason: "left again, not rolled back", thenSound: ActUpgrade},
 		{name: "pending refused", history: []*helmrelease.Release{rev(1, "deployed", "2.11.5", ""), rev(2, "pending-upgrade", "2.11.6", "")},
 			action: ActRefuse, inReason: "pending-upgrade"},
 		{name: "pending upgrade recovered to the one before", recover: true,
@@ -61,7 +67,7 @@ func TestDecideStart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			latest := tc.history[len(tc.history)-1]
 			d := decideStart(observed{Latest: latest, History: tc.history}, tc.recover)
-			if d.Action != tc.action || d.To != tc.to || d.Reapply != tc.reapply {
+			if d.Action != tc.action || d.To != tc.to || d.Reapply != tc.reapply || d.DatabaseAhead != tc.ahead {
 				t.Fatalf("decision = %+v, want %s to %d reapply %v", d, tc.action, tc.to, tc.reapply)
 			}
 			if tc.base != 0 && (d.Base == nil || d.Base.Revision != tc.base) {
@@ -146,6 +152,12 @@ func TestRecoveryMethod(t *testing.T) {
 	for _, c := range cases {
 		if got := recoveryMethod(recoveryInput{Before: c.before, After: c.after, HaveDump: c.dump}); got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+		// Started from a revision an earlier run left: whatever this run read or dumped is
+		// the migrated database, so the chart is never rolled back.
+		in := recoveryInput{Before: c.before, After: c.after, HaveDump: c.dump, DatabaseAhead: true}
+		if got := recoveryMethod(in); got != RecoverLeaveAndInstruct {
+			t.Errorf("%s, database ahead of the base: %s, want %s", c.name, got, RecoverLeaveAndInstruct)
 		}
 	}
 }

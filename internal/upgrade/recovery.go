@@ -46,17 +46,25 @@ func (r *runner) instructions() string {
 // quiesces and restores the databases. It returns false when the chart
 // must not be rolled back.
 func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) {
-	if r.db == nil {
+	if r.db == nil && !r.start.DatabaseAhead {
 		return true, nil
 	}
-	after, readErr := r.migrationsAfter(ctx)
-	rec := recoveryMethod(recoveryInput{Before: r.db.before, After: after, HaveDump: len(r.db.dumps) > 0})
-	switch rec {
+	in := recoveryInput{DatabaseAhead: r.start.DatabaseAhead}
+	var readErr error
+	if r.db != nil {
+		in.Before, in.HaveDump = r.db.before, len(r.db.dumps) > 0
+		in.After, readErr = r.migrationsAfter(ctx)
+	}
+	switch recoveryMethod(in) {
 	case RecoverChartRollback:
 		r.rep.Database.Recovery = "no schema migration was added (or none could be read): chart rolled back"
 		return true, nil
 	case RecoverLeaveAndInstruct:
-		r.leaveAndInstruct(ctx, leaveReason(r.db.before, after, readErr))
+		why := leaveReason(in.Before, in.After, readErr)
+		if in.DatabaseAhead {
+			why = fmt.Sprintf("the run started from revision %d, which an earlier run left after its pachd migrated the database", r.latest.Revision)
+		}
+		r.leaveAndInstruct(ctx, why)
 		return false, nil
 	}
 	r.rep.Database.Recovery = "schema migrations were added: databases restored from this run's dump, then chart rolled back"
