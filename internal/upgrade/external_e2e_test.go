@@ -117,6 +117,21 @@ func TestExternalDatabaseMigrationsAddedLeavesAndInstructs(t *testing.T) {
 		t.Errorf("the log has no group with the recovery steps")
 	}
 	s.assertNeverLeaked(srv.Password)
+
+	// A second run that fails again must not roll back either: what it reads before its
+	// upgrade is already the migrated database, so "no migration added" says nothing of
+	// whether revision 1's pachd can start.
+	rep = s.run(inputs)
+	if rep.Result != report.ResultFailed || rep.RolledBack != nil {
+		t.Fatalf("second run: result = %s, rollback %+v; want failed and no rollback (%s)\n%s", rep.Result, rep.RolledBack, rep.Failure, s.lastOutput())
+	}
+	s.wantRelease(3, "failed", "2.11.6")
+	out = s.lastOutput()
+	for _, want := range []string{"revision 2, which an earlier run left", "the backup taken before revision 2 was applied", rollback} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run's log and summary lack %q", want)
+		}
+	}
 }
 
 // The same external database with the password in an existing Secret, and a patch whose
