@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -407,4 +409,99 @@ func TestRestoreCutShortCommitsNothing(t *testing.T) {
 			s.mustExec(t, "dex", "DELETE FROM sentinel; INSERT INTO sentinel VALUES ('dex before the upgrade')")
 		})
 	}
+}
+
+// orphaning runs the command as kwok's exec server and Kubernetes' do: a
+// client that goes away leaves it running, its stdin never closed.
+type orphaning struct {
+	Local
+	t *testing.T
+}
+
+func (r orphaning) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), r.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	go func() {
+		if stdin != nil {
+			io.Copy(in, stdin) // and never close it
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slowReader hands out its bytes slowly, and cancels once half are out.
+type slowReader struct {
+	r      io.Reader
+	left   int
+	cancel func()
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(p) > 4096 {
+		p = p[:4096]
+	}
+	n, err := s.r.Read(p)
+	if s.left -= n; s.left <= 0 {
+		s.cancel()
+		select {} // the stream stalls: nothing more comes, nothing ends it
+	}
+	return n, err
+}
+
+// TestCancelledRestoreEndsItsSession: a cancelled restore whose command
+// lives on (its exec's stdin open, as kwok's and Kubernetes' leave it)
+// has its session ended on the server at once, and the database is as it
+// was: no transaction left holding its locks until the stall limit.
+func TestCancelledRestoreEndsItsSession(t *testing.T) {
+	s := startPostgres(t)
+	s.seed(t, 5)
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := DumpDatabase(ctx, s.runner(), DumpOptions{Database: "pachyderm", Format: Plain, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.newVersionLeftovers(t, 6, 7)
+	before := s.state(t)
+	rctx, cancel := context.WithCancel(ctx)
+	stalled := slowRunner{orphaning{s.runner(), t}, func(in io.Reader) io.Reader {
+		return &slowReader{r: in, left: int(d.Size) / 2, cancel: cancel}
+	}}
+	if err := RestoreDatabase(rctx, stalled, dir, d, Login{}); err == nil {
+		t.Fatal("a cancelled restore returned no error")
+	}
+	s.noRestoreSession(t)
+	if got := s.state(t); got != before {
+		t.Fatalf("after a cancelled restore:\n  %s\nwant as before it:\n  %s", got, before)
+	}
+}
+
+// slowRunner wraps the restore's stdin.
+type slowRunner struct {
+	orphaning
+	wrap func(io.Reader) io.Reader
+}
+
+func (r slowRunner) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if stdin != nil {
+		stdin = r.wrap(stdin)
+	}
+	return r.orphaning.Run(ctx, argv, stdin, stdout, stderr)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 )
@@ -205,12 +206,15 @@ func RestoreDatabase(ctx context.Context, r Runner, dir string, d Dump, login Lo
 		`echo 'DROP OWNED BY CURRENT_USER;'; ` +
 		produce + ` && [ "$(head -c ` + fmt.Sprint(len(commitMark)) + `)" = "` + commitMark + `" ] && printf 'COMMIT;\n\\echo %s\n' "$2" ` +
 		`|| echo "DO \$\$BEGIN RAISE EXCEPTION 'the dump could not be read in full: nothing restored'; END\$\$;"; } | ` +
-		`PGAPPNAME=pach-upgrade-restore psql --dbname="$1" --no-password --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --output=/dev/null`
+		`PGAPPNAME=` + restoreApp + ` psql --dbname="$1" --no-password --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --output=/dev/null`
 	argv := []string{"sh", "-c", script, "restore", d.Database, committed}
 	var out limited
 	out.b, out.max = new(bytes.Buffer), 1<<12
 	in := io.MultiReader(f, strings.NewReader(commitMark))
 	if err := r.Run(ctx, login.script(argv...), in, &out, nil); err != nil {
+		if ctx.Err() != nil {
+			endRestoreSession(ctx, r, d.Database, login)
+		}
 		return fmt.Errorf("restore database %s in %s: %w", d.Database, r.Where(), err)
 	}
 	// psql says committed only after the COMMIT ran: a dump cut inside a
@@ -234,3 +238,20 @@ const committed = "pach-upgrade:committed"
 // server that never ends stdin) must not hold the database's locks for
 // ever. pg_restore writes a dump's SQL far faster than this.
 const stallLimit = "5min"
+
+// restoreApp names the restore's session on the server (application_name).
+const restoreApp = "pach-upgrade-restore"
+
+// endRestoreSession ends, on the server, the session of a restore whose
+// exec was cancelled: an exec's command can outlive its stream (Kubernetes
+// does not kill it when the client goes), and its open transaction would
+// hold the database's locks until stallLimit. Ended, the transaction rolls
+// back. Best effort, and bounded: the run is on its way out.
+func endRestoreSession(ctx context.Context, r Runner, db string, login Login) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	sql := "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" + restoreApp +
+		"' AND datname = '" + strings.ReplaceAll(db, "'", "''") + "' AND usename = current_user"
+	argv := []string{"psql", "--dbname=" + db, "--no-password", "--no-psqlrc", "--tuples-only", "--command=" + sql}
+	_ = r.Run(ctx, login.script(argv...), nil, io.Discard, nil)
+}
