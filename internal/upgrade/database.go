@@ -309,13 +309,15 @@ func (r *runner) quiesce(ctx context.Context) ([]cluster.Scaled, time.Time, erro
 		ws = append(ws, w...)
 	}
 	changed, err := r.d.Cluster.ScaleDown(ctx, r.cfg.Namespace, ws, quiesceWait)
+	var names []string
 	for _, w := range changed {
-		r.rep.Database.Quiesced = append(r.rep.Database.Quiesced, fmt.Sprintf("%s/%s: %d", w.Kind, w.Name, w.Replicas))
+		names = append(names, fmt.Sprintf("%s/%s: %d", w.Kind, w.Name, w.Replicas))
 	}
+	r.rep.Database.AddQuiesced(names...)
 	if err != nil {
 		return changed, start, fmt.Errorf("quiesce: %w", err)
 	}
-	r.log.Infof("quiesced: %s", strings.Join(r.rep.Database.Quiesced, ", "))
+	r.log.Infof("quiesced: %s", strings.Join(names, ", "))
 	return changed, start, nil
 }
 
