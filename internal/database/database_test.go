@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 )
 
 // TestDumpAndRestore dumps both databases, lets a "new pachd" add
@@ -504,4 +507,20 @@ func (r slowRunner) Run(ctx context.Context, argv []string, stdin io.Reader, std
 		stdin = r.wrap(stdin)
 	}
 	return r.orphaning.Run(ctx, argv, stdin, stdout, stderr)
+}
+
+// TestDumpToAFullDisk: the backup folder fills up midway through the dump
+// (a real tmpfs of 512 KiB): the error says the folder is full, names it,
+// and no partial file is left.
+func TestDumpToAFullDisk(t *testing.T) {
+	dir := testenv.SmallDisk(t, 512<<10)
+	s := startPostgres(t)
+	s.mustExec(t, "pachyderm", "CREATE TABLE bulk AS SELECT i, md5(i::text) AS v FROM generate_series(1, 100000) i")
+	_, err := DumpDatabase(context.Background(), s.runner(), DumpOptions{Database: "pachyderm", Format: Plain, Dir: dir})
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "the backup folder "+dir+" is full") {
+		t.Fatalf("err = %v, want the full backup folder named", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a dump to a full disk left %d file(s)", len(entries))
+	}
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
@@ -109,6 +111,13 @@ func DumpDatabase(ctx context.Context, r Runner, o DumpOptions) (Dump, error) {
 	if err := tmp.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	full := w.err // the exec's own error says only that the stream broke
+	if !errors.Is(full, syscall.ENOSPC) {
+		full = runErr
+	}
+	if errors.Is(full, syscall.ENOSPC) {
+		return d, fmt.Errorf("dump database %s: the backup folder %s is full after %d bytes of the dump: %w", o.Database, o.Dir, w.n, full)
+	}
 	if runErr != nil {
 		return d, fmt.Errorf("dump database %s with pg_dump in %s: %w", o.Database, r.Where(), runErr)
 	}
@@ -128,13 +137,17 @@ func DumpDatabase(ctx context.Context, r Runner, o DumpOptions) (Dump, error) {
 // counter counts what passes through it; a write error (a full disk)
 // stops the copy and so the exec.
 type counter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error // the first write error
 }
 
 func (c *counter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 

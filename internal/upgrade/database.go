@@ -2,11 +2,13 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -183,6 +185,11 @@ func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*Databa
 	if err != nil {
 		// No half backup: a folder without every dump is no backup.
 		os.RemoveAll(sub)
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, "", fmt.Errorf("database backup failed (%w); nothing was changed and the partial dumps were removed. "+
+				"Free space in %s, or set %s to a folder with room for both databases' dumps (or %s: false to upgrade without a dump)",
+				err, dir, config.InputBackupDir, config.InputDatabaseBackup)
+		}
 		return nil, "", fmt.Errorf("database backup failed (%w); nothing was changed", err)
 	}
 	r.db.dir, r.db.dumps = sub, dumps
