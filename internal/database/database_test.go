@@ -433,17 +433,18 @@ func (r orphaning) Run(ctx context.Context, argv []string, stdin io.Reader, stdo
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	r.t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	r.t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-exited })
 	go func() {
 		if stdin != nil {
 			io.Copy(in, stdin) // and never close it
 		}
 	}()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		return err
+	case <-exited:
+		return waitErr
 	case <-ctx.Done():
 		return ctx.Err()
 	}
