@@ -58,7 +58,11 @@ func (l Local) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, 
 	if stderr != nil {
 		cmd.Stderr = io.MultiWriter(stderr, tail)
 	}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// The tools run in their own process group, and a cancel stops the
+	// whole group: a shell's pipeline (head | pg_restore, psql) would
+	// otherwise outlive the shell and finish what was cancelled.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
 		if s := strings.TrimSpace(tail.String()); s != "" {

@@ -4,11 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 )
 
 // TestDumpAndRestore dumps both databases, lets a "new pachd" add
@@ -39,11 +45,7 @@ func TestDumpAndRestore(t *testing.T) {
 				dumps = append(dumps, d)
 			}
 			// What a new pachd that then failed leaves behind.
-			s.addMigrations(t, 6, 8)
-			for _, db := range Databases {
-				s.mustExec(t, db, "DELETE FROM sentinel")
-				s.mustExec(t, db, "CREATE TABLE added_by_new_version (x int)")
-			}
+			s.newVersionLeftovers(t, 6, 8)
 			after, err := ReadMigrations(ctx, r, "pachyderm", Login{})
 			if err != nil {
 				t.Fatal(err)
@@ -67,8 +69,8 @@ func TestDumpAndRestore(t *testing.T) {
 				if v := s.mustQuery(t, db, "SELECT string_agg(v, ',') FROM sentinel"); v != db+" before the upgrade" {
 					t.Errorf("%s sentinel after the restore = %q", db, v)
 				}
-				if v := s.mustQuery(t, db, "SELECT to_regclass('added_by_new_version') IS NULL"); v != "t" {
-					t.Errorf("%s: the new version's table survived the restore", db)
+				if v := s.mustQuery(t, db, "SELECT to_regclass('added_by_new_version') IS NULL AND to_regclass('refers_to_old') IS NULL"); v != "t" {
+					t.Errorf("%s: the new version's tables survived the restore", db)
 				}
 			}
 		})
@@ -240,4 +242,286 @@ type teeRunner struct {
 
 func (r teeRunner) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return r.Local.Run(ctx, argv, stdin, io.MultiWriter(stdout, r.w), stderr)
+}
+
+// newVersionLeftovers is what a newer pachd that then failed leaves in
+// both databases: more migrations, a deleted sentinel, a new table that
+// references an old one (pg_restore --clean, dropping only the dump's
+// tables, would fail on it) and one that does not.
+func (s *pgServer) newVersionLeftovers(t *testing.T, from, to int) {
+	t.Helper()
+	s.addMigrations(t, from, to)
+	for _, db := range Databases {
+		s.mustExec(t, db, "DELETE FROM sentinel")
+		s.mustExec(t, db, "CREATE TABLE added_by_new_version (x int)")
+	}
+	s.mustExec(t, "pachyderm", "CREATE TABLE refers_to_old (id BIGINT REFERENCES migrations(id))")
+}
+
+// state is what a restore must leave alone or bring back: each database's
+// tables and sentinel rows, and pachyderm's migrations.
+func (s *pgServer) state(t *testing.T) string {
+	t.Helper()
+	var out []string
+	for _, db := range Databases {
+		out = append(out, db+": tables "+s.mustQuery(t, db,
+			"SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")+
+			"; sentinel "+s.mustQuery(t, db, "SELECT coalesce(string_agg(v, ',' ORDER BY v), '') FROM sentinel"))
+	}
+	out = append(out, "migrations "+s.mustQuery(t, "pachyderm", "SELECT count(*) || ' max ' || max(id) FROM migrations"))
+	if s.mustQuery(t, "pachyderm", "SELECT to_regclass('bulk') IS NOT NULL") == "t" {
+		out = append(out, "bulk "+s.mustQuery(t, "pachyderm", "SELECT count(*) FROM bulk"))
+	}
+	return strings.Join(out, "; ")
+}
+
+// noRestoreSession waits for the restore's session to be gone from the
+// server: a psql left running would hold its transaction and its locks.
+func (s *pgServer) noRestoreSession(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n := s.mustQuery(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pach-upgrade-restore'")
+		if n == "0" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s restore session(s) still open 15s after the restore returned", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCancelledRestoreLeavesTheDatabaseAsItWas: a restore cancelled while
+// it loads the dump's rows (its DROP OWNED done, the old tables created
+// again) leaves every database exactly as it was before the restore, in
+// each format, and leaves no session behind.
+func TestCancelledRestoreLeavesTheDatabaseAsItWas(t *testing.T) {
+	s := startPostgres(t)
+	s.seed(t, 5)
+	s.mustExec(t, "pachyderm", "CREATE TABLE bulk AS SELECT i, repeat(md5(i::text), 8) AS v FROM generate_series(1, 300000) i")
+	ctx := context.Background()
+	for _, f := range Formats {
+		t.Run(string(f), func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := DumpDatabase(ctx, s.runner(), DumpOptions{Database: "pachyderm", Format: f, Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.newVersionLeftovers(t, 6, 7)
+			before := s.state(t)
+			t.Cleanup(func() { // the next format starts from the seeded state again
+				if err := RestoreDatabase(ctx, s.runner(), dir, d, Login{}); err != nil {
+					t.Fatal(err)
+				}
+				for _, db := range Databases {
+					s.mustExec(t, db, "DROP TABLE IF EXISTS added_by_new_version")
+				}
+				s.mustExec(t, "dex", "DELETE FROM sentinel; INSERT INTO sentinel VALUES ('dex before the upgrade')")
+			})
+			rctx, cancel := context.WithCancel(ctx)
+			copying := make(chan struct{})
+			go func() {
+				defer close(copying)
+				// Cancel once the restore's COPY into bulk has rows in.
+				for rctx.Err() == nil {
+					if n, _ := s.query("postgres", "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy"); n != "" && n != "0" {
+						cancel()
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+			err = RestoreDatabase(rctx, s.runner(), dir, d, Login{})
+			cancel()
+			<-copying
+			if err == nil {
+				t.Fatal("a cancelled restore returned no error (it finished before the cancel: make bulk bigger)")
+			}
+			s.noRestoreSession(t)
+			if got := s.state(t); got != before {
+				t.Fatalf("after a cancelled restore:\n  %s\nwant as before it:\n  %s", got, before)
+			}
+		})
+	}
+}
+
+// cutStdin hands the command only the first n bytes of its stdin, then
+// ends it: an exec whose stream was closed midway, as a cancelled client
+// or a lost connection leaves it.
+type cutStdin struct {
+	Local
+	n int64
+}
+
+func (r cutStdin) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if stdin != nil {
+		stdin = io.LimitReader(stdin, r.n)
+	}
+	return r.Local.Run(ctx, argv, stdin, stdout, stderr)
+}
+
+// TestRestoreCutShortCommitsNothing: the dump's stream ends early, at a
+// statement's end of a plain dump (valid SQL up to there) or midway in a
+// custom or tar dump, or just before the commit mark: nothing is restored.
+// The whole stream restores.
+func TestRestoreCutShortCommitsNothing(t *testing.T) {
+	s := startPostgres(t)
+	s.seed(t, 5)
+	ctx := context.Background()
+	for _, f := range Formats {
+		t.Run(string(f), func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := DumpDatabase(ctx, s.runner(), DumpOptions{Database: "pachyderm", Format: f, Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(dir, d.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cuts := map[string]int64{"midway": d.Size / 2, "before the mark": d.Size}
+			if f == Plain {
+				// Just after the sentinel's data: all that follows are
+				// constraints and the like.
+				i := strings.Index(string(data), "before the upgrade\n\\.\n")
+				if i < 0 {
+					t.Fatal("the plain dump holds no sentinel row")
+				}
+				cuts["midway"] = int64(i + len("before the upgrade\n\\.\n"))
+			}
+			s.newVersionLeftovers(t, 6, 7)
+			before := s.state(t)
+			for name, n := range cuts {
+				if err := RestoreDatabase(ctx, cutStdin{s.runner(), n}, dir, d, Login{}); err == nil {
+					t.Errorf("cut %s (%d of %d bytes): the restore succeeded", name, n, d.Size)
+				}
+				if got := s.state(t); got != before {
+					t.Fatalf("cut %s: after the restore:\n  %s\nwant as before:\n  %s", name, got, before)
+				}
+			}
+			if err := RestoreDatabase(ctx, cutStdin{s.runner(), d.Size + int64(len(commitMark))}, dir, d, Login{}); err != nil {
+				t.Fatalf("the whole stream: %v", err)
+			}
+			if got := s.mustQuery(t, "pachyderm", "SELECT count(*) FROM migrations"); got != "5" {
+				t.Fatalf("the whole stream restored %s migrations, want 5", got)
+			}
+			for _, db := range Databases {
+				s.mustExec(t, db, "DROP TABLE IF EXISTS added_by_new_version")
+			}
+			s.mustExec(t, "dex", "DELETE FROM sentinel; INSERT INTO sentinel VALUES ('dex before the upgrade')")
+		})
+	}
+}
+
+// orphaning runs the command as kwok's exec server and Kubernetes' do: a
+// client that goes away leaves it running, its stdin never closed.
+type orphaning struct {
+	Local
+	t *testing.T
+}
+
+func (r orphaning) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), r.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	r.t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-exited })
+	go func() {
+		if stdin != nil {
+			io.Copy(in, stdin) // and never close it
+		}
+	}()
+	select {
+	case <-exited:
+		return waitErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slowReader hands out its bytes slowly, and cancels once half are out.
+type slowReader struct {
+	r      io.Reader
+	left   int
+	cancel func()
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(p) > 4096 {
+		p = p[:4096]
+	}
+	n, err := s.r.Read(p)
+	if s.left -= n; s.left <= 0 {
+		s.cancel()
+		select {} // the stream stalls: nothing more comes, nothing ends it
+	}
+	return n, err
+}
+
+// TestCancelledRestoreEndsItsSession: a cancelled restore whose command
+// lives on (its exec's stdin open, as kwok's and Kubernetes' leave it)
+// has its session ended on the server at once, and the database is as it
+// was: no transaction left holding its locks until the stall limit.
+func TestCancelledRestoreEndsItsSession(t *testing.T) {
+	s := startPostgres(t)
+	s.seed(t, 5)
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := DumpDatabase(ctx, s.runner(), DumpOptions{Database: "pachyderm", Format: Plain, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.newVersionLeftovers(t, 6, 7)
+	before := s.state(t)
+	rctx, cancel := context.WithCancel(ctx)
+	stalled := slowRunner{orphaning{s.runner(), t}, func(in io.Reader) io.Reader {
+		return &slowReader{r: in, left: int(d.Size) / 2, cancel: cancel}
+	}}
+	if err := RestoreDatabase(rctx, stalled, dir, d, Login{}); err == nil {
+		t.Fatal("a cancelled restore returned no error")
+	}
+	s.noRestoreSession(t)
+	if got := s.state(t); got != before {
+		t.Fatalf("after a cancelled restore:\n  %s\nwant as before it:\n  %s", got, before)
+	}
+}
+
+// slowRunner wraps the restore's stdin.
+type slowRunner struct {
+	orphaning
+	wrap func(io.Reader) io.Reader
+}
+
+func (r slowRunner) Run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if stdin != nil {
+		stdin = r.wrap(stdin)
+	}
+	return r.orphaning.Run(ctx, argv, stdin, stdout, stderr)
+}
+
+// TestDumpToAFullDisk: the backup folder fills up midway through the dump
+// (a real tmpfs of 512 KiB): the error says the folder is full, names it,
+// and no partial file is left.
+func TestDumpToAFullDisk(t *testing.T) {
+	dir := testenv.SmallDisk(t, 512<<10)
+	s := startPostgres(t)
+	s.mustExec(t, "pachyderm", "CREATE TABLE bulk AS SELECT i, md5(i::text) AS v FROM generate_series(1, 100000) i")
+	_, err := DumpDatabase(context.Background(), s.runner(), DumpOptions{Database: "pachyderm", Format: Plain, Dir: dir})
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "the backup folder "+dir+" is full") {
+		t.Fatalf("err = %v, want the full backup folder named", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a dump to a full disk left %d file(s)", len(entries))
+	}
 }

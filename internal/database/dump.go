@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/runnerenv"
 )
@@ -108,6 +111,13 @@ func DumpDatabase(ctx context.Context, r Runner, o DumpOptions) (Dump, error) {
 	if err := tmp.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	full := w.err // the exec's own error says only that the stream broke
+	if !errors.Is(full, syscall.ENOSPC) {
+		full = runErr
+	}
+	if errors.Is(full, syscall.ENOSPC) {
+		return d, fmt.Errorf("dump database %s: the backup folder %s is full after %d bytes of the dump: %w", o.Database, o.Dir, w.n, full)
+	}
 	if runErr != nil {
 		return d, fmt.Errorf("dump database %s with pg_dump in %s: %w", o.Database, r.Where(), runErr)
 	}
@@ -127,13 +137,17 @@ func DumpDatabase(ctx context.Context, r Runner, o DumpOptions) (Dump, error) {
 // counter counts what passes through it; a write error (a full disk)
 // stops the copy and so the exec.
 type counter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error // the first write error
 }
 
 func (c *counter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 
@@ -167,17 +181,21 @@ func hashFile(r io.Reader, h hash.Hash) (string, int64, error) {
 // RestoreDatabase checks the dump, then replaces the database's content
 // with it through r, all or nothing: in one transaction psql drops every
 // object the user owns in the database (tables a newer pachd added too,
-// which pg_restore --clean would leave, as it drops only what the dump
-// holds) and runs the dump's SQL, which pg_restore writes from a custom or
-// tar dump. The transaction commits only when the whole dump was read: a
-// dump that pg_restore cannot read, a cancel or a broken stream roll it
-// back and leave the database as it was. The file streams to stdin.
+// which pg_restore --clean would leave, and whose references to the old
+// tables make its DROP TABLE fail) and runs the dump's SQL, which
+// pg_restore writes from a custom or tar dump. The file streams to stdin,
+// followed by commitMark; the transaction commits only when pg_restore read
+// the whole dump and the mark came after it. A stream cut short (a cancel,
+// a lost connection: stdin ends early), a dump pg_restore cannot read, a
+// killed psql or a stream that stalls for stallLimit all roll it back, and
+// leave the database as it was.
 func RestoreDatabase(ctx context.Context, r Runner, dir string, d Dump, login Login) error {
 	if err := Check(dir, d); err != nil {
 		return err
 	}
 	// head reads exactly the dump's size: the end of stdin does not reach
-	// the command through every exec (kwok's never closes it).
+	// the command through every exec (kwok's never closes it), and what
+	// follows the dump is the mark.
 	read := fmt.Sprintf("head -c %d", d.Size)
 	var produce string
 	switch d.Format {
@@ -193,14 +211,60 @@ func RestoreDatabase(ctx context.Context, r Runner, dir string, d Dump, login Lo
 		return fmt.Errorf("restore database %s: %w", d.Database, err)
 	}
 	defer f.Close()
-	script := `{ echo 'BEGIN;'; echo 'DROP OWNED BY CURRENT_USER;'; ` + produce + ` && echo 'COMMIT;' ` +
+	// A plain dump cut at a statement's end is valid SQL, and head exits 0
+	// on a short read: only the mark after the last byte says the dump
+	// arrived whole.
+	script := `{ echo 'BEGIN;'; ` +
+		`echo "SET LOCAL idle_in_transaction_session_timeout = '` + stallLimit + `';"; ` +
+		`echo 'DROP OWNED BY CURRENT_USER;'; ` +
+		produce + ` && [ "$(head -c ` + fmt.Sprint(len(commitMark)) + `)" = "` + commitMark + `" ] && printf 'COMMIT;\n\\echo %s\n' "$2" ` +
 		`|| echo "DO \$\$BEGIN RAISE EXCEPTION 'the dump could not be read in full: nothing restored'; END\$\$;"; } | ` +
-		`psql --dbname="$1" --no-password --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --output=/dev/null`
-	argv := []string{"sh", "-c", script, "restore", d.Database}
+		`PGAPPNAME=` + restoreApp + ` psql --dbname="$1" --no-password --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --output=/dev/null`
+	argv := []string{"sh", "-c", script, "restore", d.Database, committed}
 	var out limited
 	out.b, out.max = new(bytes.Buffer), 1<<12
-	if err := r.Run(ctx, login.script(argv...), f, &out, nil); err != nil {
+	in := io.MultiReader(f, strings.NewReader(commitMark))
+	if err := r.Run(ctx, login.script(argv...), in, &out, nil); err != nil {
+		if ctx.Err() != nil {
+			endRestoreSession(ctx, r, d.Database, login)
+		}
 		return fmt.Errorf("restore database %s in %s: %w", d.Database, r.Where(), err)
 	}
+	// psql says committed only after the COMMIT ran: a dump cut inside a
+	// COPY's rows swallows the failure's RAISE as a row, and psql ends
+	// without an error, and without committing.
+	if !strings.Contains(out.b.String(), committed) {
+		return fmt.Errorf("restore database %s in %s: the dump could not be read in full: nothing restored", d.Database, r.Where())
+	}
 	return nil
+}
+
+// commitMark follows the dump on the restore's stdin: the restore commits
+// only after reading it.
+const commitMark = "pach-upgrade:commit"
+
+// committed is what psql prints once the restore's COMMIT succeeded.
+const committed = "pach-upgrade:committed"
+
+// stallLimit is how long the server keeps a restore's transaction open
+// while no SQL arrives: a stream that stops without closing (an exec
+// server that never ends stdin) must not hold the database's locks for
+// ever. pg_restore writes a dump's SQL far faster than this.
+const stallLimit = "5min"
+
+// restoreApp names the restore's session on the server (application_name).
+const restoreApp = "pach-upgrade-restore"
+
+// endRestoreSession ends, on the server, the session of a restore whose
+// exec was cancelled: an exec's command can outlive its stream (Kubernetes
+// does not kill it when the client goes), and its open transaction would
+// hold the database's locks until stallLimit. Ended, the transaction rolls
+// back. Best effort, and bounded: the run is on its way out.
+func endRestoreSession(ctx context.Context, r Runner, db string, login Login) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	sql := "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" + restoreApp +
+		"' AND datname = '" + strings.ReplaceAll(db, "'", "''") + "' AND usename = current_user"
+	argv := []string{"psql", "--dbname=" + db, "--no-password", "--no-psqlrc", "--tuples-only", "--command=" + sql}
+	_ = r.Run(ctx, login.script(argv...), nil, io.Discard, nil)
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -42,6 +43,27 @@ type Database struct {
 	RecoverySteps []string
 	// Pipelines lists the pipeline states before and after the upgrade.
 	PipelinesBefore, PipelinesAfter []string
+}
+
+// AddQuiesced records workloads scaled to zero; one the run quiesced
+// before (for the dump, then for the restore) is listed once.
+func (d *Database) AddQuiesced(ws ...string) {
+	for _, w := range ws {
+		if !slices.Contains(d.Quiesced, w) {
+			d.Quiesced = append(d.Quiesced, w)
+		}
+	}
+}
+
+// QuiescedWorkloads is Quiesced with each workload once, in order.
+func (d *Database) QuiescedWorkloads() []string {
+	var out []string
+	for _, w := range d.Quiesced {
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // The quiesce methods of Database.QuiesceMethod.
@@ -86,8 +108,8 @@ func database(b *strings.Builder, d *Database) {
 	if d.QuiesceMethod == QuiescePause {
 		fmt.Fprintf(b, "Quiesced with `pachctl enterprise pause` for %s (pachd paused, no writes)\n\n", duration(d.Downtime))
 	}
-	if len(d.Quiesced) > 0 {
-		fmt.Fprintf(b, "Quiesced for %s (pachd and pipelines down): %s\n\n", duration(d.Downtime), inline(strings.Join(d.Quiesced, ", ")))
+	if q := d.QuiescedWorkloads(); len(q) > 0 {
+		fmt.Fprintf(b, "Quiesced for %s (pachd and pipelines down): %s\n\n", duration(d.Downtime), inline(strings.Join(q, ", ")))
 	}
 	if d.MigrationsBefore != "" {
 		fmt.Fprintf(b, "pachd's schema migrations before the upgrade: %s", inline(d.MigrationsBefore))

@@ -26,3 +26,21 @@ func TestSummaryShowsTheDatabases(t *testing.T) {
 		t.Error("database-backup-path output is not the dumps' folder")
 	}
 }
+
+// A run that quiesced for its dump and again for the restore lists each
+// workload once.
+func TestSummaryListsEachQuiescedWorkloadOnce(t *testing.T) {
+	d := &Database{Builtin: true, Downtime: time.Second}
+	d.AddQuiesced("Deployment/pachd: 1", "ReplicationController/pipeline-edges-v1: 2")
+	d.AddQuiesced("Deployment/pachd: 1")
+	if got := strings.Join(d.Quiesced, ", "); got != "Deployment/pachd: 1, ReplicationController/pipeline-edges-v1: 2" {
+		t.Errorf("Quiesced = %s", got)
+	}
+	// A report written before AddQuiesced (or by hand) renders once too.
+	d.Quiesced = append(d.Quiesced, "Deployment/pachd: 1")
+	s := Summary(&Report{Release: "pach", Namespace: "prod", Result: ResultRolledBack, Database: d})
+	if n := strings.Count(s, "Deployment/pachd: 1"); n != 1 || !strings.Contains(s,
+		"(pachd and pipelines down): Deployment/pachd: 1, ReplicationController/pipeline-edges-v1: 2\n") {
+		t.Errorf("summary lists pachd %d times:\n%s", n, s)
+	}
+}

@@ -33,6 +33,7 @@ const (
 	phaseUpgrading         // Helm upgrade started: a new revision may exist
 	phaseRollingBack       // a rollback was started after a failure
 	phaseRecovering        // recover-pending is rolling a pending revision back
+	phaseRestoring         // the databases are being restored from the dump, before a rollback
 )
 
 // cancelled reports whether the run itself was cancelled (a signal), as
@@ -97,6 +98,10 @@ func (r *runner) cancel() report.Result {
 		r.recordPods(ctx)
 	case phaseRecovering:
 		r.cancelRecovery(ctx, c)
+	case phaseRestoring:
+		r.cancelUpgrade(ctx, c)
+		r.cancelRestore(c)
+		r.recordPods(ctx)
 	}
 	r.log.Warningf("Cancelled", "%s during %q. Release left as: %s. Next run: %s", c.Cause, c.Step, c.State, c.Recovery)
 	return report.ResultCancelled
@@ -197,4 +202,23 @@ func (r *runner) cancelQuiesce(c *report.Cancellation) {
 	} else {
 		c.State += "; pachd and the pipeline workers given back their replicas"
 	}
+}
+
+// cancelRestore says, for a cancel while the databases were restored from
+// the dump after a failed upgrade, what became of them and which command
+// finishes the recovery: recover-pending would roll the chart back alone,
+// and the old pachd would refuse the migrated database.
+func (r *runner) cancelRestore(c *report.Cancellation) {
+	c.State += "; the database restore was stopped: each database is restored in one transaction, so each is either as the failed upgrade " +
+		"left it or fully restored, never half"
+	undone := false
+	for _, w := range r.rep.Warnings {
+		undone = undone || strings.HasPrefix(w, "replicas not restored")
+	}
+	if !undone {
+		c.State += "; pachd and the pipeline workers given back their replicas"
+	}
+	c.Recovery = "do not use recover-pending (it rolls the chart back alone, and the old pachd refuses the migrated database). " +
+		"Run " + r.restoreCommand() + ": it checks this run's dumps, restores the databases and rolls the chart back to revision " +
+		fmt.Sprint(r.release.Revision) + "."
 }

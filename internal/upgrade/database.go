@@ -2,11 +2,13 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -185,6 +187,11 @@ func (r *runner) backupDatabases(ctx context.Context, dir, stem string) (*Databa
 	if err != nil {
 		// No half backup: a folder without every dump is no backup.
 		os.RemoveAll(sub)
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, "", fmt.Errorf("database backup failed (%w); nothing was changed and the partial dumps were removed. "+
+				"Free space in %s, or set %s to a folder with room for both databases' dumps (or %s: false to upgrade without a dump)",
+				err, dir, config.InputBackupDir, config.InputDatabaseBackup)
+		}
 		return nil, "", fmt.Errorf("database backup failed (%w); nothing was changed", err)
 	}
 	r.db.dir, r.db.dumps = sub, dumps
@@ -311,13 +318,15 @@ func (r *runner) quiesce(ctx context.Context) ([]cluster.Scaled, time.Time, erro
 		ws = append(ws, w...)
 	}
 	changed, err := r.d.Cluster.ScaleDown(ctx, r.cfg.Namespace, ws, quiesceWait)
+	var names []string
 	for _, w := range changed {
-		r.rep.Database.Quiesced = append(r.rep.Database.Quiesced, fmt.Sprintf("%s/%s: %d", w.Kind, w.Name, w.Replicas))
+		names = append(names, fmt.Sprintf("%s/%s: %d", w.Kind, w.Name, w.Replicas))
 	}
+	r.rep.Database.AddQuiesced(names...)
 	if err != nil {
 		return changed, start, fmt.Errorf("quiesce: %w", err)
 	}
-	r.log.Infof("quiesced: %s", strings.Join(r.rep.Database.Quiesced, ", "))
+	r.log.Infof("quiesced: %s", strings.Join(names, ", "))
 	return changed, start, nil
 }
 

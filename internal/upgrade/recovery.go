@@ -73,7 +73,13 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 	// again. afterRollback gives the replicas back to the old revision.
 	var changed []cluster.Scaled
 	var start time.Time
+	r.phase = phaseRestoring
 	err = r.step(ctx, "Restore the databases", func(ctx context.Context) (string, error) {
+		// The restore stops on a cancel, and rolls back: the runner kills
+		// the run soon after its signal, and the report must say where the
+		// databases are and what to run.
+		ctx, stop := r.stopOnCancel(ctx)
+		defer stop()
 		var err error
 		if changed, start, err = r.quiesce(ctx); err != nil {
 			return "", err
@@ -96,11 +102,23 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 	if err != nil {
 		// The new revision stays: give it its replicas back.
 		r.resume(ctx, changed, start)
-		r.rep.Database.Recovery = "the restore failed, so the chart was not rolled back: " + r.instructions()
+		what := "failed"
+		if r.cancelled() {
+			what = "was cancelled"
+		}
+		r.rep.Database.Recovery = "the restore " + what + ", so the chart was not rolled back: each database is as the failed upgrade " +
+			"left it or fully restored (one transaction each). To recover, run " + r.restoreCommand() +
+			": it checks this run's dumps, restores the databases and rolls the chart back"
 		return false, err
 	}
 	r.afterRollback = func(ctx context.Context) { r.resume(ctx, changed, start) }
 	return true, nil
+}
+
+// restoreCommand is the command that finishes a recovery from this run's
+// dump: `pach-upgrade restore` with the snapshot the run wrote.
+func (r *runner) restoreCommand() string {
+	return fmt.Sprintf("`pach-upgrade restore --snapshot %s --release %s --namespace %s`", r.rep.BackupPath, r.cfg.Release, r.cfg.Namespace)
 }
 
 // resume gives quiesced workloads their replica counts back, also after a

@@ -95,8 +95,13 @@ func Restore(ctx context.Context, o RestoreOptions, d Deps) error {
 	}
 	for _, x := range snap.Databases.Dumps {
 		if err := database.RestoreDatabase(ctx, run, dumps, x, login); err != nil {
-			return fmt.Errorf("restore: %w; each database restore is one transaction: the ones not restored are as they were, "+
-				"the release is unchanged", err)
+			what := "restore"
+			if ctx.Err() != nil {
+				what = "restore cancelled"
+			}
+			return fmt.Errorf("%s: %w; each database is restored in one transaction, so each is as it was or fully restored, never half; "+
+				"the release is unchanged at revision %d%s. Run the same command again (pach-upgrade restore --snapshot %s --release %s --namespace %s): "+
+				"it restores every database from the start", what, err, rel.Revision, givenBack(o.Quiesce), o.Snapshot, o.Release, o.Namespace)
 		}
 		d.Log.Infof("restored database %s", x.Database)
 	}
@@ -124,6 +129,14 @@ func Restore(ctx context.Context, o RestoreOptions, d Deps) error {
 	}
 	d.Log.Infof("release %s/%s Ready at revision %d; migrations %s as in the snapshot", o.Namespace, o.Release, snap.Revision, after)
 	return nil
+}
+
+// givenBack says, for an error, that a quiesce was undone.
+func givenBack(quiesced bool) string {
+	if !quiesced {
+		return ""
+	}
+	return "; pachd and the pipeline workers get their replicas back as this command ends"
 }
 
 // readSnapshot reads a run's snapshot file and returns it with its folder.

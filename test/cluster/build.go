@@ -25,6 +25,9 @@ const (
 	// helm4File names the Helm 4 CLI with its version instead of entering the cache key: a
 	// new key rebuilds every binary, while a new name builds only this one when it changes.
 	helm4File = "helm4-v4.3.1"
+	// kwokFile names kwok with its version and the patch it is built with
+	// (kwokpatch.go), for the same reason.
+	kwokFile = "kwok-v0.8.0-" + kwokPatch
 )
 
 // Binaries are the built commands, all in Dir.
@@ -44,7 +47,7 @@ func binariesIn(dir string) Binaries {
 		APIServer:         filepath.Join(dir, "kube-apiserver"),
 		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
 		Scheduler:         filepath.Join(dir, "kube-scheduler"),
-		Kwok:              filepath.Join(dir, "kwok"),
+		Kwok:              filepath.Join(dir, kwokFile),
 		Helm3:             filepath.Join(dir, "helm3"),
 		Helm4:             filepath.Join(dir, helm4File),
 	}
@@ -161,7 +164,12 @@ func ensureBinaries(ctx context.Context, logw io.Writer) (Binaries, error) {
 			}
 		}
 	}
-	for _, b := range []struct{ module, dst string }{{kwokModule, bins.Kwok}, {helm3Module, bins.Helm3}, {helm4Module, bins.Helm4}} {
+	if !fileExists(bins.Kwok) {
+		if err := buildPatchedKwok(ctx, tmp, bins.Kwok, logw); err != nil {
+			return Binaries{}, err
+		}
+	}
+	for _, b := range []struct{ module, dst string }{{helm3Module, bins.Helm3}, {helm4Module, bins.Helm4}} {
 		if fileExists(b.dst) {
 			continue
 		}
