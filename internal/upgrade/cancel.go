@@ -99,8 +99,7 @@ func (r *runner) cancel() report.Result {
 	case phaseRecovering:
 		r.cancelRecovery(ctx, c)
 	case phaseRestoring:
-		r.cancelUpgrade(ctx, c)
-		r.cancelRestore(c)
+		r.cancelRestore(ctx, c)
 		r.recordPods(ctx)
 	}
 	r.log.Warningf("Cancelled", "%s during %q. Release left as: %s. Next run: %s", c.Cause, c.Step, c.State, c.Recovery)
@@ -208,7 +207,13 @@ func (r *runner) cancelQuiesce(c *report.Cancellation) {
 // the dump after a failed upgrade, what became of them and which command
 // finishes the recovery: recover-pending would roll the chart back alone,
 // and the old pachd would refuse the migrated database.
-func (r *runner) cancelRestore(c *report.Cancellation) {
+func (r *runner) cancelRestore(ctx context.Context, c *report.Cancellation) {
+	// Not pending-upgrade (cancelUpgrade's mark): recover-pending would roll the chart back
+	// alone, to a pachd that refuses the migrated database. Marked left, the next run fixes
+	// forward or leaves it again, and never rolls back to it.
+	r.markLeft(ctx, "cancelled while the databases were being restored from this run's dump")
+	c.State = fmt.Sprintf("revision %d failed and left (marked so in `helm history %s -n %s`); revision %d (Pachyderm %s) is the last deployed",
+		r.applied, r.cfg.Release, r.cfg.Namespace, r.release.Revision, r.from)
 	c.State += "; the database restore was stopped: each database is restored in one transaction, so each is either as the failed upgrade " +
 		"left it or fully restored, never half"
 	undone := false

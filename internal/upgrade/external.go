@@ -190,6 +190,14 @@ func (r *runner) leaveAndInstruct(ctx context.Context, why string) {
 	rd.RecoverySteps = steps
 	rd.Recovery = why + ": the chart was not rolled back (the old pachd would refuse the migrated database); recover by hand with the steps listed"
 	r.log.Errorf("Not rolled back: recover by hand", "%s.\n%s", why, numbered(steps))
+	r.markLeft(ctx, why)
+}
+
+// markLeft records on the revision this run applied that it failed and was left because
+// its pachd migrated (or may have migrated) the database: `helm history` shows it, and a
+// later run starting from it knows that a rollback cannot bring the old pachd back
+// (decideStart's DatabaseAhead).
+func (r *runner) markLeft(ctx context.Context, why string) {
 	if r.applied == 0 {
 		return
 	}

@@ -28,19 +28,6 @@ const planRecoveryNoDump = "if the upgrade fails after the new pachd added schem
 	"(the old pachd would refuse the migrated database) and the summary gives the steps: restore the databases from your backup, " +
 	"then helm rollback; with no migration added, the chart is rolled back"
 
-// instructions are the exact steps for a person when the run leaves the
-// new revision in place.
-func (r *runner) instructions() string {
-	var dbs []string
-	if r.db != nil {
-		dbs = r.db.dbs.names()
-	}
-	return fmt.Sprintf("the new pachd added schema migrations, so the chart was not rolled back (the old pachd would refuse the migrated database). "+
-		"To recover: 1) restore databases %s from the snapshot your backup-command took before this run; "+
-		"2) helm rollback %s %d --namespace %s --wait; 3) check that pachd is Ready", strings.Join(dbs, " and "),
-		r.cfg.Release, r.release.Revision, r.cfg.Namespace)
-}
-
 // beforeRollback runs before the chart is rolled back after a failure: it
 // reads the migrations again, chooses the recovery and, for a restore,
 // quiesces and restores the databases. It returns false when the chart
@@ -109,6 +96,10 @@ func (r *runner) beforeRollback(ctx context.Context) (rollback bool, err error) 
 		r.rep.Database.Recovery = "the restore " + what + ", so the chart was not rolled back: each database is as the failed upgrade " +
 			"left it or fully restored (one transaction each). To recover, run " + r.restoreCommand() +
 			": it checks this run's dumps, restores the databases and rolls the chart back"
+		if !r.cancelled() {
+			// A cancel marks the revision in cancelRestore, with the rest of its state.
+			r.markLeft(ctx, "the restore of the databases from this run's dump failed")
+		}
 		return false, err
 	}
 	r.afterRollback = func(ctx context.Context) { r.resume(ctx, changed, start) }

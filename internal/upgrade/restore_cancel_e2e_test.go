@@ -153,6 +153,9 @@ func TestSIGINTDuringTheRestores(t *testing.T) {
 	s.wantGivenBack()
 	if rel := s.latest(); rel.AppVersion != "2.11.6" {
 		t.Fatalf("the chart moved during the cancelled restore: revision %d %s %s", rel.Revision, rel.Status, rel.AppVersion)
+	} else if !rel.Left() {
+		// Not pending-upgrade: recover-pending would roll back to a pachd that refuses the database.
+		t.Errorf("revision %d is %s (%q), want failed and marked left", rel.Revision, rel.Status, rel.Description)
 	}
 	revision := s.latest().Revision
 
