@@ -99,7 +99,11 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	records := newQueryCache(cfg.Releases.Driver, stamp)
+	fast, err := newFastRecords(cfg.Releases.Driver, restConfig, namespace, resource)
+	if err != nil {
+		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
+	}
+	records := newQueryCache(fast, stamp)
 	cfg.Releases.Driver = records
 	return &Client{cfg: cfg, namespace: namespace, records: records}, nil
 }
