@@ -230,7 +230,49 @@ func (c *Client) MarkVerified(ctx context.Context, name string, revision int, wh
 	if !strings.Contains(desc, VerifiedMark) {
 		desc = strings.TrimSpace(desc + "; " + VerifiedMark + " " + what)
 	}
-	return c.setStatus(name, revision, rel.Info.Status, desc)
+	// The record just read is the one written back: reading it again would only decode the
+	// whole chart a second time.
+	rel.SetStatus(rel.Info.Status, desc)
+	if err := c.cfg.Releases.Update(rel); err != nil {
+		return fmt.Errorf("mark release %s revision %d %s: %w", name, revision, rel.Info.Status, err)
+	}
+	return nil
+}
+
+// MarkRollbackVerified marks the latest revision verified, with what, when it is the rollback
+// to revision to (and not a revision another client wrote since); it returns the revision
+// marked. It finds the latest revision from the records' labels and reads that record alone:
+// Get would decode every stored revision, each holding the whole chart, on the way to the
+// safe state that a failed upgrade's run ends in.
+func (c *Client) MarkRollbackVerified(ctx context.Context, name string, to int, what string) (int, error) {
+	revs, err := c.revisions(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if len(revs) == 0 {
+		return 0, c.wrapNotFound(name, "mark", driver.ErrReleaseNotFound)
+	}
+	latest := revs[len(revs)-1]
+	ri, err := c.cfg.Releases.Get(name, latest)
+	if err != nil {
+		return 0, fmt.Errorf("read release %s revision %d: %w", name, latest, err)
+	}
+	rel, ok := ri.(*release.Release)
+	if !ok || rel.Info == nil {
+		return 0, fmt.Errorf("release %s revision %d: unsupported release type %T", name, latest, ri)
+	}
+	if of := fromRelease(rel).RollbackOf(); of != to {
+		return 0, fmt.Errorf("the latest revision %d is not the rollback to revision %d", latest, to)
+	}
+	desc := rel.Info.Description
+	if !strings.Contains(desc, VerifiedMark) {
+		desc = strings.TrimSpace(desc + "; " + VerifiedMark + " " + what)
+	}
+	rel.SetStatus(rel.Info.Status, desc)
+	if err := c.cfg.Releases.Update(rel); err != nil {
+		return 0, fmt.Errorf("mark release %s revision %d verified: %w", name, latest, err)
+	}
+	return latest, nil
 }
 
 func (c *Client) markFailed(name string, revision int, description string) error {
