@@ -117,6 +117,9 @@ func TestMarkRollbackVerifiedOnlyMarksThatRollback(t *testing.T) {
 	if _, err := c.MarkRollbackVerified(ctx, testRelease, 1, "(test)"); err == nil {
 		t.Error("marked another client's revision 5 as the rollback to revision 1")
 	}
+	if rel, err := c.Latest(ctx, testRelease); err != nil || rel.Revision != 5 || rel.Status != "deployed" || rel.ChartVersion != "1.0.1" {
+		t.Errorf("Latest after another client's upgrade: %+v, %v; want revision 5 deployed at chart 1.0.1", rel, err)
+	}
 	if rel, err := c.Get(ctx, testRelease); err != nil || rel.Revision != 5 || rel.Verified() {
 		t.Errorf("latest: %+v, %v; want revision 5 unverified", rel, err)
 	}

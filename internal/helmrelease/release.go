@@ -63,6 +63,28 @@ func (c *Client) Get(ctx context.Context, name string) (*Release, error) {
 	return c.latest(name)
 }
 
+// Latest is Get read from the latest record alone: its revision found from the records'
+// labels, then that one record read and decoded. Get decodes every stored revision (each
+// holds the whole chart) whenever this client wrote since its last read, which is what a
+// failed upgrade's recovery does first; the history is left for Helm's rollback to read.
+func (c *Client) Latest(ctx context.Context, name string) (*Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	revs, err := c.revisions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(revs) == 0 {
+		return nil, c.wrapNotFound(name, "get", driver.ErrReleaseNotFound)
+	}
+	r, err := c.cfg.Releases.Get(name, revs[len(revs)-1])
+	if err != nil {
+		return nil, c.wrapNotFound(name, "get", err)
+	}
+	return fromReleaser(r)
+}
+
 // latest is Get from the records this client has read since its last write or Get: for the
 // steps between the release check and the upgrade, which all read the same release.
 func (c *Client) latest(name string) (*Release, error) {
@@ -258,7 +280,7 @@ func (c *Client) MarkRollbackVerified(ctx context.Context, name string, to int, 
 		return 0, fmt.Errorf("read release %s revision %d: %w", name, latest, err)
 	}
 	rel, ok := ri.(*release.Release)
-	if !ok || rel.Info == nil {
+	if !ok || rel == nil || rel.Info == nil {
 		return 0, fmt.Errorf("release %s revision %d: unsupported release type %T", name, latest, ri)
 	}
 	if of := fromRelease(rel).RollbackOf(); of != to {

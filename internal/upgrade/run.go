@@ -763,7 +763,8 @@ func (r *runner) recover(ctx context.Context, cause error, base *helmrelease.Rel
 	r.fail(cause)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
-	latest, err := r.d.Helm.Get(rctx, r.cfg.Release)
+	// The latest record alone: the rollback reads the history itself.
+	latest, err := r.d.Helm.Latest(rctx, r.cfg.Release)
 	if err != nil {
 		r.log.Warningf("Release not read after the failure", "%v", err)
 		latest = nil
