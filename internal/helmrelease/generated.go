@@ -143,7 +143,9 @@ type GeneratedOptions struct {
 // live value: through the values key that a render with a sentinel in each
 // candidate key shows to set it, or else through a post-renderer patch.
 // The fresh-install render and the sentinel render are one render, so a
-// chart with generated fields costs three renders, one without two.
+// chart with generated fields costs three renders, run side by side; one
+// without candidate keys costs two (the install render only if a field
+// differs), one with candidate keys three whatever it generates.
 // A field whose live value does not fit the rendered text around the random
 // part cannot be carried; Carry.Err reports those.
 func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, values map[string]any, opts GeneratedOptions) (*Carry, error) {
