@@ -3,21 +3,30 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
+	"runtime/trace"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
+	"github.com/pach-upgrade/pach-upgrade/internal/github"
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
+	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/actionrun"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/world"
+	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
 )
 
 // BenchmarkBrokenUpgradeVsHelm measures issue 23's time to a safe state: the real chart
@@ -35,6 +44,12 @@ import (
 // T is BENCH_HELM_TIMEOUT (default 60s; the issue also asks for 300s). The action gets the
 // same timeout. After each run the release is back on the old version (both roll back), and
 // its pods are waited Ready, untimed.
+//
+// For profiling the action's side alone: BENCH_ONLY_ACTION=1 leaves Helm out (no 60 s wait a
+// round), and BENCH_IN_PROCESS=1 adds the variant "in-process", the same run through
+// upgrade.Run in the benchmark's own process, so that -cpuprofile and -trace see it (the
+// binary's process start and report publishing are not in it); BENCH_PROFILE_DIR=<dir>
+// writes that run's CPU profile (cpu.pprof) and execution trace (trace.out) there.
 func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
 	c, rc := clusterFor(b)
 	if c.Helm4() == "" {
@@ -56,6 +71,12 @@ func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
 	}
 	cc := realChart()
 	order := []string{"action", "action-unreachable", "helm"}
+	if os.Getenv("BENCH_ONLY_ACTION") != "" {
+		order = order[:2]
+	}
+	if os.Getenv("BENCH_IN_PROCESS") != "" {
+		order = append(order, "in-process")
+	}
 	ns := map[string]string{}
 	helms := map[string]*helmrelease.Client{}
 	for _, v := range order {
@@ -118,7 +139,48 @@ func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
 		}
 		return res.Wall, nil
 	}
+	inProcess := func() (time.Duration, error) {
+		raw := maps.Clone(inputs)
+		raw[config.InputNamespace] = ns["in-process"]
+		cfg, err := config.Parse(raw)
+		if err != nil {
+			return 0, err
+		}
+		gh, err := github.NewClient(github.Options{APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL, Token: "bench-token"})
+		if err != nil {
+			return 0, err
+		}
+		if dir := os.Getenv("BENCH_PROFILE_DIR"); dir != "" {
+			stop, err := profile(dir)
+			if err != nil {
+				return 0, err
+			}
+			defer stop()
+		}
+		var logw io.Writer = io.Discard
+		var hopts []helmrelease.Option
+		if os.Getenv("BENCH_SHOW_LOG") != "" {
+			// Each line stamped with the time since the run's start, the Helm SDK's debug
+			// log among them: where the run waits.
+			logw = &stampWriter{w: os.Stderr, start: time.Now()}
+			hopts = append(hopts, helmrelease.WithLogger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		}
+		start := time.Now()
+		hc, err := helmrelease.New(rc, ns["in-process"], hopts...)
+		if err != nil {
+			return 0, err
+		}
+		rep := upgrade.Run(ctx, cfg, upgrade.Deps{Log: report.NewCLILogger(logw, logw), Cluster: kube, Helm: hc,
+			GitHub: gh, Holder: "bench in-process", ToolCache: b.TempDir(), TempDir: b.TempDir()})
+		d := time.Since(start)
+		if rep.Result != report.ResultRolledBack {
+			return 0, fmt.Errorf("in-process: result %s, want rolled-back: %s", rep.Result, rep.Failure)
+		}
+		lastSummary["in-process"] = report.Summary(rep)
+		return d, nil
+	}
 	run := map[string]func() (time.Duration, error){
+		"in-process":         inProcess,
 		"action":             func() (time.Duration, error) { return runAction("action") },
 		"action-unreachable": func() (time.Duration, error) { return runAction("action-unreachable") },
 		"helm": func() (time.Duration, error) {
@@ -171,12 +233,63 @@ func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
 	for _, name := range order {
 		s.log(b, name, "s")
 	}
-	for _, name := range []string{"action", "action-unreachable"} {
-		b.Logf("steps of the last %s run:\n%s", name, stepTable(lastSummary[name]))
+	for _, name := range order {
+		if name != "helm" {
+			b.Logf("steps of the last %s run:\n%s", name, stepTable(lastSummary[name]))
+		}
 	}
 	b.ReportMetric(s.median("action"), "action-s")
 	b.ReportMetric(s.median("action-unreachable"), "action-unreachable-s")
-	b.ReportMetric(s.median("helm"), "helm-s")
-	b.ReportMetric(s.median("action")/s.median("helm"), "action/helm")
-	b.ReportMetric(s.median("action-unreachable")/s.median("helm"), "unreachable/helm")
+	if slices.Contains(order, "in-process") {
+		b.ReportMetric(s.median("in-process"), "in-process-s")
+	}
+	if slices.Contains(order, "helm") {
+		b.ReportMetric(s.median("helm"), "helm-s")
+		b.ReportMetric(s.median("action")/s.median("helm"), "action/helm")
+		b.ReportMetric(s.median("action-unreachable")/s.median("helm"), "unreachable/helm")
+	}
+}
+
+// profile starts a CPU profile and an execution trace into dir; stop ends both.
+func profile(dir string) (stop func(), err error) {
+	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	tr, err := os.Create(filepath.Join(dir, "trace.out"))
+	if err != nil {
+		cpu.Close()
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		cpu.Close()
+		tr.Close()
+		return nil, err
+	}
+	if err := trace.Start(tr); err != nil {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		tr.Close()
+		return nil, err
+	}
+	return func() {
+		trace.Stop()
+		pprof.StopCPUProfile()
+		cpu.Close()
+		tr.Close()
+	}, nil
+}
+
+// stampWriter prefixes each write with the time since start.
+type stampWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "%7.3fs %s", time.Since(s.start).Seconds(), strings.TrimRight(string(p), "\n")+"\n")
+	return len(p), nil
 }

@@ -517,9 +517,12 @@ func markOldDeploymentPods(d *appsv1.Deployment, rss []*appsv1.ReplicaSet, pods 
 			stale[rs.UID] = !cur
 		}
 	}
-	if !found {
+	if !found && d.Generation <= d.Status.ObservedGeneration {
 		return // the current template's ReplicaSet is not seen yet: judge every pod
 	}
+	// Not found while the controller has not observed the spec yet (a watch started right
+	// after the apply): it has made no ReplicaSet for the new template, so every pod runs an
+	// earlier one, and a crash loop there is the version being left.
 	for _, p := range pods {
 		if ref := metav1.GetControllerOf(p); ref != nil && stale[ref.UID] {
 			old[p.UID] = true

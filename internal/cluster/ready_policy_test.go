@@ -54,6 +54,18 @@ func TestOnlyCurrentTemplatePodsFailFast(t *testing.T) {
 	if err := eval(waitingPod("pachd-new-1", cur, "ReplicaSet", "CrashLoopBackOff")); !errors.As(err, &pf) || pf.Pod != "pachd-new-1" {
 		t.Errorf("the current template's crash loop: %v, want it to fail the rollout", err)
 	}
+	// Just after the apply: the controller has not observed generation 2 and made no
+	// ReplicaSet for it; the old one's crash loop is still the version being left.
+	before := func(pods ...*corev1.Pod) error {
+		d := d.DeepCopy()
+		d.Status.ObservedGeneration = 1
+		_, err := evaluate("ns", Selection{Release: "pach"}, newWatchState(time.Now()), items[*appsv1.Deployment]{d}, items[*appsv1.StatefulSet]{},
+			items[*appsv1.DaemonSet]{}, items[*batchv1.Job]{}, items[*corev1.Pod](pods), items[*appsv1.ReplicaSet]{old})
+		return err
+	}
+	if err := before(waitingPod("pachd-old-1", old, "ReplicaSet", "CrashLoopBackOff")); err != nil {
+		t.Errorf("before the controller saw the new template, the old template's crash loop failed the rollout: %v", err)
+	}
 }
 
 // TestTransientFailuresGetAGrace: ErrImagePull and CreateContainerConfigError fail only

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -44,6 +46,8 @@ type Client struct {
 	cfg       *action.Configuration
 	namespace string
 	records   *queryCache
+	// revisions lists the release's stored revision numbers from the records' labels alone.
+	revisions func(ctx context.Context, name string) ([]int, error)
 }
 
 // Option configures a Client.
@@ -95,27 +99,33 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if err := cfg.Init(getter, namespace, o.driver); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	stamp, err := recordStamper(restConfig, namespace, resource)
+	stamp, revisions, err := recordStamper(restConfig, namespace, resource)
 	if err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
-	records := newQueryCache(cfg.Releases.Driver, stamp)
+	fast, err := newFastRecords(cfg.Releases.Driver, restConfig, namespace, resource)
+	if err != nil {
+		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
+	}
+	records := newQueryCache(fast, stamp)
 	cfg.Releases.Driver = records
-	return &Client{cfg: cfg, namespace: namespace, records: records}, nil
+	return &Client{cfg: cfg, namespace: namespace, records: records, revisions: revisions}, nil
 }
 
 // recordStamper returns the cache's stamp for records kept in resource (secrets or
-// configmaps): the revision and status labels of the release's objects, listed as metadata only.
-func recordStamper(restConfig *rest.Config, namespace, resource string) (func(ctx context.Context, name string) (string, error), error) {
+// configmaps): the revision and status labels of the release's objects, listed as metadata
+// only; and revisions, the stored revision numbers read the same way.
+func recordStamper(restConfig *rest.Config, namespace, resource string) (stamp func(ctx context.Context, name string) (string, error),
+	revisions func(ctx context.Context, name string) ([]int, error), err error) {
 	mc, err := metadata.NewForConfig(restConfig)
 	if err != nil {
-		return nil, fmt.Errorf("metadata client: %w", err)
+		return nil, nil, fmt.Errorf("metadata client: %w", err)
 	}
 	objects := mc.Resource(corev1.SchemeGroupVersion.WithResource(resource)).Namespace(namespace)
-	return func(ctx context.Context, name string) (string, error) {
+	list := func(ctx context.Context, name string) (map[int]string, error) {
 		list, err := objects.List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(historyLabels(name)).String()})
 		if err != nil {
-			return "", fmt.Errorf("list the %s of release %s/%s: %w", resource, namespace, name, err)
+			return nil, fmt.Errorf("list the %s of release %s/%s: %w", resource, namespace, name, err)
 		}
 		revs := map[int]string{}
 		for _, o := range list.Items {
@@ -125,8 +135,23 @@ func recordStamper(restConfig *rest.Config, namespace, resource string) (func(ct
 				revs[v] = o.Labels["status"] + "@" + string(o.UID) + "/" + o.ResourceVersion
 			}
 		}
+		return revs, nil
+	}
+	stamp = func(ctx context.Context, name string) (string, error) {
+		revs, err := list(ctx, name)
+		if err != nil {
+			return "", err
+		}
 		return formatStamp(revs), nil
-	}, nil
+	}
+	revisions = func(ctx context.Context, name string) ([]int, error) {
+		revs, err := list(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return slices.Sorted(maps.Keys(revs)), nil
+	}
+	return stamp, revisions, nil
 }
 
 // Namespace is the namespace the client works in.

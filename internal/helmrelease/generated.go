@@ -9,11 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage"
+	"k8s.io/client-go/discovery"
 
 	pvalues "github.com/pach-upgrade/pach-upgrade/internal/values"
 )
@@ -139,7 +143,9 @@ type GeneratedOptions struct {
 // live value: through the values key that a render with a sentinel in each
 // candidate key shows to set it, or else through a post-renderer patch.
 // The fresh-install render and the sentinel render are one render, so a
-// chart with generated fields costs three renders, one without two.
+// chart with generated fields costs three renders, run side by side; one
+// without candidate keys costs two (the install render only if a field
+// differs), one with candidate keys three whatever it generates.
 // A field whose live value does not fit the rendered text around the random
 // part cannot be carried; Carry.Err reports those.
 func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, values map[string]any, opts GeneratedOptions) (*Carry, error) {
@@ -169,20 +175,48 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 	if err != nil {
 		return nil, fmt.Errorf("live release %s: %w", name, err)
 	}
-	render := func(vals map[string]any) (map[string]*object, error) {
-		carry.Renders++
-		m, err := c.renderUpgrade(ctx, name, ch, vals)
+	// The sentinels depend on nothing rendered, so all three renders can run side by side.
+	sentinels := map[string]string{}
+	sentVals := pvalues.Copy(values)
+	for i, k := range keys {
+		if v, ok := pvalues.Lookup(values, k); ok && v != nil && v != "" {
+			continue // set by the user: not what makes a field random
+		}
+		s := sentinel(i)
+		sentinels[k] = s
+		pvalues.Set(sentVals, k, s)
+	}
+	// Each render runs on its own Helm configuration (an upgrade sets its storage's history
+	// limit as it runs), all with the capabilities read once here.
+	if err := c.primeCapabilities(); err != nil {
+		return nil, err
+	}
+	renderWith := func(cfg *action.Configuration, ch *Chart, vals map[string]any) (map[string]*object, error) {
+		m, err := c.renderUpgradeWith(ctx, cfg, name, ch, vals)
 		if err != nil {
 			return nil, err
 		}
 		return parseObjects(m, c.namespace)
 	}
-	a, err := render(values)
-	if err != nil {
-		return nil, err
+	// A chart with candidate keys nearly always has generated fields (the real chart has
+	// several): its fresh-install render starts with the two upgrade renders instead of
+	// after them. A chart without any renders it only when a field differs.
+	var a, b, installed map[string]*object
+	var errA, errB, errInstall error
+	var wg sync.WaitGroup
+	carry.Renders += 2
+	// Each concurrent render gets its own copy of the chart, which rendering changes.
+	// Copied before any render starts.
+	chB, chI := ch.clone(), ch.clone()
+	wg.Go(func() { a, errA = renderWith(c.cfg, ch, values) })
+	wg.Go(func() { b, errB = renderWith(c.sibling(), chB, values) })
+	early := len(keys) > 0
+	if early {
+		carry.Renders++
+		wg.Go(func() { installed, errInstall = c.renderInstall(ctx, name, chI, sentVals) })
 	}
-	b, err := render(values)
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(errA, errB); err != nil {
 		return nil, err
 	}
 	gen := generatedFields(a, b)
@@ -190,9 +224,8 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 		return carry, nil
 	}
 
-	// Only fields the live release has can be carried; find the rollout
-	// markers among them with an install render, and the keys with a
-	// sentinel render.
+	// Only fields the live release has can be carried; the install render tells the
+	// rollout markers among them, the sentinel render the keys.
 	var inLive []genField
 	for _, g := range gen {
 		o := a[g.key]
@@ -213,16 +246,6 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 	if len(inLive) == 0 {
 		return carry, nil
 	}
-	sentinels := map[string]string{}
-	sentVals := pvalues.Copy(values)
-	for i, k := range keys {
-		if v, ok := pvalues.Lookup(values, k); ok && v != nil && v != "" {
-			continue // set by the user: not what makes a field random
-		}
-		s := sentinel(i)
-		sentinels[k] = s
-		pvalues.Set(sentVals, k, s)
-	}
 	// One fresh-install render answers both remaining questions: which
 	// fields a fresh install renders at all (the others are rollout
 	// markers: a sentinel changes what a field holds, not whether it is
@@ -230,9 +253,11 @@ func (c *Client) FindGenerated(ctx context.Context, name string, ch *Chart, valu
 	// A chart that refuses a sentinel somewhere (a key also read as a
 	// number, say) only loses the mapping: it is rendered again without
 	// them, and every field then goes through the post-renderer.
-	carry.Renders++
-	installed, err := c.renderInstall(ctx, name, ch, sentVals)
-	sent := installed
+	if !early {
+		carry.Renders++
+		installed, errInstall = c.renderInstall(ctx, name, ch, sentVals)
+	}
+	sent, err := installed, errInstall
 	if err != nil && len(sentinels) > 0 {
 		carry.Renders++
 		installed, err = c.renderInstall(ctx, name, ch, values)
@@ -430,13 +455,61 @@ func sentinel(i int) string {
 // renderUpgrade renders the upgrade as Helm would run it (lookups against
 // the cluster), without the OpenAPI validation a render alone does not need.
 func (c *Client) renderUpgrade(ctx context.Context, name string, ch *Chart, values map[string]any) (string, error) {
-	up := c.dryRunUpgrade(nil)
+	return c.renderUpgradeWith(ctx, c.cfg, name, ch, values)
+}
+
+// renderUpgradeWith is renderUpgrade on the Helm configuration cfg.
+func (c *Client) renderUpgradeWith(ctx context.Context, cfg *action.Configuration, name string, ch *Chart, values map[string]any) (string, error) {
+	up := dryRunUpgradeWith(cfg, c.namespace, nil)
 	up.DisableOpenAPIValidation = true
 	r, err := up.RunWithContext(ctx, name, ch.Chart, pvalues.Copy(values))
 	if err != nil {
 		return "", fmt.Errorf("render the upgrade of %s/%s to chart %s %s: %w", c.namespace, name, ch.Name(), ch.Version(), err)
 	}
 	return fullManifest(r), nil
+}
+
+// primeCapabilities reads the cluster's capabilities into c's configuration, as Helm's first
+// action would (Configuration.getCapabilities, which is not exported): the version and the
+// API versions the API server serves. Renders running side by side then share them instead
+// of each writing them.
+func (c *Client) primeCapabilities() error {
+	if c.cfg.Capabilities != nil {
+		return nil
+	}
+	dc, err := c.cfg.RESTClientGetter.ToDiscoveryClient()
+	if err != nil {
+		return fmt.Errorf("could not get Kubernetes discovery client: %w", err)
+	}
+	dc.Invalidate()
+	kv, err := dc.ServerVersion()
+	if err != nil {
+		return fmt.Errorf("could not get server version from Kubernetes: %w", err)
+	}
+	apiVersions, err := action.GetVersionSet(dc)
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return fmt.Errorf("could not get apiVersions from Kubernetes: %w", err)
+	}
+	c.cfg.Capabilities = &common.Capabilities{
+		APIVersions: apiVersions,
+		KubeVersion: common.KubeVersion{Version: kv.GitVersion, Major: kv.Major, Minor: kv.Minor},
+		HelmVersion: common.DefaultCapabilities.HelmVersion,
+	}
+	return nil
+}
+
+// sibling is a Helm configuration that shares c's cluster clients, release records and
+// capabilities, with its own Storage: a render on it may run beside one on c's.
+func (c *Client) sibling() *action.Configuration {
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(c.cfg.Logger().Handler()))
+	cfg.RESTClientGetter = c.cfg.RESTClientGetter
+	cfg.KubeClient = c.cfg.KubeClient
+	cfg.RegistryClient = c.cfg.RegistryClient
+	cfg.Capabilities = c.cfg.Capabilities
+	cfg.HookOutputFunc = c.cfg.HookOutputFunc
+	cfg.CustomTemplateFuncs = c.cfg.CustomTemplateFuncs
+	cfg.Releases = storage.Init(c.records)
+	return cfg
 }
 
 // renderInstall renders the chart as a fresh install, client-side only,

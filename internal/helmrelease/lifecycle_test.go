@@ -81,3 +81,46 @@ func TestRecoverPendingRollbackToItsTarget(t *testing.T) {
 		t.Errorf("pachd image %s, want 2.11.5", pachdImage(t, ns))
 	}
 }
+
+// TestMarkRollbackVerifiedOnlyMarksThatRollback: the mark goes on the latest revision when it
+// is the rollback to the given revision (found from the records' labels, read alone), and on
+// nothing when another client wrote a revision after it.
+func TestMarkRollbackVerifiedOnlyMarksThatRollback(t *testing.T) {
+	t.Parallel()
+	ns := testenv.Namespace(t)
+	ctx := context.Background()
+	old, next := oldAndNew(t)
+	c, other := newClient(t, ns), newClient(t, ns)
+	install(t, c, old, localValues())
+	for range 2 { // revisions 2 and 3: the rollback to 1 is revision 4
+		if _, err := c.Upgrade(ctx, testRelease, next, localValues(), UpgradeOptions{Timeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Rollback(ctx, testRelease, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MarkRollbackVerified(ctx, testRelease, 2, "(test)"); err == nil {
+		t.Error("marked revision 4 as the rollback to revision 2; it rolls back to 1")
+	}
+	got, err := c.MarkRollbackVerified(ctx, testRelease, 1, "(test)")
+	if err != nil || got != 4 {
+		t.Fatalf("mark: revision %d, %v; want revision 4", got, err)
+	}
+	if rel, err := other.Get(ctx, testRelease); err != nil || rel.Revision != 4 || !rel.Verified() || rel.Status != "deployed" {
+		t.Fatalf("latest: %+v, %v; want revision 4 deployed and verified", rel, err)
+	}
+	// Another client upgrades after the rollback: nothing is marked.
+	if _, err := other.Upgrade(ctx, testRelease, next, localValues(), UpgradeOptions{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MarkRollbackVerified(ctx, testRelease, 1, "(test)"); err == nil {
+		t.Error("marked another client's revision 5 as the rollback to revision 1")
+	}
+	if rel, err := c.Latest(ctx, testRelease); err != nil || rel.Revision != 5 || rel.Status != "deployed" || rel.ChartVersion != "1.0.1" {
+		t.Errorf("Latest after another client's upgrade: %+v, %v; want revision 5 deployed at chart 1.0.1", rel, err)
+	}
+	if rel, err := c.Get(ctx, testRelease); err != nil || rel.Revision != 5 || rel.Verified() {
+		t.Errorf("latest: %+v, %v; want revision 5 unverified", rel, err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/redact"
+	pvalues "github.com/pach-upgrade/pach-upgrade/internal/values"
 )
 
 // maxDownload bounds what is read from a chart repository: the real Pachyderm chart archive
@@ -281,4 +282,44 @@ func readLocal(base, ref string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", absP, err)
 	}
 	return data, nil
+}
+
+// clone copies what rendering changes in a chart, so that renders can run side by side:
+// Helm's render marks each dependency enabled or not in the chart's metadata, drops the
+// disabled ones from its dependency list and replaces its values with the imported ones.
+// Templates and files, which it only reads, are shared.
+func (c *Chart) clone() *Chart {
+	cp := *c
+	cp.Chart = copyChart(c.Chart)
+	return &cp
+}
+
+func copyChart(c *chart.Chart) *chart.Chart {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	if c.Metadata != nil {
+		md := *c.Metadata
+		md.Dependencies = nil
+		if c.Metadata.Dependencies != nil {
+			md.Dependencies = make([]*chart.Dependency, len(c.Metadata.Dependencies))
+		}
+		for i, d := range c.Metadata.Dependencies {
+			if d != nil {
+				dc := *d
+				md.Dependencies[i] = &dc
+			}
+		}
+		cp.Metadata = &md
+	}
+	if c.Values != nil {
+		cp.Values = pvalues.Copy(c.Values)
+	}
+	deps := make([]*chart.Chart, 0, len(c.Dependencies()))
+	for _, d := range c.Dependencies() {
+		deps = append(deps, copyChart(d))
+	}
+	cp.SetDependencies(deps...)
+	return &cp
 }

@@ -63,6 +63,28 @@ func (c *Client) Get(ctx context.Context, name string) (*Release, error) {
 	return c.latest(name)
 }
 
+// Latest is Get read from the latest record alone: its revision found from the records'
+// labels, then that one record read and decoded. Get decodes every stored revision (each
+// holds the whole chart) whenever this client wrote since its last read, which is what a
+// failed upgrade's recovery does first; the history is left for Helm's rollback to read.
+func (c *Client) Latest(ctx context.Context, name string) (*Release, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	revs, err := c.revisions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(revs) == 0 {
+		return nil, c.wrapNotFound(name, "get", driver.ErrReleaseNotFound)
+	}
+	r, err := c.cfg.Releases.Get(name, revs[len(revs)-1])
+	if err != nil {
+		return nil, c.wrapNotFound(name, "get", err)
+	}
+	return fromReleaser(r)
+}
+
 // latest is Get from the records this client has read since its last write or Get: for the
 // steps between the release check and the upgrade, which all read the same release.
 func (c *Client) latest(name string) (*Release, error) {
@@ -240,7 +262,49 @@ func (c *Client) MarkVerified(ctx context.Context, name string, revision int, wh
 	if !strings.Contains(desc, VerifiedMark) {
 		desc = strings.TrimSpace(desc + "; " + VerifiedMark + " " + what)
 	}
-	return c.setStatus(name, revision, rel.Info.Status, desc)
+	// The record just read is the one written back: reading it again would only decode the
+	// whole chart a second time.
+	rel.SetStatus(rel.Info.Status, desc)
+	if err := c.cfg.Releases.Update(rel); err != nil {
+		return fmt.Errorf("mark release %s revision %d %s: %w", name, revision, rel.Info.Status, err)
+	}
+	return nil
+}
+
+// MarkRollbackVerified marks the latest revision verified, with what, when it is the rollback
+// to revision to (and not a revision another client wrote since); it returns the revision
+// marked. It finds the latest revision from the records' labels and reads that record alone:
+// Get would decode every stored revision, each holding the whole chart, on the way to the
+// safe state that a failed upgrade's run ends in.
+func (c *Client) MarkRollbackVerified(ctx context.Context, name string, to int, what string) (int, error) {
+	revs, err := c.revisions(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	if len(revs) == 0 {
+		return 0, c.wrapNotFound(name, "mark", driver.ErrReleaseNotFound)
+	}
+	latest := revs[len(revs)-1]
+	ri, err := c.cfg.Releases.Get(name, latest)
+	if err != nil {
+		return 0, fmt.Errorf("read release %s revision %d: %w", name, latest, err)
+	}
+	rel, ok := ri.(*release.Release)
+	if !ok || rel == nil || rel.Info == nil {
+		return 0, fmt.Errorf("release %s revision %d: unsupported release type %T", name, latest, ri)
+	}
+	if of := fromRelease(rel).RollbackOf(); of != to {
+		return 0, fmt.Errorf("the latest revision %d is not the rollback to revision %d", latest, to)
+	}
+	desc := rel.Info.Description
+	if !strings.Contains(desc, VerifiedMark) {
+		desc = strings.TrimSpace(desc + "; " + VerifiedMark + " " + what)
+	}
+	rel.SetStatus(rel.Info.Status, desc)
+	if err := c.cfg.Releases.Update(rel); err != nil {
+		return 0, fmt.Errorf("mark release %s revision %d verified: %w", name, latest, err)
+	}
+	return latest, nil
 }
 
 func (c *Client) markFailed(name string, revision int, description string) error {

@@ -770,7 +770,8 @@ func (r *runner) recover(ctx context.Context, cause error, base *helmrelease.Rel
 	r.fail(cause)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
-	latest, err := r.d.Helm.Get(rctx, r.cfg.Release)
+	// The latest record alone: the rollback reads the history itself.
+	latest, err := r.d.Helm.Latest(rctx, r.cfg.Release)
 	if err != nil {
 		r.log.Warningf("Release not read after the failure", "%v", err)
 		latest = nil
@@ -840,14 +841,8 @@ func (r *runner) recover(ctx context.Context, cause error, base *helmrelease.Rel
 // release, saying that only readiness was checked (pachctl is the target's, not the old
 // version's): a later run at that version then knows it runs.
 func (r *runner) markRollbackVerified(ctx context.Context, to int) {
-	latest, err := r.d.Helm.Get(ctx, r.cfg.Release)
-	if err == nil && latest.RollbackOf() != to {
-		err = fmt.Errorf("the latest revision %d is not the rollback to revision %d", latest.Revision, to)
-	}
-	if err == nil {
-		err = r.d.Helm.MarkVerified(ctx, r.cfg.Release, latest.Revision,
-			fmt.Sprintf("(every pod Ready after the rollback to revision %d, %s)", to, r.now().UTC().Format(time.RFC3339)))
-	}
+	_, err := r.d.Helm.MarkRollbackVerified(ctx, r.cfg.Release, to,
+		fmt.Sprintf("(every pod Ready after the rollback to revision %d, %s)", to, r.now().UTC().Format(time.RFC3339)))
 	if err != nil {
 		r.log.Warningf("Rollback not marked verified", "the next run checks it again: %v", err)
 	}
