@@ -134,7 +134,7 @@ func rootTokenError(ns, release string, err error) error {
 }
 
 // rootTokenState is the run's root token, read once, when pachctl first
-// talks to pachd beyond the version.
+// talks to pachd.
 type rootTokenState struct {
 	read        bool
 	token, from string
