@@ -163,7 +163,7 @@ func Options() []Option {
 		{Name: InputQuiesce, Default: "true",
 			Description: "Pause pachd with `pachctl enterprise pause` where enterprise is active, else scale pachd and the pipeline workers to zero, while the databases are dumped, so that nothing writes to them, and give their replica counts back afterwards (on failure and cancel too); the summary reports the downtime. `false` takes a live dump."},
 		{Name: InputRootTokenSecret,
-			Description: "Secret holding key `root-token` (sets `pachd.rootTokenSecretName`). Where Pachyderm auth is active (enterprise with `pachd.activateAuth`), pachctl signs in with this root token to list pipelines and pause pachd; without the input it is read from `pachd.rootTokenSecretName`, `pachd.rootToken` or the Secret `pachyderm-auth` that the chart generates, and a run that finds none refuses before any change."},
+			Description: "Secret holding key `root-token` (sets `pachd.rootTokenSecretName`). Where Pachyderm auth is active (enterprise with `pachd.activateAuth`), pachctl signs in with this root token on every call to pachd (version check, health, pipelines, pause); without the input it is read from `pachd.rootTokenSecretName`, `pachd.rootToken` or the Secret `pachyderm-auth` that the chart generates, and a run that finds none refuses before any change."},
 		{Name: InputEnterpriseRootToken,
 			Description: "Secret holding key `root-token` for an Enterprise Server (sets `pachd.enterpriseRootTokenSecretName`)."},
 		{Name: InputPostgresqlSecret,

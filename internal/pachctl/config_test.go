@@ -2,6 +2,7 @@ package pachctl
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,19 @@ func TestConfigHoldsTheToken(t *testing.T) {
 		t.Fatalf("config mode = %v, %v; want 0600", st.Mode(), err)
 	}
 	raw, _ := os.ReadFile(path)
+	if tok, err := activeSessionToken(raw); err != nil || tok != "tok-1234" {
+		t.Errorf("config = %s (%v), want the token as the active context's session_token", raw, err)
+	}
+	path, _ = writeConfig(t.TempDir(), "")
+	if raw, _ := os.ReadFile(path); strings.Contains(string(raw), "session_token") {
+		t.Errorf("config without a token = %s, want no session_token", raw)
+	}
+}
+
+// activeSessionToken reads, as pachctl does, the token of the active
+// context from a config file's JSON; it is a shape of its own, so that a
+// wrong field name in pachConfig fails the tests.
+func activeSessionToken(raw []byte) (string, error) {
 	var cfg struct {
 		UserID string `json:"user_id"`
 		V2     struct {
@@ -29,11 +43,11 @@ func TestConfigHoldsTheToken(t *testing.T) {
 			} `json:"contexts"`
 		} `json:"v2"`
 	}
-	if err := json.Unmarshal(raw, &cfg); err != nil || cfg.UserID == "" || cfg.V2.Contexts[cfg.V2.ActiveContext].SessionToken != "tok-1234" {
-		t.Errorf("config = %s (%v), want the token as the active context's session_token", raw, err)
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return "", err
 	}
-	path, _ = writeConfig(t.TempDir(), "")
-	if raw, _ := os.ReadFile(path); strings.Contains(string(raw), "session_token") {
-		t.Errorf("config without a token = %s, want no session_token", raw)
+	if cfg.UserID == "" {
+		return "", errors.New("no user_id: pachctl would rewrite the config")
 	}
+	return cfg.V2.Contexts[cfg.V2.ActiveContext].SessionToken, nil
 }

@@ -7,19 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
-)
-
-const (
-	// commandTimeout bounds one pachctl invocation, so a pachctl waiting on
-	// an unreachable pachd cannot hold the retry loop.
-	commandTimeout = 30 * time.Second
-	// maxStderr bounds how much of pachctl's error output an error quotes.
-	maxStderr = 512
 )
 
 // Versions are what pachctl reports for itself and for pachd.
@@ -29,9 +18,9 @@ type Versions struct {
 }
 
 // clientVersion runs `pachctl version --client-only`, which prints the bare
-// version (e.g. 2.11.6).
+// version (e.g. 2.11.6) without asking pachd.
 func clientVersion(ctx context.Context, pachctl string) (string, error) {
-	out, err := run(ctx, pachctl, nil, "version", "--client-only")
+	out, err := Conn{Path: pachctl}.run(ctx, "version", "--client-only")
 	if err != nil {
 		return "", err
 	}
@@ -42,29 +31,20 @@ func clientVersion(ctx context.Context, pachctl string) (string, error) {
 	return normalize(lines[len(lines)-1]), nil
 }
 
-// Verify asks pachctl for its own and pachd's version, with pachd reached at
-// pachdAddress (PACHD_ADDRESS, e.g. grpc://127.0.0.1:30650). While pachd does
-// not answer, it retries until timeout. Both versions must equal target.
-func Verify(ctx context.Context, pachctlPath, pachdAddress, target string, timeout time.Duration) (Versions, error) {
+// Verify asks pachctl for its own and pachd's version, with c's pachd
+// (PACHD_ADDRESS, e.g. grpc://127.0.0.1:30650) and token, as every other
+// call to pachd. While pachd does not answer, it retries until timeout.
+// Both versions must equal target.
+func Verify(ctx context.Context, c Conn, target string, timeout time.Duration) (Versions, error) {
 	target = normalize(target)
-	if pachdAddress == "" {
+	if c.Address == "" {
 		return Versions{}, errors.New("verify versions: no pachd address")
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// pachctl writes a config file on first use: give it one of its own, not
-	// the user's (whose contexts could point elsewhere) nor one in HOME, which
-	// in a container action is the runner's folder.
-	cfgDir, err := os.MkdirTemp("", "pachctl-config-")
-	if err != nil {
-		return Versions{}, fmt.Errorf("verify versions: %w", err)
-	}
-	defer os.RemoveAll(cfgDir)
-	env := []string{"PACHD_ADDRESS=" + pachdAddress, "PACH_CONFIG=" + filepath.Join(cfgDir, "config.json")}
-
 	backoff := 500 * time.Millisecond
 	for {
-		v, err := queryVersions(ctx, pachctlPath, env)
+		v, err := queryVersions(ctx, c)
 		if err == nil {
 			if v.Pachctl != target || v.Pachd != target {
 				return v, fmt.Errorf("%w: pachctl reports %s and pachd reports %s, want %s for both",
@@ -78,24 +58,18 @@ func Verify(ctx context.Context, pachctlPath, pachdAddress, target string, timeo
 		}
 		select {
 		case <-ctx.Done():
-			return v, fmt.Errorf("pachd at %s did not report its version within %s: %w", pachdAddress, timeout, err)
+			return v, fmt.Errorf("pachd at %s did not report its version within %s: %w", c.Address, timeout, err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
-// permanentError is a failure that waiting for pachd cannot fix.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
 // queryVersions prefers the machine-readable `--raw -o json` output and falls
 // back to the COMPONENT/VERSION table of plain `pachctl version` when the
 // output is not JSON (e.g. a pachctl without -o).
-func queryVersions(ctx context.Context, pachctl string, env []string) (Versions, error) {
-	out, err := run(ctx, pachctl, env, "version", "--raw", "-o", "json")
+func queryVersions(ctx context.Context, c Conn) (Versions, error) {
+	out, err := c.run(ctx, "version", "--raw", "-o", "json")
 	if msgs, perr := parseRawJSON(out); perr == nil {
 		switch {
 		case len(msgs) == 2:
@@ -107,7 +81,7 @@ func queryVersions(ctx context.Context, pachctl string, env []string) (Versions,
 			return Versions{}, permanentError{fmt.Errorf("`pachctl version --raw -o json` printed %d version messages, want 2", len(msgs))}
 		}
 	}
-	out, err = run(ctx, pachctl, env, "version")
+	out, err = c.run(ctx, "version")
 	if err != nil {
 		return Versions{}, err
 	}
@@ -179,32 +153,3 @@ func parseTable(out []byte) (Versions, error) {
 }
 
 func normalize(v string) string { return strings.TrimPrefix(strings.TrimSpace(v), "v") }
-
-// run executes pachctl with extra environment and returns its stdout. A
-// binary that cannot be started is a permanentError.
-func run(ctx context.Context, pachctl string, env []string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, pachctl, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.Bytes(), nil
-	case errors.As(err, &exitErr):
-		return stdout.Bytes(), fmt.Errorf("`pachctl %s` failed (%v): %s", strings.Join(args, " "), err, truncate(stderr.Bytes()))
-	default:
-		return stdout.Bytes(), permanentError{fmt.Errorf("run `%s %s`: %w", pachctl, strings.Join(args, " "), err)}
-	}
-}
-
-func truncate(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > maxStderr {
-		s = "…" + s[len(s)-maxStderr:]
-	}
-	return s
-}

@@ -39,7 +39,7 @@ func servePachd(t *testing.T, version pachstandin.VersionFunc) *pachstandin.Pach
 
 func TestVerifyBothAtTarget(t *testing.T) {
 	pachd := servePachd(t, pachstandin.StaticVersion(target))
-	v, err := pachctl.Verify(t.Context(), pachctlBinary(t, target), pachd.Address, "v"+target, 30*time.Second)
+	v, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: pachctlBinary(t, target), Address: pachd.Address}, "v"+target, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestVerifyFailsNamingBothVersions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pachd := servePachd(t, pachstandin.StaticVersion(tt.server))
 			start := time.Now()
-			v, err := pachctl.Verify(t.Context(), pachctlBinary(t, tt.client), pachd.Address, target, time.Minute)
+			v, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: pachctlBinary(t, tt.client), Address: pachd.Address}, target, time.Minute)
 			if !errors.Is(err, pachctl.ErrVersionMismatch) {
 				t.Fatalf("err = %v, want version mismatch", err)
 			}
@@ -90,7 +90,7 @@ func TestVerifyWaitsForPachdToStart(t *testing.T) {
 		}
 		return target, nil
 	})
-	v, err := pachctl.Verify(t.Context(), pachctlBinary(t, target), pachd.Address, target, time.Minute)
+	v, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: pachctlBinary(t, target), Address: pachd.Address}, target, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestVerifyWaitsForPachdToStart(t *testing.T) {
 func TestVerifyGivesUpAfterTimeout(t *testing.T) {
 	pachd := servePachd(t, func(context.Context) (string, error) { return "", errors.New("pachd is starting") })
 	start := time.Now()
-	_, err := pachctl.Verify(t.Context(), pachctlBinary(t, target), pachd.Address, target, 2*time.Second)
+	_, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: pachctlBinary(t, target), Address: pachd.Address}, target, 2*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "did not report its version within 2s") || !strings.Contains(err.Error(), pachd.Address) {
 		t.Fatalf("err = %v, want a timeout naming the address", err)
 	}
@@ -121,7 +121,7 @@ func TestVerifyNothingListening(t *testing.T) {
 	}
 	addr := "grpc://" + lis.Addr().String()
 	lis.Close()
-	_, err = pachctl.Verify(t.Context(), pachctlBinary(t, target), addr, target, time.Second)
+	_, err = pachctl.Verify(t.Context(), pachctl.Conn{Path: pachctlBinary(t, target), Address: addr}, target, time.Second)
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("err = %v, want a failure naming %s", err, addr)
 	}
@@ -137,7 +137,7 @@ func TestVerifyFallsBackToTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	pachd := servePachd(t, pachstandin.StaticVersion(old))
-	v, err := pachctl.Verify(t.Context(), script, pachd.Address, target, 30*time.Second)
+	v, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: script, Address: pachd.Address}, target, 30*time.Second)
 	if !errors.Is(err, pachctl.ErrVersionMismatch) || v != (pachctl.Versions{Pachctl: target, Pachd: old}) {
 		t.Fatalf("versions %+v, err %v; want pachctl %s and pachd %s read from the table", v, err, target, old)
 	}
@@ -145,8 +145,45 @@ func TestVerifyFallsBackToTable(t *testing.T) {
 
 func TestVerifyMissingBinaryFailsAtOnce(t *testing.T) {
 	start := time.Now()
-	_, err := pachctl.Verify(t.Context(), filepath.Join(t.TempDir(), "nope"), "grpc://127.0.0.1:1", target, time.Minute)
+	_, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: filepath.Join(t.TempDir(), "nope"), Address: "grpc://127.0.0.1:1"}, target, time.Minute)
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Fatalf("err = %v after %s, want an immediate failure", err, time.Since(start))
+	}
+}
+
+// The version check runs pachctl as every other call to pachd does: with a
+// throw-away config whose active context holds the token, and none of the
+// user's pachctl settings (their config, their PACH_CONTEXT).
+func TestVerifySignsInLikeEveryCall(t *testing.T) {
+	pachd := servePachd(t, pachstandin.StaticVersion(target))
+	const root = "pach-root-token-0123456789abcdef"
+	pachd.SetAuth(root)
+	dir := t.TempDir()
+	userConfig := filepath.Join(dir, "user-config.json")
+	if err := os.WriteFile(userConfig, []byte(`{"v2":{"active_context":"prod","contexts":{"prod":{"session_token":"users-own-token"}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PACH_CONFIG", userConfig)
+	t.Setenv("PACH_CONTEXT", "prod")
+	seenConfig, seenEnv := filepath.Join(dir, "seen-config.json"), filepath.Join(dir, "seen-env")
+	script := filepath.Join(dir, "pachctl")
+	body := fmt.Sprintf("#!/bin/sh\ncp \"$PACH_CONFIG\" %q\necho \"PACH_CONTEXT=${PACH_CONTEXT-unset}\" > %q\nexec %q \"$@\"\n",
+		seenConfig, seenEnv, pachctlBinary(t, target))
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v, err := pachctl.Verify(t.Context(), pachctl.Conn{Path: script, Address: pachd.Address, Token: root}, target, 30*time.Second)
+	if err != nil || v != (pachctl.Versions{Pachctl: target, Pachd: target}) {
+		t.Fatalf("versions %+v, %v", v, err)
+	}
+	raw, err := os.ReadFile(seenConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := pachctl.ActiveSessionToken(raw); err != nil || tok != root {
+		t.Errorf("pachctl version ran with config %s (%v), want the token as the active context's session_token", raw, err)
+	}
+	if env, _ := os.ReadFile(seenEnv); strings.TrimSpace(string(env)) != "PACH_CONTEXT=unset" {
+		t.Errorf("pachctl version ran with %s, want the user's PACH_CONTEXT left out", env)
 	}
 }

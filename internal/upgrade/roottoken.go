@@ -125,7 +125,7 @@ func readRootToken(ctx context.Context, r values.SecretReader, ns string, srcs [
 func rootTokenError(ns, release string, err error) error {
 	if errors.Is(err, errNoRootToken) {
 		return fmt.Errorf("Pachyderm auth is active in release %s/%s (enterprise with pachd.activateAuth), and pachctl needs pachd's root token "+
-			"to read the pipelines and pause pachd: none found (no input %s, no value pachd.rootTokenSecretName or pachd.rootToken, "+
+			"to sign in to pachd (versions, health, pipelines, pause): none found (no input %s, no value pachd.rootTokenSecretName or pachd.rootToken, "+
 			"no key %s in Secret %s/%s): set input %s to a Secret in %s holding key %s with the root token pachd was deployed with",
 			ns, release, config.InputRootTokenSecret, rootTokenKey, ns, authSecretName, config.InputRootTokenSecret, ns, rootTokenKey)
 	}
@@ -134,7 +134,7 @@ func rootTokenError(ns, release string, err error) error {
 }
 
 // rootTokenState is the run's root token, read once, when pachctl first
-// talks to pachd beyond the version.
+// talks to pachd.
 type rootTokenState struct {
 	read        bool
 	token, from string
@@ -171,7 +171,7 @@ func (r *runner) planRootToken(ctx context.Context) (string, error) {
 	if _, err := r.rootToken(ctx); err != nil {
 		return "", err
 	}
-	return "Pachyderm auth is active: pachctl reads pachd's health and pauses pachd with the root token from " + r.auth.from, nil
+	return "Pachyderm auth is active: pachctl signs in to pachd (versions, health, pause) with the root token from " + r.auth.from, nil
 }
 
 // pachdConn is pachctl, installed at the target version, at pachd, with

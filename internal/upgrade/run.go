@@ -289,6 +289,14 @@ func (r *runner) verifyCurrent(ctx context.Context) report.Result {
 	if err := r.step(ctx, "Install pachctl", r.installPachctl); err != nil {
 		return r.fail(err)
 	}
+	// The version check signs in with the root token where auth is
+	// active: a token that cannot be read refuses the run here, before a
+	// failed check could roll the revision back.
+	if r.cfg.PachctlVersionCheck {
+		if _, err := r.rootToken(ctx); err != nil {
+			return r.fail(err)
+		}
+	}
 	uctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	err := r.step(uctx, "Verify the release", func(ctx context.Context) (string, error) {
@@ -692,17 +700,13 @@ func (r *runner) verify(ctx context.Context) (string, error) {
 	if !r.cfg.PachctlVersionCheck {
 		return "", skip("pachctl-version-check is false")
 	}
-	addr := r.cfg.PachdAddress
-	if addr == "" {
-		fwd, stop, err := r.d.Cluster.PortForward(ctx, r.cfg.Namespace, "pachd", pachdPort)
-		if err != nil {
-			return "", fmt.Errorf("reach pachd: %w; set pachd-address when the runner can reach pachd directly", err)
-		}
-		defer stop()
-		addr = "grpc://" + fwd
+	c, stop, err := r.pachdConn(ctx)
+	if err != nil {
+		return "", err
 	}
+	defer stop()
 	want := r.target.AppVersion.String()
-	v, err := pachctl.Verify(ctx, r.pachctl.Path, addr, want, r.remaining(ctx))
+	v, err := pachctl.Verify(ctx, c, want, r.remaining(ctx))
 	r.rep.Versions = append(r.rep.Versions,
 		report.ComponentVersion{Component: "pachctl", Version: v.Pachctl, Want: want},
 		report.ComponentVersion{Component: "pachd", Version: v.Pachd, Want: want})

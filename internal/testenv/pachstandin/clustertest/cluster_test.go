@@ -91,7 +91,7 @@ func TestVerifyFollowsReadyPachdPods(t *testing.T) {
 		}
 		return false, nil
 	})
-	v, err := pachctl.Verify(ctx, bin, pachd.Address, target, 10*time.Second)
+	v, err := pachctl.Verify(ctx, pachctl.Conn{Path: bin, Address: pachd.Address}, target, 10*time.Second)
 	if !errors.Is(err, pachctl.ErrVersionMismatch) {
 		t.Fatalf("verify after a rollout that did not happen: %+v, %v; want a version mismatch", v, err)
 	}
@@ -102,7 +102,7 @@ func TestVerifyFollowsReadyPachdPods(t *testing.T) {
 	// Once the rollout really happens, verification passes.
 	updateTemplate(t, cs, ns, func(tpl *corev1.PodTemplateSpec) { tpl.Annotations = nil })
 	waitForVersion(t, version, target)
-	v, err = pachctl.Verify(ctx, bin, pachd.Address, target, 30*time.Second)
+	v, err = pachctl.Verify(ctx, pachctl.Conn{Path: bin, Address: pachd.Address}, target, 30*time.Second)
 	if err != nil || v != (pachctl.Versions{Pachctl: target, Pachd: target}) {
 		t.Fatalf("verify after the rollout: %+v, %v", v, err)
 	}
