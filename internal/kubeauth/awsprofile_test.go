@@ -1,0 +1,131 @@
+package kubeauth
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// awsFiles writes an AWS shared config file and an empty credentials file, points the SDK at
+// them (it reads these variables from the process, as the aws CLI does) and returns the config
+// file's path.
+func awsFiles(t *testing.T, configText string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, creds := filepath.Join(dir, "config"), filepath.Join(dir, "credentials")
+	if err := os.WriteFile(cfg, []byte(configText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(creds, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", cfg)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	return cfg
+}
+
+// credentialProgram writes a program that leaves a marker file when it runs and prints the
+// keys credential_process expects; it returns the program and the marker's path.
+func credentialProgram(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	program := filepath.Join(dir, "aws-creds-helper")
+	script := "#!/bin/sh\ntouch '" + marker + "'\n" +
+		`echo '{"Version":1,"AccessKeyId":"AKIAIOSFODNN7EXAMPLE","SecretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}'` + "\n"
+	if err := os.WriteFile(program, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return program, marker
+}
+
+func ran(marker string) bool {
+	_, err := os.Stat(marker)
+	return err == nil
+}
+
+// TestAWSCredentialProcessIsNotRun: a shared config file (which a pull request may have written)
+// whose selected profile, or the source_profile its role is assumed from, names a
+// credential_process makes the real SDK run that program. It is refused, named with the file
+// and profile, and never runs; allow-exec-plugins lets the program named there run.
+func TestAWSCredentialProcessIsNotRun(t *testing.T) {
+	program, marker := credentialProgram(t)
+	eks := &Plugin{Cloud: CloudEKS, ClusterID: "pach-prod", Region: "eu-west-1"}
+	env := map[string]string{"AWS_REGION": "eu-west-1"}
+	getenv := func(k string) string { return env[k] }
+
+	for _, tc := range []struct {
+		name, config, profile, wantProfile string
+	}{
+		{"the default profile", "[default]\ncredential_process = " + program + " --account prod\n", "", "default"},
+		{"AWS_PROFILE", "[profile ci]\ncredential_process = " + program + "\n", "ci", "ci"},
+		{"through source_profile", "[profile deploy]\nrole_arn = arn:aws:iam::111122223333:role/deploy\nsource_profile = base\n\n" +
+			"[profile base]\ncredential_process = \"" + program + "\" --json\n", "deploy", "base"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := awsFiles(t, tc.config)
+			env["AWS_PROFILE"] = tc.profile
+			_, err := newEKS(context.Background(), eks, getenv, Options{})
+			if ran(marker) {
+				t.Fatalf("the credential_process ran (err %v)", err)
+			}
+			if err == nil {
+				t.Fatal("signed in through a refused credential_process")
+			}
+			for _, want := range []string{file, `profile "` + tc.wantProfile + `"`, program, "allow-exec-plugins", "not run"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+		})
+	}
+
+	// A shell line cannot be allowed by naming its first word: `sh -c` would run the rest.
+	awsFiles(t, "[default]\ncredential_process = "+program+"; touch "+marker+"\n")
+	env["AWS_PROFILE"] = ""
+	_, err := newEKS(context.Background(), eks, getenv, Options{AllowExecPlugins: []string{program}})
+	if ran(marker) || err == nil || !strings.Contains(err.Error(), "shell command line") {
+		t.Errorf("shell line with the allowed program first: ran %v, error %v", ran(marker), err)
+	}
+
+	// Keys in the environment come first in the SDK's chain: the profile's program would not
+	// run, so nothing is refused.
+	awsFiles(t, "[default]\ncredential_process = "+program+"\n")
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "AKIAIOSFODNN7EXAMPLE", "secret"
+	if _, err := newEKS(context.Background(), eks, getenv, Options{}); err != nil || ran(marker) {
+		t.Errorf("keys in the environment: error %v, ran %v", err, ran(marker))
+	}
+	delete(env, "AWS_ACCESS_KEY_ID")
+	delete(env, "AWS_SECRET_ACCESS_KEY")
+
+	// Allowed by name (as written, or its base name), the program runs as the SDK says.
+	for _, allow := range []string{program, filepath.Base(program)} {
+		_ = os.Remove(marker)
+		if _, err := newEKS(context.Background(), eks, getenv, Options{AllowExecPlugins: []string{allow}}); err != nil {
+			t.Errorf("allow-exec-plugins %s: %v", allow, err)
+		}
+		if !ran(marker) {
+			t.Errorf("allow-exec-plugins %s: the program did not run", allow)
+		}
+	}
+}
+
+func TestShellProgram(t *testing.T) {
+	for line, want := range map[string]string{
+		"/usr/local/bin/aws-vault exec prod --json": "/usr/local/bin/aws-vault",
+		`"/opt/my tools/helper" --x 'a b'`:          "/opt/my tools/helper",
+		"  helper  ":                                "helper",
+	} {
+		if got, ok := shellProgram(line); !ok || got != want {
+			t.Errorf("shellProgram(%q) = %q, %v; want %q", line, got, ok, want)
+		}
+	}
+	for _, line := range []string{"helper; curl x", "helper && id", "helper | sh", "helper $(id)", "helper `id`", "PATH=/tmp helper",
+		"helper > /tmp/x", "helper 'open", "helper\nid", "", "helper & id", `helper \; id`} {
+		if got, ok := shellProgram(line); ok {
+			t.Errorf("shellProgram(%q) = %q, simple; want refused", line, got)
+		}
+	}
+}
