@@ -129,3 +129,29 @@ func TestShellProgram(t *testing.T) {
 		}
 	}
 }
+
+// TestAWSSharedConfigEndpointOnlyToAWS: a shared config file that names its own STS endpoint
+// (the web identity token and the signed requests would go there) is refused like
+// AWS_ENDPOINT_URL_STS, unless allow-credential-hosts names the host.
+func TestAWSSharedConfigEndpointOnlyToAWS(t *testing.T) {
+	eks := &Plugin{Cloud: CloudEKS, ClusterID: "pach-prod", Region: "eu-west-1"}
+	env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+	getenv := func(k string) string { return env[k] }
+	for name, text := range map[string]string{
+		"endpoint_url": "[default]\nendpoint_url = https://sts.attacker.example\n",
+		"services":     "[default]\nservices = s\n\n[services s]\nsts =\n  endpoint_url = https://sts.attacker.example\n",
+	} {
+		awsFiles(t, text)
+		_, err := newEKS(context.Background(), eks, getenv, Options{})
+		if err == nil || !strings.Contains(err.Error(), "sts.attacker.example") || !strings.Contains(err.Error(), "allow-credential-hosts") {
+			t.Errorf("%s: error %v, want the host refused", name, err)
+		}
+		if _, err := newEKS(context.Background(), eks, getenv, Options{AllowHosts: []string{"sts.attacker.example"}}); err != nil {
+			t.Errorf("%s allowed: %v", name, err)
+		}
+	}
+	awsFiles(t, "[default]\nendpoint_url = https://sts.eu-west-1.amazonaws.com\n")
+	if _, err := newEKS(context.Background(), eks, getenv, Options{}); err != nil {
+		t.Errorf("AWS's own endpoint: %v", err)
+	}
+}
