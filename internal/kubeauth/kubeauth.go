@@ -36,10 +36,11 @@ type Options struct {
 	// HTTPClient, when set, carries every request to the clouds' token services and to the
 	// Actions OIDC endpoint. Nil means the SDKs' defaults.
 	HTTPClient *http.Client
-	// AllowExecPlugins names the exec plugins (base names or full commands) that may run as
-	// the kubeconfig says: the `allow-exec-plugins` input. Every other plugin that is not one
-	// we sign in for in-process is refused, so a kubeconfig cannot make the action run a
-	// program of its choosing.
+	// AllowExecPlugins names the programs (base names or full commands) that configuration
+	// may make us run: the `allow-exec-plugins` input. Every other kubeconfig exec plugin that
+	// is not one we sign in for in-process, AWS credential_process and Google executable
+	// credential source is refused, so no kubeconfig or credential file can make the action
+	// run a program of its choosing.
 	AllowExecPlugins []string
 	// AllowHosts are host names, beyond the clouds' own sign-in hosts, that credential files
 	// and variables may send tokens to: the `allow-credential-hosts` input.
