@@ -100,7 +100,15 @@ func TestAWSCredentialProcessIsNotRun(t *testing.T) {
 	delete(env, "AWS_ACCESS_KEY_ID")
 	delete(env, "AWS_SECRET_ACCESS_KEY")
 
-	// Allowed by name (as written, or its base name), the program runs as the SDK says.
+	// Allowed by its base name, a program that is not the one PATH finds by that name (a pull
+	// request's ./tools/aws-creds-helper) is still refused.
+	if _, err := newEKS(context.Background(), eks, getenv, Options{AllowExecPlugins: []string{filepath.Base(program)}}); ran(marker) || err == nil {
+		t.Errorf("allowed base name, program not on PATH: ran %v, error %v", ran(marker), err)
+	}
+
+	// Allowed by name (as written, or its base name when PATH finds it), the program runs as
+	// the SDK says.
+	t.Setenv("PATH", filepath.Dir(program)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, allow := range []string{program, filepath.Base(program)} {
 		_ = os.Remove(marker)
 		if _, err := newEKS(context.Background(), eks, getenv, Options{AllowExecPlugins: []string{allow}}); err != nil {

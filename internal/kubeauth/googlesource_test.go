@@ -96,6 +96,12 @@ func TestGoogleExecutableSourceIsNotRun(t *testing.T) {
 		!strings.Contains(err.Error(), "allow-exec-plugins") {
 		t.Errorf("error %v, want the command, its program and allow-exec-plugins named", err)
 	}
+	// The base name allows only the program PATH finds by that name.
+	_ = signInGKE(getenv, Options{HTTPClient: &http.Client{Transport: refuseAll{}}, AllowExecPlugins: []string{"token-helper"}})
+	if ran(marker) {
+		t.Fatal("allow-exec-plugins token-helper: a token-helper not on PATH ran")
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	_ = signInGKE(getenv, Options{HTTPClient: &http.Client{Transport: refuseAll{}}, AllowExecPlugins: []string{"token-helper"}})
 	if !ran(marker) {
 		t.Error("allow-exec-plugins token-helper: the executable did not run")

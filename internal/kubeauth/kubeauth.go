@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -203,16 +204,34 @@ func execEnv(cfg *rest.Config) map[string]string {
 	return env
 }
 
-// execAllowed reports whether the allow-exec-plugins list names command, by its base name or
-// as written in the kubeconfig.
+// execAllowed reports whether the allow-exec-plugins list names command: as written, or by its
+// base name. A base name allows a bare command (found on PATH, which the workflow sets) and a path
+// to the program PATH finds by that name, but not a same-named program elsewhere: a pull request
+// could commit ./tools/<allowed name> and a configuration naming it.
 func execAllowed(allowed []string, command string) bool {
 	base := strings.TrimSuffix(filepath.Base(command), ".exe")
+	bare := !strings.ContainsAny(command, `/\`)
 	for _, a := range allowed {
-		if a == command || a == base {
+		if a == command {
+			return true
+		}
+		if a != base || strings.ContainsAny(a, `/\`) {
+			continue
+		}
+		if bare {
+			return true
+		}
+		if onPath, err := exec.LookPath(a); err == nil && samePath(onPath, command) {
 			return true
 		}
 	}
 	return false
+}
+
+func samePath(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 func unknownPluginError(command string) error {
