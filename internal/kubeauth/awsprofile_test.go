@@ -2,10 +2,14 @@ package kubeauth
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // awsFiles writes an AWS shared config file and an empty credentials file, points the SDK at
@@ -161,5 +165,43 @@ func TestAWSSharedConfigEndpointOnlyToAWS(t *testing.T) {
 	awsFiles(t, "[default]\nendpoint_url = https://sts.eu-west-1.amazonaws.com\n")
 	if _, err := newEKS(context.Background(), eks, getenv, Options{}); err != nil {
 		t.Errorf("AWS's own endpoint: %v", err)
+	}
+}
+
+// TestEnvOnlySourcesIgnoreTheKubeconfig: the container credentials URI and the managed identity
+// endpoint are trusted because the SDKs read them from the process environment only. A
+// kubeconfig's exec env entries (which the sign-in otherwise honours, as the plugins would)
+// pointing them at another host send it nothing.
+func TestEnvOnlySourcesIgnoreTheKubeconfig(t *testing.T) {
+	evil := newCatcher(t)
+	// The SDK's container provider uses its own HTTP client, and allows plain http to loopback.
+	var containerHits atomic.Int32
+	container := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		containerHits.Add(1)
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	t.Cleanup(container.Close)
+	awsFiles(t, "")
+	eks, err := Recognise("aws", []string{"--region", "eu-west-1", "eks", "get-token", "--cluster-name", "c"},
+		map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": container.URL + "/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN": "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = newEKS(context.Background(), eks, eks.getenv(func(string) string { return "" }), Options{HTTPClient: evil.srv.Client()})
+	aks, err := Recognise("kubelogin", []string{"get-token", "--login", "msi", "--server-id", "srv"},
+		map[string]string{"IDENTITY_ENDPOINT": evil.srv.URL + "/msi", "IDENTITY_HEADER": "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src, err := newAKS(context.Background(), aks, aks.getenv(func(string) string { return "" }), Options{HTTPClient: evil.srv.Client()}); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, _ = src.token(ctx)
+	}
+	if got := evil.received(); len(got) > 0 {
+		t.Errorf("a kubeconfig's env entry steered the managed identity request: %q", got)
+	}
+	if n := containerHits.Load(); n > 0 {
+		t.Errorf("a kubeconfig's env entry steered %d container credential requests", n)
 	}
 }
