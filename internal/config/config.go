@@ -96,8 +96,9 @@ type Config struct {
 	// HelmDriver is Helm's release storage: HelmDriverSecret or
 	// HelmDriverConfigMap.
 	HelmDriver string
-	// AllowExecPlugins are the kubeconfig exec plugins (base names or
-	// paths) that may run; every other one is refused.
+	// AllowExecPlugins are the programs (base names or paths) that a
+	// kubeconfig exec plugin, an AWS credential_process or a Google
+	// executable credential source may run; every other one is refused.
 	AllowExecPlugins []string
 	// AllowCredentialHosts are host names, beyond the clouds' own, that
 	// cloud credentials may be sent to.

@@ -62,7 +62,8 @@ func newEKS(ctx context.Context, p *Plugin, getenv func(string) string, opts Opt
 	if opts.HTTPClient != nil {
 		loads = append(loads, config.WithHTTPClient(opts.HTTPClient))
 	}
-	if profile := getenv("AWS_PROFILE"); profile != "" {
+	profile := getenv("AWS_PROFILE")
+	if profile != "" {
 		loads = append(loads, config.WithSharedConfigProfile(profile))
 	}
 	if region != "" {
@@ -75,15 +76,31 @@ func newEKS(ctx context.Context, p *Plugin, getenv func(string) string, opts Opt
 	if cfg.Region == "" {
 		cfg.Region = eksDefaultSTSRegion
 	}
+	// The shared config file may name an STS endpoint too (endpoint_url, or a services
+	// section): check the one the SDK's STS client resolved.
+	if be := sts.NewFromConfig(cfg).Options().BaseEndpoint; be != nil && *be != "" {
+		if err := checkEndpoint("the STS endpoint that the AWS configuration names (endpoint_url in the shared config file's profile or its services section, or AWS_ENDPOINT_URL)",
+			*be, awsHost, opts.AllowHosts); err != nil {
+			return nil, err
+		}
+	}
 	// The variables aws-actions/configure-aws-credentials exports come first, read through
 	// getenv so that the exec config's env entries count; then web identity; then the SDK's
 	// default chain (shared profiles, container and instance roles).
-	switch id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); {
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	webIdentity := tokenFile != "" && getenv("AWS_ROLE_ARN") != ""
+	if id == "" && !webIdentity {
+		// The SDK's chain stays: a credential_process it would run is checked before it can.
+		if err := checkAWSProcess(ctx, cfg, profile != "", opts.AllowExecPlugins); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case id != "" && secret != "":
 		cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")))
 	case id != "":
 		return nil, missingVar("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID is set without it; "+awsFix)
-	case tokenFile != "" && getenv("AWS_ROLE_ARN") != "":
+	case webIdentity:
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewWebIdentityRoleProvider(sts.NewFromConfig(cfg), getenv("AWS_ROLE_ARN"),
 			stscreds.IdentityTokenFile(tokenFile), func(o *stscreds.WebIdentityRoleOptions) {
 				o.RoleSessionName = firstNonEmpty(getenv("AWS_ROLE_SESSION_NAME"), "pach-upgrade")

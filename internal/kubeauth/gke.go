@@ -46,7 +46,12 @@ func newGKE(ctx context.Context, _ *Plugin, getenv func(string) string, opts Opt
 	if !credentialTypes[google.CredentialsType(head.Type)] {
 		return nil, fmt.Errorf("application default credentials %s: type %q is not a credential file pach-upgrade loads (external_account, service_account, authorized_user, impersonated_service_account)", path, head.Type)
 	}
-	if err := checkGoogleFile(path, raw, opts.AllowHosts); err != nil {
+	// The job's OIDC endpoint is the runner's (the process environment), not the kubeconfig's.
+	processEnv := opts.Getenv
+	if processEnv == nil {
+		processEnv = getenv
+	}
+	if err := checkGoogleFile(path, raw, opts, processEnv("ACTIONS_ID_TOKEN_REQUEST_URL")); err != nil {
 		return nil, err
 	}
 	// The token source keeps this context for every refresh: it must outlive the run.

@@ -56,8 +56,11 @@ func gcpEnv(t *testing.T, audience string) map[string]string {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The runner gives every step of a job with `id-token: write` the OIDC request variables; the
+	// file's credential_source.url is on that endpoint's host.
 	return map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": path, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": path,
-		"GOOGLE_GHA_CREDS_PATH": path, "GITHUB_WORKSPACE": ws, "CLOUDSDK_PROJECT": "pach-ops"}
+		"GOOGLE_GHA_CREDS_PATH": path, "GITHUB_WORKSPACE": ws, "CLOUDSDK_PROJECT": "pach-ops",
+		"ACTIONS_ID_TOKEN_REQUEST_URL": clouds.OIDCRequestURL(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": clouds.OIDC.RequestToken}
 }
 
 func TestGKEUpgradeThroughGKEGcloudAuthPlugin(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,10 +37,11 @@ type Options struct {
 	// HTTPClient, when set, carries every request to the clouds' token services and to the
 	// Actions OIDC endpoint. Nil means the SDKs' defaults.
 	HTTPClient *http.Client
-	// AllowExecPlugins names the exec plugins (base names or full commands) that may run as
-	// the kubeconfig says: the `allow-exec-plugins` input. Every other plugin that is not one
-	// we sign in for in-process is refused, so a kubeconfig cannot make the action run a
-	// program of its choosing.
+	// AllowExecPlugins names the programs (base names or full commands) that configuration
+	// may make us run: the `allow-exec-plugins` input. Every other kubeconfig exec plugin that
+	// is not one we sign in for in-process, AWS credential_process and Google executable
+	// credential source is refused, so no kubeconfig or credential file can make the action
+	// run a program of its choosing.
 	AllowExecPlugins []string
 	// AllowHosts are host names, beyond the clouds' own sign-in hosts, that credential files
 	// and variables may send tokens to: the `allow-credential-hosts` input.
@@ -202,16 +204,34 @@ func execEnv(cfg *rest.Config) map[string]string {
 	return env
 }
 
-// execAllowed reports whether the allow-exec-plugins list names command, by its base name or
-// as written in the kubeconfig.
+// execAllowed reports whether the allow-exec-plugins list names command: as written, or by its
+// base name. A base name allows a bare command (found on PATH, which the workflow sets) and a path
+// to the program PATH finds by that name, but not a same-named program elsewhere: a pull request
+// could commit ./tools/<allowed name> and a configuration naming it.
 func execAllowed(allowed []string, command string) bool {
 	base := strings.TrimSuffix(filepath.Base(command), ".exe")
+	bare := !strings.ContainsAny(command, `/\`)
 	for _, a := range allowed {
-		if a == command || a == base {
+		if a == command {
+			return true
+		}
+		if a != base || strings.ContainsAny(a, `/\`) {
+			continue
+		}
+		if bare {
+			return true
+		}
+		if onPath, err := exec.LookPath(a); err == nil && samePath(onPath, command) {
 			return true
 		}
 	}
 	return false
+}
+
+func samePath(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 func unknownPluginError(command string) error {

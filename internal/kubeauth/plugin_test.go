@@ -163,3 +163,23 @@ func TestExecPluginNotOursDoesNotRun(t *testing.T) {
 		t.Errorf("the allowed plugin did not run: %v", err)
 	}
 }
+
+// TestExecAllowedByBaseNameOnlyOnPath: allowing `sh` allows /bin/sh (what PATH finds), not a
+// program called sh somewhere a pull request could write.
+func TestExecAllowedByBaseNameOnlyOnPath(t *testing.T) {
+	planted := filepath.Join(t.TempDir(), "tools", "sh")
+	if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(planted, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for command, want := range map[string]bool{"sh": true, "/bin/sh": true, planted: false, "./tools/sh": false} {
+		if got := execAllowed([]string{"sh"}, command); got != want {
+			t.Errorf("allow sh, command %s: %v, want %v", command, got, want)
+		}
+	}
+	if !execAllowed([]string{planted}, planted) {
+		t.Error("a full path named in the list is allowed")
+	}
+}
