@@ -212,3 +212,88 @@ func (s *scenario) helmCLITry(helm string) ([]byte, error) {
 	}
 	return out, err
 }
+
+// Two writers at the apply, the CLI winning: Helm's rollback does not refuse a pending
+// release, so a person's `helm rollback` during our apply succeeds. Our apply, already under
+// way, cannot be taken back; the run must then not report "upgraded" (the latest revision is
+// the person's, not the one it verified) nor roll anything back, and must say what happened.
+func TestHelmCLIRollbackDuringOurApply(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		helm func(t *testing.T) string
+	}{
+		{"Helm 3 CLI", func(t *testing.T) string { return testenv.Helm3(t) }},
+		{"Helm 4 CLI", func(*testing.T) string { return os.Getenv(testenv.EnvHelm4) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			helm := tc.helm(t)
+			if helm == "" {
+				t.Skip("no Helm 4 CLI built with the cluster")
+			}
+			api := testenv.NewSlowAPI(t, testenv.RESTConfig(t))
+			s := newScenario(t, api.Config(), world.Options{})
+			s.install("7.11.5", baseValues())
+
+			inFlight, cliDone := make(chan struct{}), make(chan struct{})
+			signal, release := sync.OnceFunc(func() { close(inFlight) }), sync.OnceFunc(func() { close(cliDone) })
+			defer release()
+			api.Delay(func(ctx context.Context, w testenv.Write) {
+				if !applies(w, newChartLabel) {
+					return
+				}
+				signal()
+				select {
+				case <-cliDone:
+				case <-ctx.Done():
+				}
+			})
+			done := s.runAsync(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s"})
+			select {
+			case <-inFlight:
+			case rep := <-done:
+				t.Fatalf("the run ended before its apply: %s (%s)", rep.Result, rep.Failure)
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the run's apply never started")
+			}
+			args := []string{"rollback", releaseName, "1", "--kubeconfig", testenv.Kubeconfig(t), "--namespace", s.ns}
+			out, cliErr := execCommand(t, helm, args...).CombinedOutput()
+			release()
+			rep := s.await(done)
+			if cliErr != nil {
+				// Should Helm ever refuse a rollback of a pending release, ours goes on.
+				t.Logf("%s %s refused: %v\n%s", filepath.Base(helm), strings.Join(args, " "), cliErr, out)
+				if rep.Result != report.ResultUpgraded {
+					t.Fatalf("result = %s (%s), want upgraded: the CLI was refused", rep.Result, rep.Failure)
+				}
+				s.wantRelease(2, "deployed", "2.11.6")
+				return
+			}
+			if rep.Result != report.ResultFailed || rep.RolledBack != nil || hasStep(rep, "Roll back", report.OutcomeOK) || hasStep(rep, "Roll back", report.OutcomeFailed) {
+				t.Fatalf("result = %s (%s), rollback %+v, after another client's rollback during our apply: want failed, nothing rolled back",
+					rep.Result, rep.Failure, rep.RolledBack)
+			}
+			for _, want := range []string{"during this run's apply", "revision 3 (deployed, \"Rollback to 1\")", "another client", "revision 2 not watched, not verified"} {
+				if !strings.Contains(rep.Failure, want) {
+					t.Errorf("failure %q does not say %q", rep.Failure, want)
+				}
+			}
+			if !strings.Contains(strings.Join(rep.Warnings, "\n"), "Not rolled back") {
+				t.Errorf("warnings %q do not say the run rolled nothing back", rep.Warnings)
+			}
+			h, err := s.w.Helm.History(context.Background(), releaseName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range h {
+				if r.Verified() {
+					t.Errorf("revision %d %s (%q) marked verified: no run verified the release after both writes", r.Revision, r.Status, r.Description)
+				}
+			}
+			if rel := s.latest(); rel.Revision != 3 || rel.Status != "deployed" || rel.Description != "Rollback to 1" {
+				t.Errorf("latest revision %d %s (%q), want the CLI's rollback revision 3, untouched", rel.Revision, rel.Status, rel.Description)
+			}
+		})
+	}
+}
