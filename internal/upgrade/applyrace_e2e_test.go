@@ -58,8 +58,9 @@ func TestTimeoutInsideTheApplyRollsBackAfterIt(t *testing.T) {
 	s := newScenario(t, api.Config(), world.Options{})
 	s.install("7.11.5", baseValues())
 
-	// Each of the chart's 14 objects is held 1.5 s: the apply takes over 20 s, twice the
-	// run's timeout, which starts just before it.
+	// Each write of the new revision's objects (over a dozen, one after another) is held
+	// 1.5 s: the apply takes some 15–20 s, longer than the run's timeout, which starts just
+	// before it.
 	const hold, timeout = 1500 * time.Millisecond, 10 * time.Second
 	api.Delay(func(ctx context.Context, w testenv.Write) {
 		if applies(w, newChartLabel) {
