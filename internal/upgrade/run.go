@@ -698,7 +698,8 @@ func (r *runner) checkApplied(ctx context.Context, applied *helmrelease.Release)
 	// whether the rollback that follows undoes another client's work.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	latest, err := r.d.Helm.Get(cctx, r.cfg.Release)
+	// The latest record alone: Helm just wrote, and Get would decode every revision.
+	latest, err := r.d.Helm.Latest(cctx, r.cfg.Release)
 	if err != nil {
 		return fmt.Errorf("revision %d applied, the release not read after it: %w", applied.Revision, err)
 	}
