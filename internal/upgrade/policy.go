@@ -23,6 +23,7 @@ import (
 //	decideStart   the release check: proceed from a revision, recover a pending one, or refuse
 //	decideTarget  once the target is known: upgrade, no-op (verified), or verify
 //	decideApply   just before Helm applies: refuse when another client wrote since the read
+//	decideApplied once Helm's apply returned: refuse when another client wrote during it
 //	decideFailure after a failed upgrade or verification: roll back, leave, or refuse
 //	recoveryMethod how a recovery or rollback brings the old version back
 //
@@ -136,6 +137,22 @@ func decideApply(read, latest *helmrelease.Release) decision {
 		"the latest is now revision %d (%s, %q), written by another client (Flux, the Helm CLI, a person); "+
 		"nothing was applied: run again to start from revision %d",
 		read.Name, read.Revision, read.Status, latest.Revision, latest.Status, latest.Description, latest.Revision)}
+}
+
+// decideApplied is the policy once Helm's apply has returned: the revision it wrote must
+// still be the latest. Helm's rollback (CLI or SDK) does not refuse a pending release, so a
+// person's `helm rollback` during the apply succeeds, and the apply, already under way, then
+// writes over the objects it restored: watching and verifying this run's revision would
+// report an upgrade of a release whose latest revision is someone else's. The run refuses
+// instead, and decideFailure then rolls nothing back (the other client wrote after it).
+func decideApplied(applied, latest *helmrelease.Release) decision {
+	if latest.Revision == applied.Revision {
+		return decision{Action: ActProceed, Base: applied}
+	}
+	return decision{Action: ActRefuse, Reason: fmt.Sprintf("release %s changed during this run's apply: revision %d (%s, %q) was written by another client "+
+		"(Flux, the Helm CLI, a person) while Helm applied this run's revision %d, whose objects may have been written over it: "+
+		"revision %d not watched, not verified; check the cluster and `helm history %s -n %s`, then run again",
+		applied.Name, latest.Revision, latest.Status, latest.Description, applied.Revision, applied.Revision, applied.Name, applied.Namespace)}
 }
 
 // failure is what the cluster shows after an upgrade or verification failed.

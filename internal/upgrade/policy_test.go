@@ -105,6 +105,24 @@ func TestDecideApply(t *testing.T) {
 }
 
 // TestDecideFailure is items 4 and 5 after a failure.
+// TestDecideApplied: a revision another client wrote during the apply (Helm's rollback does
+// not refuse a pending release) stops the run before it watches its own.
+func TestDecideApplied(t *testing.T) {
+	ours := rev(2, "deployed", "2.11.6", "pach-upgrade 2.11.5 → 2.11.6")
+	if d := decideApplied(ours, ours); d.Action != ActProceed {
+		t.Errorf("latest is ours: %s (%s), want proceed", d.Action, d.Reason)
+	}
+	d := decideApplied(ours, rev(3, "deployed", "2.11.5", "Rollback to 1"))
+	if d.Action != ActRefuse {
+		t.Fatalf("another client's revision 3 after ours: %s, want refuse", d.Action)
+	}
+	for _, want := range []string{"revision 3 (deployed, \"Rollback to 1\")", "another client", "revision 2 not watched, not verified", "helm history pachd -n ns"} {
+		if !strings.Contains(d.Reason, want) {
+			t.Errorf("reason %q does not say %q", d.Reason, want)
+		}
+	}
+}
+
 func TestDecideFailure(t *testing.T) {
 	base := rev(1, "deployed", "2.11.5", "")
 	for _, tc := range []struct {

@@ -669,6 +669,9 @@ func (r *runner) upgrade(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", conflictHint(err)
 	}
+	if err := r.checkApplied(ctx, rel); err != nil {
+		return "", err
+	}
 	if ctx.Err() != nil {
 		// Never start a wait that a cancel or the timeout has already ended.
 		return "", fmt.Errorf("revision %d applied, its rollout not watched: %w", rel.Revision, context.Cause(ctx))
@@ -691,6 +694,24 @@ func (r *runner) checkUnchanged(ctx context.Context) error {
 		return err
 	}
 	if d := decideApply(r.latest, latest); d.Action == ActRefuse {
+		return errors.New(d.Reason)
+	}
+	return nil
+}
+
+// checkApplied is the policy's look after the apply (decideApplied): another client that
+// wrote during it made this run's revision no longer the release's.
+func (r *runner) checkApplied(ctx context.Context, applied *helmrelease.Release) error {
+	// Its own time: the apply may have outlived the run's timeout, and the answer decides
+	// whether the rollback that follows undoes another client's work.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	// The latest record alone: Helm just wrote, and Get would decode every revision.
+	latest, err := r.d.Helm.Latest(cctx, r.cfg.Release)
+	if err != nil {
+		return fmt.Errorf("revision %d applied, the release not read after it: %w", applied.Revision, err)
+	}
+	if d := decideApplied(applied, latest); d.Action == ActRefuse {
 		return errors.New(d.Reason)
 	}
 	return nil
