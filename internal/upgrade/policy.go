@@ -176,7 +176,7 @@ func decideFailure(f failure) decision {
 	case f.Applied == 0:
 		return decision{Action: ActLeave, Reason: "Helm created no revision: nothing was applied, nothing to roll back"}
 	case f.Latest != nil && f.Latest.Revision > f.Applied:
-		return decision{Action: ActRefuse, Reason: fmt.Sprintf("not rolled back: revision %d (%s, %q) was written by another client after this run's revision %d; "+
+		return decision{Action: ActRefuse, Reason: fmt.Sprintf("revision %d (%s, %q) was written by another client after this run's revision %d; "+
 			"rolling back would undo its work", f.Latest.Revision, f.Latest.Status, f.Latest.Description, f.Applied)}
 	case !f.RollbackAllowed:
 		return decision{Action: ActLeave, Reason: fmt.Sprintf("rollback-on-failure is false: revision %d is left as it is, not verified", f.Applied)}
