@@ -94,11 +94,17 @@ func NewSlowAPI(t testing.TB, upstream *rest.Config) *SlowAPI {
 		if delay != nil {
 			delay(r.Context(), *w)
 		}
-		sw := &statusWriter{ResponseWriter: rw}
+		// The answer is recorded as it starts back, before the client can have it: a test
+		// that reads Writes once its request returned sees it.
+		sw := &statusWriter{ResponseWriter: rw, answer: func(status int) {
+			p.mu.Lock()
+			w.Answered, w.Status = time.Now(), status
+			p.mu.Unlock()
+		}}
 		proxy.ServeHTTP(sw, r)
-		p.mu.Lock()
-		w.Answered, w.Status = time.Now(), sw.status
-		p.mu.Unlock()
+		if sw.status == 0 {
+			sw.answer(0) // no answer written: the proxy gave up
+		}
 	}))
 	t.Cleanup(p.srv.Close)
 	return p
@@ -130,23 +136,25 @@ func (p *SlowAPI) Writes() []Write {
 	return out
 }
 
-// statusWriter keeps the answer's status; Unwrap lets the proxy flush and hijack (for
-// upgraded connections) through it.
+// statusWriter calls answer with the answer's status before the first of it is written;
+// Unwrap lets the proxy flush and hijack (for upgraded connections) through it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	answer func(status int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.answer(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
