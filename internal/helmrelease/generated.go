@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -501,14 +502,20 @@ func (c *Client) primeCapabilities() error {
 // sibling is a Helm configuration that shares c's cluster clients, release records and
 // capabilities, with its own Storage: a render on it may run beside one on c's.
 func (c *Client) sibling() *action.Configuration {
+	return c.configWith(storage.Init(c.records))
+}
+
+// configWith is a Helm configuration with c's cluster clients, capabilities, hooks and a copy
+// of its template functions, and releases as its storage.
+func (c *Client) configWith(releases *storage.Storage) *action.Configuration {
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(c.cfg.Logger().Handler()))
 	cfg.RESTClientGetter = c.cfg.RESTClientGetter
 	cfg.KubeClient = c.cfg.KubeClient
 	cfg.RegistryClient = c.cfg.RegistryClient
 	cfg.Capabilities = c.cfg.Capabilities
 	cfg.HookOutputFunc = c.cfg.HookOutputFunc
-	cfg.CustomTemplateFuncs = c.cfg.CustomTemplateFuncs
-	cfg.Releases = storage.Init(c.records)
+	cfg.CustomTemplateFuncs = maps.Clone(c.cfg.CustomTemplateFuncs)
+	cfg.Releases = releases
 	return cfg
 }
 

@@ -2,7 +2,6 @@ package helmrelease
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 	"text/template"
 
@@ -28,15 +27,10 @@ func (c *Client) planConfig() (*action.Configuration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: REST config: %w", err)
 	}
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(c.cfg.Logger().Handler()))
-	cfg.RESTClientGetter = c.cfg.RESTClientGetter
-	cfg.Releases = c.cfg.Releases
-	cfg.KubeClient = c.cfg.KubeClient
-	cfg.RegistryClient = c.cfg.RegistryClient
-	cfg.Capabilities = c.cfg.Capabilities
-	cfg.HookOutputFunc = c.cfg.HookOutputFunc
-	cfg.CustomTemplateFuncs = template.FuncMap{}
-	maps.Copy(cfg.CustomTemplateFuncs, c.cfg.CustomTemplateFuncs)
+	cfg := c.configWith(c.cfg.Releases)
+	if cfg.CustomTemplateFuncs == nil {
+		cfg.CustomTemplateFuncs = template.FuncMap{}
+	}
 	// Helm adds custom functions after its own, so this one replaces lookup.
 	cfg.CustomTemplateFuncs["lookup"] = secretlessLookup(engine.NewLookupFunction(rc))
 	return cfg, nil

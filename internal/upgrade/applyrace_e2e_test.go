@@ -138,32 +138,7 @@ func TestHelmCLIDuringOurApply(t *testing.T) {
 			if helm == "" {
 				t.Skip("no Helm 4 CLI built with the cluster")
 			}
-			api := testenv.NewSlowAPI(t, testenv.RESTConfig(t))
-			s := newScenario(t, api.Config(), world.Options{})
-			s.install("7.11.5", baseValues())
-
-			// Our apply's first write of the new revision is held until the CLI has ended.
-			inFlight, cliDone := make(chan struct{}), make(chan struct{})
-			signal, release := sync.OnceFunc(func() { close(inFlight) }), sync.OnceFunc(func() { close(cliDone) })
-			defer release()
-			api.Delay(func(ctx context.Context, w testenv.Write) {
-				if !applies(w, newChartLabel) {
-					return
-				}
-				signal()
-				select {
-				case <-cliDone:
-				case <-ctx.Done():
-				}
-			})
-			done := s.runAsync(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s"})
-			select {
-			case <-inFlight:
-			case rep := <-done:
-				t.Fatalf("the run ended before its apply: %s (%s)", rep.Result, rep.Failure)
-			case <-time.After(2 * time.Minute):
-				t.Fatal("the run's apply never started")
-			}
+			s, done, release := runHeldInApply(t)
 			inApply := s.latest()
 			out, cliErr := s.helmCLITry(helm)
 			release()
@@ -201,6 +176,39 @@ func TestHelmCLIDuringOurApply(t *testing.T) {
 	}
 }
 
+// runHeldInApply installs the old chart and starts an upgrade to 2.11.6 through a SlowAPI that
+// holds its apply's first write of the new revision: it returns once the apply is in flight,
+// with the run's result to await and release, which lets the held write go on (and runs at
+// the test's end, if not called before).
+func runHeldInApply(t *testing.T) (s *scenario, done <-chan *report.Report, release func()) {
+	t.Helper()
+	api := testenv.NewSlowAPI(t, testenv.RESTConfig(t))
+	s = newScenario(t, api.Config(), world.Options{})
+	s.install("7.11.5", baseValues())
+	inFlight, held := make(chan struct{}), make(chan struct{})
+	signal, release := sync.OnceFunc(func() { close(inFlight) }), sync.OnceFunc(func() { close(held) })
+	t.Cleanup(release)
+	api.Delay(func(ctx context.Context, w testenv.Write) {
+		if !applies(w, newChartLabel) {
+			return
+		}
+		signal()
+		select {
+		case <-held:
+		case <-ctx.Done():
+		}
+	})
+	done = s.runAsync(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s"})
+	select {
+	case <-inFlight:
+	case rep := <-done:
+		t.Fatalf("the run ended before its apply: %s (%s)", rep.Result, rep.Failure)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the run's apply never started")
+	}
+	return s, done, release
+}
+
 // helmCLITry upgrades the release with a Helm CLI straight to the API server (not through
 // the run's proxy), keeping its values, as a person would, and returns what it printed.
 func (s *scenario) helmCLITry(helm string) ([]byte, error) {
@@ -233,31 +241,7 @@ func TestHelmCLIRollbackDuringOurApply(t *testing.T) {
 			if helm == "" {
 				t.Skip("no Helm 4 CLI built with the cluster")
 			}
-			api := testenv.NewSlowAPI(t, testenv.RESTConfig(t))
-			s := newScenario(t, api.Config(), world.Options{})
-			s.install("7.11.5", baseValues())
-
-			inFlight, cliDone := make(chan struct{}), make(chan struct{})
-			signal, release := sync.OnceFunc(func() { close(inFlight) }), sync.OnceFunc(func() { close(cliDone) })
-			defer release()
-			api.Delay(func(ctx context.Context, w testenv.Write) {
-				if !applies(w, newChartLabel) {
-					return
-				}
-				signal()
-				select {
-				case <-cliDone:
-				case <-ctx.Done():
-				}
-			})
-			done := s.runAsync(map[string]string{config.InputTargetVersion: "2.11.6", config.InputTimeout: "90s"})
-			select {
-			case <-inFlight:
-			case rep := <-done:
-				t.Fatalf("the run ended before its apply: %s (%s)", rep.Result, rep.Failure)
-			case <-time.After(2 * time.Minute):
-				t.Fatal("the run's apply never started")
-			}
+			s, done, release := runHeldInApply(t)
 			args := []string{"rollback", releaseName, "1", "--kubeconfig", testenv.Kubeconfig(t), "--namespace", s.ns}
 			out, cliErr := execCommand(t, helm, args...).CombinedOutput()
 			release()
