@@ -115,6 +115,45 @@ type variantNS struct {
 	pachd *pachstandin.Pachd
 }
 
+// installVariants gives each variant of order a namespace and a Helm client, starts the world
+// (GitHub, chart repository, pachd stand-in) in the "action" variant's namespace with dir as
+// its folder, and installs cc's old chart in every namespace, Ready. The caller closes w.
+func installVariants(ctx context.Context, b *testing.B, kube *cluster.Client, rc *rest.Config, cc chartCase, order []string,
+	dir string) (map[string]*variantNS, *world.World) {
+	b.Helper()
+	vs := map[string]*variantNS{}
+	for _, v := range order {
+		ns := namespace(b, kube)
+		hc, err := helmrelease.New(rc, ns)
+		if err != nil {
+			b.Fatal(err)
+		}
+		vs[v] = &variantNS{ns: ns, helm: hc}
+	}
+	w, err := world.New(ctx, cc.worldOptions(b, world.Options{RESTConfig: rc, Namespace: vs["action"].ns, Dir: dir,
+		Changelog: realChangelog}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	vs["action"].pachd = w.Pachd
+	ch, err := helmrelease.PullChart(ctx, w.Charts.URL, chartrepo.ChartName, cc.fromChart, helmrelease.PullOptions{})
+	if err != nil {
+		w.Close()
+		b.Fatal(err)
+	}
+	for _, v := range vs {
+		if _, err := v.helm.Install(ctx, cc.releaseName, ch, cc.values, helmrelease.UpgradeOptions{Timeout: 3 * time.Minute}); err != nil {
+			w.Close()
+			b.Fatal(err)
+		}
+		if err := kube.WaitReady(ctx, v.ns, cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
+			w.Close()
+			b.Fatal(err)
+		}
+	}
+	return vs, w
+}
+
 func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin string, cc chartCase) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -140,41 +179,15 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 		}
 		order = append(order, "action-slow-github", "action-nopr", "action-slow-github-nopr")
 	}
-	vs := map[string]*variantNS{}
-	for _, v := range order {
-		ns := namespace(b, kube)
-		hc, err := helmrelease.New(rc, ns)
-		if err != nil {
-			b.Fatal(err)
-		}
-		vs[v] = &variantNS{ns: ns, helm: hc}
-	}
 	dir := b.TempDir()
-	w, err := world.New(ctx, cc.worldOptions(b, world.Options{RESTConfig: rc, Namespace: vs["action"].ns, Dir: dir,
-		Changelog: realChangelog}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	vs, w := installVariants(ctx, b, kube, rc, cc, order, dir)
 	defer w.Close()
-	vs["action"].pachd = w.Pachd
 	// Every other variant that runs pachctl version has a pachd stand-in of its own release.
 	for _, name := range order {
 		if name == "action" || name == "helm" {
 			continue
 		}
 		if vs[name].pachd, err = pachstandin.ServePachd(ctx, pachstandin.VersionFromCluster(kube.Clientset(), vs[name].ns, cc.pachdDeployment)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ch, err := helmrelease.PullChart(ctx, w.Charts.URL, chartrepo.ChartName, cc.fromChart, helmrelease.PullOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, v := range vs {
-		if _, err := v.helm.Install(ctx, cc.releaseName, ch, cc.values, helmrelease.UpgradeOptions{Timeout: 3 * time.Minute}); err != nil {
-			b.Fatal(err)
-		}
-		if err := kube.WaitReady(ctx, v.ns, cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

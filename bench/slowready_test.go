@@ -22,11 +22,9 @@ import (
 
 	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
-	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/actionrun"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
-	"github.com/pach-upgrade/pach-upgrade/internal/testenv/world"
 )
 
 // slowReady is how long after it starts a pod of BenchmarkSlowReadyVsHelm's cluster turns
@@ -90,35 +88,8 @@ func BenchmarkSlowReadyVsHelm(b *testing.B) {
 	}
 	cc := realChart()
 	order := []string{"action", "helm"}
-	vs := map[string]*variantNS{}
-	for _, v := range order {
-		ns := namespace(b, kube)
-		hc, err := helmrelease.New(rc, ns)
-		if err != nil {
-			b.Fatal(err)
-		}
-		vs[v] = &variantNS{ns: ns, helm: hc}
-	}
-	dir := b.TempDir()
-	w, err := world.New(ctx, cc.worldOptions(b, world.Options{RESTConfig: rc, Namespace: vs["action"].ns, Dir: dir,
-		Changelog: realChangelog}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	vs, w := installVariants(ctx, b, kube, rc, cc, order, b.TempDir())
 	defer w.Close()
-	vs["action"].pachd = w.Pachd
-	ch, err := helmrelease.PullChart(ctx, w.Charts.URL, chartrepo.ChartName, cc.fromChart, helmrelease.PullOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, v := range vs {
-		if _, err := v.helm.Install(ctx, cc.releaseName, ch, cc.values, helmrelease.UpgradeOptions{Timeout: 3 * time.Minute}); err != nil {
-			b.Fatal(err)
-		}
-		if err := kube.WaitReady(ctx, v.ns, cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
 
 	helmHome := b.TempDir()
 	runner := actionrun.Runner{Binary: bin, Dir: b.TempDir(), Repository: "acme/data-platform", PullRequest: 17,
