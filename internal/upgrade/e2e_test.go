@@ -325,7 +325,30 @@ func TestPatchUpgradeCarriesPasswordAndVerifies(t *testing.T) {
 	if _, err := os.Stat(rep.BackupPath); err != nil {
 		t.Errorf("backup snapshot: %v", err)
 	}
+	wantHealthBeside(t, rep, s.last)
 	s.assertNeverLeaked(password)
+}
+
+// wantHealthBeside checks that pachd's health was checked beside the
+// version check: its row, marked background, follows the versions' and
+// precedes the record, and its log group follows the versions' whole.
+func wantHealthBeside(t *testing.T, rep *report.Report, log string) {
+	t.Helper()
+	var names []string
+	for _, st := range rep.Steps {
+		names = append(names, st.Name)
+		if st.Name == "Check pachd's health" && (!st.Background || st.Outcome != report.OutcomeOK) {
+			t.Errorf("health row = %+v, want ok, run in the background", st)
+		}
+	}
+	all := strings.Join(names, " | ")
+	if !strings.Contains(all, "Helm upgrade | Verify versions | Check pachd's health | Record verification") {
+		t.Errorf("steps = %s, want the health check right after the version check", all)
+	}
+	v, h, rec := strings.Index(log, "▶ Verify versions"), strings.Index(log, "▶ Check pachd's health"), strings.Index(log, "▶ Record verification")
+	if v < 0 || h < v || rec < h || !strings.Contains(log[v:h], "Verify versions: pachctl") {
+		t.Errorf("log groups out of order (versions %d, health %d, record %d):\n%s", v, h, rec, log)
+	}
 }
 
 func TestSameVersionIsNoOp(t *testing.T) {
@@ -439,6 +462,16 @@ func TestPachdOnOldVersionFailsVerificationAndRollsBack(t *testing.T) {
 	}
 	if !strings.Contains(rep.Failure, "2.11.5") || !strings.Contains(rep.Failure, "2.11.6") {
 		t.Errorf("failure %q should name both versions", rep.Failure)
+	}
+	// The health check started beside the version check is dropped with
+	// it: no row, no lines, as when the checks ran in turn.
+	for _, st := range rep.Steps {
+		if st.Name == "Check pachd's health" {
+			t.Errorf("health row after a version failure: %+v", st)
+		}
+	}
+	if strings.Contains(s.last, "Check pachd's health") {
+		t.Errorf("health check logged after a version failure:\n%s", s.last)
 	}
 	s.wantRelease(3, "deployed", "2.11.5")
 }

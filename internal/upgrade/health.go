@@ -53,17 +53,26 @@ func (r *runner) recordHealth(ctx context.Context) (string, error) {
 	return fmt.Sprintf("cluster %s; enterprise %s; %d pipeline(s)", h.ClusterID, h.Enterprise, len(h.Pipelines)), nil
 }
 
-// checkHealth requires, after the version check, that InspectCluster
+// checkHealth requires, beside the version check, that InspectCluster
 // answers, the enterprise state is what it was, and every pipeline that
 // was running runs again (none crashing or failed), within the upgrade's
-// time. A failure is an upgrade failure.
-func (r *runner) checkHealth(ctx context.Context) (string, error) {
+// time. A failure is an upgrade failure. It runs beside the version check
+// (besideStep): it reads only, touches no runner state, and the pipelines
+// it last saw are recorded by apply, on the run's goroutine.
+func (r *runner) checkHealth(ctx context.Context, _ report.Logger) (string, func(), error) {
 	if r.health == nil {
-		return "", skip("health before the upgrade was not read")
+		return "", nil, skip("health before the upgrade was not read")
+	}
+	var after []string
+	seen := false
+	apply := func() {
+		if seen {
+			r.dbReport().PipelinesAfter = after
+		}
 	}
 	c, stop, err := r.pachdConn(ctx)
 	if err != nil {
-		return "", err
+		return "", apply, err
 	}
 	defer stop()
 	for {
@@ -73,19 +82,19 @@ func (r *runner) checkHealth(ctx context.Context) (string, error) {
 		if err != nil {
 			problems = []string{err.Error()}
 		} else {
-			r.dbReport().PipelinesAfter = h.PipelineList()
+			after, seen = h.PipelineList(), true
 			problems, pending = pachctl.HealthCompare(*r.health, h)
 			if len(problems) == 0 {
 				return fmt.Sprintf("InspectCluster answers; enterprise %s as before; %d pipeline(s), every one that ran runs",
-					h.Enterprise, len(h.Pipelines)), nil
+					h.Enterprise, len(h.Pipelines)), apply, nil
 			}
 		}
 		if !pending {
-			return "", fmt.Errorf("pachd is not healthy after the upgrade: %s", strings.Join(problems, "; "))
+			return "", apply, fmt.Errorf("pachd is not healthy after the upgrade: %s", strings.Join(problems, "; "))
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("pachd not healthy before the timeout: %s", strings.Join(problems, "; "))
+			return "", apply, fmt.Errorf("pachd not healthy before the timeout: %s", strings.Join(problems, "; "))
 		case <-time.After(2 * time.Second):
 		}
 	}

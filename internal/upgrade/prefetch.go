@@ -101,18 +101,21 @@ func (r *runner) goStep(name string, f backgroundFunc) *background {
 	r.rep.Steps = append(r.rep.Steps, report.Step{Name: name, Background: true, Outcome: report.OutcomeSkipped, Detail: "not awaited"})
 	r.net.all = append(r.net.all, b)
 	r.log.Infof("%s: started in the background", name)
-	go func() {
-		defer close(b.done)
-		start := time.Now()
-		defer func() { b.took = time.Since(start) }()
-		defer func() {
-			if p := recover(); p != nil {
-				b.err = fmt.Errorf("%s: %v", name, p)
-			}
-		}()
-		b.detail, b.apply, b.err = f(r.net.ctx, b.log)
-	}()
+	go b.run(r.net.ctx, f)
 	return b
+}
+
+// run does b's work and closes b.done.
+func (b *background) run(ctx context.Context, f backgroundFunc) {
+	defer close(b.done)
+	start := time.Now()
+	defer func() { b.took = time.Since(start) }()
+	defer func() {
+		if p := recover(); p != nil {
+			b.err = fmt.Errorf("%s: %v", b.name, p)
+		}
+	}()
+	b.detail, b.apply, b.err = f(ctx, b.log)
 }
 
 // join waits for b's result (or ctx's end), shows its log group and

@@ -256,10 +256,15 @@ func (r *runner) run(ctx context.Context) report.Result {
 	defer cancel()
 	err := r.step(uctx, "Helm upgrade", r.upgrade)
 	if err == nil {
-		err = r.step(uctx, "Verify versions", r.verify)
-	}
-	if err == nil {
-		err = r.step(uctx, "Check pachd's health", r.checkHealth)
+		// Both only read the new pachd, every pod Ready: the health check
+		// runs beside the version check and is joined after it. A version
+		// failure comes first, as when they ran in turn, and drops it.
+		health := r.startBeside(uctx, "Check pachd's health", r.checkHealth)
+		if err = r.step(uctx, "Verify versions", r.verify); err != nil {
+			health.drop()
+		} else {
+			err = health.join(r)
+		}
 	}
 	if err != nil {
 		if r.cancelled() {
