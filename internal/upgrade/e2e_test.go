@@ -326,7 +326,26 @@ func TestPatchUpgradeCarriesPasswordAndVerifies(t *testing.T) {
 		t.Errorf("backup snapshot: %v", err)
 	}
 	wantHealthBeside(t, rep, s.last)
+	wantOwnershipBeside(t, rep, true)
 	s.assertNeverLeaked(password)
+}
+
+// wantOwnershipBeside checks where the field-ownership check ran: beside
+// the health read and the backup when the backup only reads, after the
+// backup when it quiesces (which changes the objects the check reads). In
+// both, its row follows the backup's and precedes the upgrade's.
+func wantOwnershipBeside(t *testing.T, rep *report.Report, beside bool) {
+	t.Helper()
+	var names []string
+	for _, st := range rep.Steps {
+		names = append(names, st.Name)
+		if st.Name == "Check field ownership" && (st.Background != beside || st.Outcome != report.OutcomeOK) {
+			t.Errorf("ownership row = %+v, want ok, in the background: %t", st, beside)
+		}
+	}
+	if all := strings.Join(names, " | "); !strings.Contains(all, "Back up | Check field ownership | Helm upgrade") {
+		t.Errorf("steps = %s, want the ownership check between the backup and the upgrade", all)
+	}
 }
 
 // wantHealthBeside checks that pachd's health was checked beside the

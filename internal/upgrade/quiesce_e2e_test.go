@@ -103,6 +103,7 @@ func TestDumpWhileQuiescedWritesNothing(t *testing.T) {
 			if inside != 0 {
 				t.Errorf("%d rows written while quiesced", inside)
 			}
+			wantOwnershipBeside(t, rep, false)
 			s.wantGivenBack()
 		})
 	}

@@ -239,15 +239,13 @@ func (r *runner) run(ctx context.Context) report.Result {
 	if r.leftPaused {
 		steps = append(steps, namedStep{"Unpause pachd", r.unpauseLeftover})
 	}
-	steps = append(steps, []namedStep{
-		{"Read pachd's health", r.recordHealth},
-		{"Back up", r.backup},
-		{"Check field ownership", r.checkConflicts},
-	}...)
 	for _, s := range steps {
 		if err := r.stepOrJoin(ctx, s.name, s.f); err != nil {
 			return r.fail(err)
 		}
+	}
+	if err := r.backupAndCheckOwnership(ctx); err != nil {
+		return r.fail(err)
 	}
 
 	// Everything from here on changes the cluster: the timeout bounds it,
@@ -766,6 +764,45 @@ func (r *runner) checkConflicts(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "no field of the release is owned by another manager", nil
+}
+
+// backupAndCheckOwnership reads pachd's health, backs up and checks field
+// ownership. The ownership check must see the objects as the upgrade will
+// find them, so it follows a backup that may change them: quiescing scales
+// or pauses pachd, and a backup command may do anything. A backup that
+// only reads (the snapshot, a live dump) changes nothing the check reads,
+// so the check's dry run then runs beside the health read and the backup,
+// and is joined after them; its row keeps its place after the backup's.
+func (r *runner) backupAndCheckOwnership(ctx context.Context) error {
+	quiesces := r.cfg.Database.Backup && r.cfg.Database.Quiesce
+	if quiesces || r.cfg.BackupCommand != "" {
+		for _, s := range []struct {
+			name string
+			f    stepFunc
+		}{
+			{"Read pachd's health", r.recordHealth},
+			{"Back up", r.backup},
+			{"Check field ownership", r.checkConflicts},
+		} {
+			if err := r.step(ctx, s.name, s.f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	own := r.startBeside(ctx, "Check field ownership", func(ctx context.Context, _ report.Logger) (string, func(), error) {
+		detail, err := r.checkConflicts(ctx)
+		return detail, nil, err
+	})
+	err := r.step(ctx, "Read pachd's health", r.recordHealth)
+	if err == nil {
+		err = r.step(ctx, "Back up", r.backup)
+	}
+	if err != nil {
+		own.drop()
+		return err
+	}
+	return own.join(r)
 }
 
 // conflictHint adds to a server-side apply conflict what the user can do.
