@@ -8,7 +8,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
@@ -175,4 +179,92 @@ func TestLargeRecordKeepsHelmsCompression(t *testing.T) {
 		t.Fatalf("record does not decode to the release (%v)", err)
 	}
 	t.Logf("%d bytes encoded in %s", len(encoded), time.Since(start))
+}
+
+// TestFastQueryReadsAsHelm stores records as Helm's driver and fastRecords write them, one
+// stored before Helm compressed records (plain JSON) and one that does not decode, for both
+// drivers, and reads them through both: fastRecords' side-by-side Query must return what
+// Helm's driver returns, in the same order, labels included.
+func TestFastQueryReadsAsHelm(t *testing.T) {
+	ctx := context.Background()
+	rc := testenv.RESTConfig(t)
+	cs := clientset(t)
+	for _, resource := range []string{"secrets", "configmaps"} {
+		t.Run(resource, func(t *testing.T) {
+			ns := namespace(t)
+			var helm driver.Driver = driver.NewSecrets(cs.CoreV1().Secrets(ns))
+			putRaw := func(key, data string, labels map[string]string) {
+				_, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: key, Labels: labels},
+					Type: "helm.sh/release.v1", Data: map[string][]byte{"release": []byte(data)}}, metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if resource == "configmaps" {
+				helm = driver.NewConfigMaps(cs.CoreV1().ConfigMaps(ns))
+				putRaw = func(key, data string, labels map[string]string) {
+					_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: key, Labels: labels},
+						Data: map[string]string{"release": data}}, metav1.CreateOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			fast, err := newFastRecords(helm, rc, ns, resource)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for v := 1; v <= 6; v++ {
+				w := driver.Driver(fast)
+				if v%2 == 1 {
+					w = helm
+				}
+				status := rcommon.StatusSuperseded
+				if v == 6 {
+					status = rcommon.StatusDeployed
+				}
+				if err := w.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", testRelease, v), sampleRelease(ns, v, status, fmt.Sprintf("kind: ConfigMap # %d\n", v))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			labels := map[string]string{"name": testRelease, "owner": "helm", "status": "superseded", "version": "7"}
+			plain, _ := json.Marshal(sampleRelease(ns, 7, rcommon.StatusSuperseded, "kind: ConfigMap # 7\n"))
+			putRaw("sh.helm.release.v1."+testRelease+".v7", base64.StdEncoding.EncodeToString(plain), labels)
+			labels["version"] = "8"
+			putRaw("sh.helm.release.v1."+testRelease+".v8", "not base64 of a release", labels)
+
+			for _, q := range []map[string]string{
+				{"name": testRelease, "owner": "helm"},
+				{"name": testRelease, "owner": "helm", "status": "deployed"},
+				{"name": testRelease, "owner": "helm", "version": "7"},
+			} {
+				want, werr := helm.Query(q)
+				got, gerr := fast.Query(q)
+				if werr != nil || gerr != nil {
+					t.Fatalf("query %v: Helm's driver: %v; fastRecords: %v", q, werr, gerr)
+				}
+				wj, _ := json.Marshal(want)
+				gj, _ := json.Marshal(got)
+				if !bytes.Equal(wj, gj) {
+					t.Errorf("query %v: fastRecords reads\n%s\nHelm's driver reads\n%s", q, gj, wj)
+				}
+				for i := range min(len(want), len(got)) {
+					// Labels are not in a record's JSON: they come from the storage object.
+					wl, gl := want[i].(*release.Release).Labels, got[i].(*release.Release).Labels
+					if len(wl) == 0 || !maps.Equal(wl, gl) {
+						t.Errorf("query %v, record %d: labels %v, Helm's driver reads %v", q, i, gl, wl)
+					}
+				}
+				if q["status"] == "" && q["version"] == "" && len(got) != 7 {
+					t.Errorf("query %v: %d records, want 7 (the one that does not decode left out)", q, len(got))
+				}
+			}
+			if _, err := fast.Query(map[string]string{"name": "absent", "owner": "helm"}); !errors.Is(err, driver.ErrReleaseNotFound) {
+				t.Errorf("query of an absent release: %v, want driver.ErrReleaseNotFound", err)
+			}
+			if _, err := fast.Query(map[string]string{"name": "not a label value!"}); err == nil || !strings.Contains(err.Error(), "invalid label value") {
+				t.Errorf("query with an invalid label value: %v, want refused as Helm's driver refuses it", err)
+			}
+		})
+	}
 }
