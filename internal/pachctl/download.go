@@ -76,6 +76,46 @@ func fetch(ctx context.Context, opts *Options, url, dir string) (string, string,
 	return "", "", fmt.Errorf("download %s: giving up after %d attempts: %w", shown, opts.Attempts, lastErr)
 }
 
+// pendingFetch is a fetch running on its own goroutine, beside the digest
+// lookup. Its archive is not to be read until the digest is known.
+type pendingFetch struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	// Set before done is closed.
+	path, sum string
+	err       error
+}
+
+// startFetch starts fetch; ctx's end stops it, as does discard.
+func startFetch(ctx context.Context, opts *Options, url, dir string) *pendingFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pendingFetch{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.path, p.sum, p.err = fetch(ctx, opts, url, dir)
+	}()
+	return p
+}
+
+// wait returns the fetch's result once it has ended.
+func (p *pendingFetch) wait() (string, string, error) {
+	<-p.done
+	p.cancel()
+	return p.path, p.sum, p.err
+}
+
+// discard stops the fetch, waits for it to end and removes what it
+// downloaded, so nothing unverified stays on disk. It returns the fetch's
+// error, if it ended with one before it was stopped (or because of it).
+func (p *pendingFetch) discard() error {
+	p.cancel()
+	<-p.done
+	if p.err == nil {
+		os.Remove(p.path)
+	}
+	return p.err
+}
+
 func fetchOnce(ctx context.Context, opts *Options, url, dir string) (string, string, error) {
 	shown := redactURL(url)
 	actx, cancel := context.WithTimeout(ctx, opts.AttemptTimeout)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -73,7 +74,8 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// MaxArchiveBytes bounds the download and the extracted binary; default 512 MiB.
 	MaxArchiveBytes int64
-	// Logf reports progress (one line a call); default silent.
+	// Logf reports progress (one line a call); default silent. Logf and
+	// Warnf are never called concurrently.
 	Logf func(format string, args ...any)
 	// Warnf reports what the user should act on (an unverified install, a
 	// damaged cache entry); default Logf.
@@ -196,6 +198,12 @@ func (o *Options) setDefaults() error {
 	if o.Warnf == nil {
 		o.Warnf = o.Logf
 	}
+	// The download and the digest lookup run side by side and both may
+	// report; the caller's functions see one call at a time.
+	var mu sync.Mutex
+	logf, warnf := o.Logf, o.Warnf
+	o.Logf = func(format string, args ...any) { mu.Lock(); defer mu.Unlock(); logf(format, args...) }
+	o.Warnf = func(format string, args ...any) { mu.Lock(); defer mu.Unlock(); warnf(format, args...) }
 	return nil
 }
 
@@ -252,27 +260,52 @@ func Install(ctx context.Context, opts Options) (Result, error) {
 }
 
 // download fetches, verifies and installs the archive into the cache.
+//
+// A digest that must be looked up (a GitHub API call) is waited for beside
+// the download rather than before it, so a slow API costs one round trip,
+// not two. Until the digest has come and matched, the archive is only a
+// private temporary file that nothing reads: no extraction, no run. When no
+// digest comes, the download is stopped and its file removed before the
+// lookup's error is returned.
 func download(ctx context.Context, opts *Options, c toolCache, url, asset string, exp *expectation) (Result, error) {
 	shown := redactURL(url)
 	if err := os.MkdirAll(c.versionDir(), 0o755); err != nil {
 		return Result{}, fmt.Errorf("create tool cache %s: %w", c.versionDir(), err)
 	}
-	// The expected digest comes first so an unverifiable install fails
-	// before a large download.
+	var pending *pendingFetch
+	if exp.needsLookup() {
+		opts.Logf("downloading %s while its digest is looked up", shown)
+		pending = startFetch(ctx, opts, url, c.versionDir())
+	}
 	want, source, err := exp.get(ctx)
 	if err != nil {
+		var ferr error
+		if pending != nil {
+			ferr = pending.discard()
+		}
 		var lookup lookupError
 		if errors.As(err, &lookup) {
 			// A failed lookup often means there is no such release; the
-			// download URL says so more plainly than the releases API.
-			if perr := probeNotFound(ctx, opts, url); perr != nil {
-				return Result{}, perr
+			// download URL says so more plainly than the releases API. The
+			// download may have asked already; else ask for the headers.
+			if errors.Is(ferr, ErrNotFound) {
+				return Result{}, ferr
+			}
+			if pending == nil || ferr != nil {
+				if perr := probeNotFound(ctx, opts, url); perr != nil {
+					return Result{}, perr
+				}
 			}
 		}
 		return Result{}, err
 	}
-	opts.Logf("downloading %s", shown)
-	archive, got, err := fetch(ctx, opts, url, c.versionDir())
+	var archive, got string
+	if pending != nil {
+		archive, got, err = pending.wait()
+	} else {
+		opts.Logf("downloading %s", shown)
+		archive, got, err = fetch(ctx, opts, url, c.versionDir())
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -344,6 +377,12 @@ type expectation struct {
 	want   string
 	source Verification
 	err    error
+}
+
+// needsLookup says whether get would ask the digest source: nothing pinned,
+// a source configured, and not asked yet.
+func (x *expectation) needsLookup() bool {
+	return !x.done && x.pinned == "" && x.opts.Digest != nil
 }
 
 func (x *expectation) get(ctx context.Context) (string, Verification, error) {

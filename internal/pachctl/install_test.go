@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -415,35 +418,65 @@ func TestInstallWrongClientVersion(t *testing.T) {
 	assertNoBinary(t, opts.CacheDir)
 }
 
+// TestInstallUnverified: without a digest, nothing is installed unless
+// allow-unverified-pachctl says so. The archive is downloaded while the
+// digest is looked up; here the lookup answers only once the whole archive
+// is on this machine, so what a refused install must not keep is there to
+// keep: the tool cache must hold nothing afterwards (no download, no
+// extracted binary, no entry), and pachctl, a script that records each run,
+// must never have run.
 func TestInstallUnverified(t *testing.T) {
 	srv := newServer(t)
-	a := goodRelease(t, srv, target)
-	opts := options(t, srv, digests()) // the API publishes no digest
+	runs := filepath.Join(t.TempDir(), "runs")
+	script := fmt.Sprintf("#!/bin/sh\necho ran >> '%s'\necho %s\n", runs, target)
+	a := release(t, srv, target, pachstandin.File{
+		Name: pachstandin.ArchiveDir(target, arch) + "/pachctl", Data: []byte(script), Mode: 0o755,
+	})
+	ran := func() int {
+		t.Helper()
+		b, err := os.ReadFile(runs)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "ran\n")
+	}
+	refused := func(opts pachctl.Options) {
+		t.Helper()
+		assertNoBinary(t, opts.CacheDir)
+		if n := ran(); n != 0 {
+			t.Errorf("pachctl ran %d times, want never before it is verified", n)
+		}
+	}
 
+	opts := options(t, srv, nil)
+	afterDownload(t, &opts, digests()) // the API publishes no digest
 	_, err := pachctl.Install(t.Context(), opts)
 	if !errors.Is(err, pachctl.ErrUnverified) || !strings.Contains(err.Error(), "allow-unverified-pachctl") {
 		t.Fatalf("err = %v, want unverified, naming allow-unverified-pachctl", err)
 	}
-	if n := srv.TotalRequests(); n != 0 {
-		t.Errorf("server saw %d requests, want none before the digest is known", n)
-	}
+	refused(opts)
 
-	opts.Digest = func(context.Context, string, string) (string, error) {
+	afterDownload(t, &opts, func(context.Context, string, string) (string, error) {
 		return "", errors.New("releases API: 502 Bad Gateway")
-	}
+	})
 	if _, err := pachctl.Install(t.Context(), opts); !errors.Is(err, pachctl.ErrUnverified) || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v, want unverified with the lookup's failure", err)
 	}
-	if n := srv.TotalRequests(); n != 1 {
-		t.Errorf("server saw %d requests, want only the probe for a missing release", n)
+	refused(opts)
+	if n := srv.Requests(a); n != 2 {
+		t.Errorf("server saw %d downloads, want 2 (one each install, discarded)", n)
 	}
 
 	// The lookup fails because there is no such release: say 404, not "unverified".
 	missing := opts
 	missing.Version = "2.11.99"
-	if _, err := pachctl.Install(t.Context(), missing); !errors.Is(err, pachctl.ErrNotFound) {
-		t.Fatalf("err = %v, want not found", err)
+	missing.Digest = func(context.Context, string, string) (string, error) {
+		return "", errors.New("releases API: 404 Not Found")
 	}
+	if _, err := pachctl.Install(t.Context(), missing); !errors.Is(err, pachctl.ErrNotFound) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("err = %v, want not found (404)", err)
+	}
+	refused(missing)
 
 	opts.AllowUnverified = true
 	var warnings []string
@@ -458,12 +491,219 @@ func TestInstallUnverified(t *testing.T) {
 	if res.Verified != pachctl.VerifiedNothing || res.SHA256 != a.SHA256 {
 		t.Errorf("result %+v, want unverified with SHA-256 %s recorded", res, a.SHA256)
 	}
+	// The recorder works: the allowed install ran pachctl once.
+	if n := ran(); n != 1 {
+		t.Fatalf("pachctl ran %d times after an allowed unverified install, want 1", n)
+	}
 
 	// A run that does not allow unverified binaries must not trust that copy.
 	opts.AllowUnverified = false
 	if _, err := pachctl.Install(t.Context(), opts); !errors.Is(err, pachctl.ErrUnverified) {
 		t.Fatalf("err = %v, want the unverified cached copy refused", err)
 	}
+	if n := ran(); n != 1 {
+		t.Errorf("pachctl ran %d times, want still 1: the refused cached copy ran", n)
+	}
+}
+
+// TestInstallDownloadsWhileDigestIsLookedUp: the archive's download does
+// not wait for the digest lookup (a GitHub API call), and a lookup that
+// fails, or a cancel, stops it.
+func TestInstallDownloadsWhileDigestIsLookedUp(t *testing.T) {
+	t.Run("the download arrives before the digest answers", func(t *testing.T) {
+		srv := newServer(t)
+		a := goodRelease(t, srv, target)
+		opts := options(t, srv, nil)
+		w := watch(t, &opts)
+		lookup := digests(a)
+		opts.Digest = func(ctx context.Context, v, asset string) (string, error) {
+			// Answers only once the server has answered the download.
+			if err := awaitDownload(ctx, t, w.answered, "an answer to the archive's download"); err != nil {
+				return "", err
+			}
+			return lookup(ctx, v, asset)
+		}
+		res, err := pachctl.Install(t.Context(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verified != pachctl.VerifiedDigest || res.SHA256 != a.SHA256 || res.Version != target {
+			t.Errorf("result = %+v, want %s verified by the release digest %s", res, target, a.SHA256)
+		}
+		if n := srv.TotalRequests(); n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
+		}
+	})
+	t.Run("a failed lookup stops the download", func(t *testing.T) {
+		st := newStalledRelease(t)
+		opts := stalledOptions(t, st)
+		opts.Digest = func(ctx context.Context, _, _ string) (string, error) {
+			if err := awaitDownload(ctx, t, st.arrived, "the archive's download"); err != nil {
+				return "", err
+			}
+			return "", errors.New("releases API: 502 Bad Gateway")
+		}
+		err := installWithin(t, t.Context(), opts)
+		if !errors.Is(err, pachctl.ErrUnverified) || !strings.Contains(err.Error(), "502") {
+			t.Fatalf("err = %v, want unverified with the lookup's failure", err)
+		}
+		st.awaitGone(t)
+		assertNoBinary(t, opts.CacheDir)
+	})
+	t.Run("a cancel stops both", func(t *testing.T) {
+		st := newStalledRelease(t)
+		opts := stalledOptions(t, st)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		opts.Digest = func(ctx context.Context, _, _ string) (string, error) {
+			if err := awaitDownload(ctx, t, st.arrived, "the archive's download"); err != nil {
+				return "", err
+			}
+			cancel()
+			<-ctx.Done()
+			return "", ctx.Err()
+		}
+		err := installWithin(t, ctx, opts)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want canceled", err)
+		}
+		st.awaitGone(t)
+		assertNoBinary(t, opts.CacheDir)
+	})
+}
+
+// stalledRelease is a release whose archive download never answers: it
+// arrives, then waits for the client to give up. A HEAD (the not-found
+// probe) answers 200.
+type stalledRelease struct {
+	tmpl          string
+	arrived, gone chan struct{}
+}
+
+func newStalledRelease(t *testing.T) *stalledRelease {
+	st := &stalledRelease{arrived: make(chan struct{}), gone: make(chan struct{})}
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			return
+		}
+		once.Do(func() {
+			close(st.arrived)
+			<-r.Context().Done()
+			close(st.gone)
+		})
+	}))
+	t.Cleanup(srv.Close)
+	st.tmpl = srv.URL + "/v{version}/pachctl_{version}_linux_{arch}.tar.gz"
+	return st
+}
+
+// stalledOptions are options downloading from st, with an attempt timeout
+// long enough that only a stopped download ends the wait.
+func stalledOptions(t *testing.T, st *stalledRelease) pachctl.Options {
+	opts := options(t, newServer(t), nil)
+	opts.URLTemplate, opts.AttemptTimeout = st.tmpl, time.Hour
+	return opts
+}
+
+// awaitGone fails t unless the download's client has given it up.
+func (st *stalledRelease) awaitGone(t *testing.T) {
+	t.Helper()
+	select {
+	case <-st.gone:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the archive's download is still open 30s after Install returned")
+	}
+}
+
+// installWithin runs Install and fails the test when it has not returned
+// within a minute: a download nobody stopped would stall for an hour.
+func installWithin(t *testing.T, ctx context.Context, opts pachctl.Options) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := pachctl.Install(ctx, opts)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("Install still running a minute after its digest lookup ended: the download was not stopped")
+		return nil
+	}
+}
+
+// afterDownload makes opts' digest lookup answer as lookup does, but only
+// once the archive has been downloaded whole.
+func afterDownload(t *testing.T, opts *pachctl.Options, lookup pachctl.DigestLookup) {
+	w := watch(t, opts)
+	opts.Digest = func(ctx context.Context, v, asset string) (string, error) {
+		if err := awaitDownload(ctx, t, w.received, "the whole archive"); err != nil {
+			return "", err
+		}
+		return lookup(ctx, v, asset)
+	}
+}
+
+// watcher is an HTTP transport that tells when the archive's download (a
+// GET; the not-found probe is a HEAD) was answered (so it arrived at the
+// server) and read to its end.
+type watcher struct {
+	base               *http.Transport
+	answered, received chan struct{}
+	once               [2]sync.Once
+}
+
+// watch gives opts an HTTP client watched by a new watcher.
+func watch(t *testing.T, opts *pachctl.Options) *watcher {
+	w := &watcher{base: &http.Transport{}, answered: make(chan struct{}), received: make(chan struct{})}
+	t.Cleanup(w.base.CloseIdleConnections)
+	opts.HTTPClient = &http.Client{Transport: w}
+	return w
+}
+
+func (w *watcher) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodGet {
+		return w.base.RoundTrip(r)
+	}
+	resp, err := w.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	w.once[0].Do(func() { close(w.answered) })
+	resp.Body = &eofBody{ReadCloser: resp.Body, eof: func() { w.once[1].Do(func() { close(w.received) }) }}
+	return resp, nil
+}
+
+// awaitDownload is a digest lookup waiting for what (ch) of the archive's
+// download. A download that waits for the digest never gets there: after
+// 30s the wait fails t.
+func awaitDownload(ctx context.Context, t *testing.T, ch <-chan struct{}, what string) error {
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		t.Errorf("the digest lookup waited 30s for %s: the download waits for the digest", what)
+		return fmt.Errorf("%s did not come while the digest was looked up", what)
+	}
+}
+
+type eofBody struct {
+	io.ReadCloser
+	eof func()
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.eof()
+	}
+	return n, err
 }
 
 func TestExpandURL(t *testing.T) {

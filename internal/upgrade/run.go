@@ -579,7 +579,8 @@ func (r *runner) installPachctl(ctx context.Context) (string, error) {
 
 // getPachctl installs pachctl at the target version, logging to log; its
 // apply records the result. The digest lookup waits for digestReady (the
-// notes' release list, which holds the digest) when it is not nil.
+// notes' release list, which holds the digest) when it is not nil; the
+// archive downloads meanwhile, unread until the digest has come.
 func (r *runner) getPachctl(digestReady <-chan struct{}) backgroundFunc {
 	return func(ctx context.Context, log report.Logger) (string, func(), error) {
 		if !r.cfg.PachctlVersionCheck {
