@@ -99,6 +99,25 @@ func BenchmarkUpgradeVsHelm(b *testing.B) {
 	}
 }
 
+// versusHelm gives a comparison with Helm 4 its cluster (which must have the Helm 4 CLI), a
+// client of it, and the action's binary built from this checkout.
+func versusHelm(ctx context.Context, b *testing.B) (*testenv.Cluster, *rest.Config, *cluster.Client, string) {
+	b.Helper()
+	c, rc := clusterFor(b)
+	if c.Helm4() == "" {
+		b.Fatal("the cluster has no Helm 4 CLI (HELM4 line): rebuild test/cluster's binaries")
+	}
+	bin, err := actionrun.Build(ctx, repoRoot(b), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	kube, err := cluster.New(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, rc, kube, bin
+}
+
 func repoRoot(b *testing.B) string {
 	b.Helper()
 	root, err := testenv.RepoRoot()

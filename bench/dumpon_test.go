@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pach-upgrade/pach-upgrade/internal/cluster"
 	"github.com/pach-upgrade/pach-upgrade/internal/config"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/actionrun"
@@ -44,20 +43,9 @@ func BenchmarkUpgradeDumpQuiesce(b *testing.B) {
 	// Skip before a cluster boots when a part is missing.
 	postgres.Require(b)
 	testenv.SharedFixtures(b)
-	c, rc := clusterFor(b)
-	if c.Helm4() == "" {
-		b.Fatal("the cluster has no Helm 4 CLI (HELM4 line): rebuild test/cluster's binaries")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bin, err := actionrun.Build(ctx, repoRoot(b), b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	kube, err := cluster.New(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, rc, kube, bin := versusHelm(ctx, b)
 	srv := postgres.Start(b)
 	dbSize := fill(b, srv, dbSizeMiB(b, 16))
 
@@ -121,6 +109,13 @@ func BenchmarkUpgradeDumpQuiesce(b *testing.B) {
 			}
 			if record {
 				s.add(name, seconds(d))
+				if name != "helm" {
+					// The step that dumps and quiesces, apart from the whole run's noise.
+					s.add(name+"-backup-step", seconds(stepDuration(b, lastSummary[name], "Back up")))
+				}
+				if name == "dump-quiesce" {
+					s.add("downtime", seconds(quiescedFor(b, lastSummary[name])))
+				}
 			}
 			if err := rollBack(ctx, kube, v, cc, before.Revision); err != nil {
 				b.Fatalf("%s: %v", name, err)
@@ -132,7 +127,8 @@ func BenchmarkUpgradeDumpQuiesce(b *testing.B) {
 	for b.Loop() {
 		round(true)
 	}
-	for _, name := range []string{"off", "dump", "dump-quiesce", "helm"} {
+	for _, name := range []string{"off", "dump", "dump-quiesce", "helm", "off-backup-step", "dump-backup-step",
+		"dump-quiesce-backup-step", "downtime"} {
 		s.log(b, name, "s")
 	}
 	for _, name := range []string{"off", "dump", "dump-quiesce"} {
@@ -146,6 +142,10 @@ func BenchmarkUpgradeDumpQuiesce(b *testing.B) {
 	b.ReportMetric(s.median("dump")-s.median("off"), "dump-cost-s")
 	b.ReportMetric(s.median("dump-quiesce")-s.median("dump"), "quiesce-cost-s")
 	b.ReportMetric(s.median("dump-quiesce")-s.median("off"), "dump+quiesce-cost-s")
+	for _, name := range []string{"off", "dump", "dump-quiesce"} {
+		b.ReportMetric(s.median(name+"-backup-step"), name+"-backup-step-s")
+	}
+	b.ReportMetric(s.median("downtime"), "quiesce-downtime-s")
 	b.ReportMetric(s.median("off")/s.median("helm"), "off/helm")
 	b.ReportMetric(s.median("dump-quiesce")/s.median("helm"), "dump-quiesce/helm")
 	b.ReportMetric(float64(dbSize)/(1<<20), "db-MiB")
@@ -198,4 +198,41 @@ func section(summary, heading string) string {
 		rest = rest[:i]
 	}
 	return strings.TrimSpace(rest)
+}
+
+// stepDuration is the duration of step in a job summary's step table.
+func stepDuration(b *testing.B, summary, step string) time.Duration {
+	b.Helper()
+	for _, row := range strings.Split(stepTable(summary), "\n") {
+		cells := strings.Split(row, " | ")
+		if len(cells) < 3 || strings.TrimPrefix(cells[0], "| ") != step {
+			continue
+		}
+		d, err := time.ParseDuration(strings.Fields(cells[2] + " ")[0])
+		if err != nil {
+			b.Fatalf("step %q: duration %q: %v", step, cells[2], err)
+		}
+		return d
+	}
+	b.Fatalf("no step %q in the summary:\n%s", step, summary)
+	return 0
+}
+
+// quiescedFor is the downtime a job summary reports ("Quiesced for 1.2s (pachd and pipelines
+// down)" or "Quiesced with `pachctl enterprise pause` for 1.2s").
+func quiescedFor(b *testing.B, summary string) time.Duration {
+	b.Helper()
+	for _, line := range strings.Split(summary, "\n") {
+		if !strings.HasPrefix(line, "Quiesced ") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, " for ")
+		d, err := time.ParseDuration(strings.Fields(rest + " ")[0])
+		if err != nil {
+			b.Fatalf("quiesce downtime in %q: %v", line, err)
+		}
+		return d
+	}
+	b.Fatalf("the summary reports no quiesce:\n%s", summary)
+	return 0
 }
