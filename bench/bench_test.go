@@ -8,7 +8,8 @@
 // run of the action, lock to verified versions, on the test chart; BenchmarkRealChartUpgrade
 // the same on the real chart. BenchmarkUpgradeVsHelm, BenchmarkReadinessLatency and
 // BenchmarkUpgradeScale measure issue 13's targets, BenchmarkBrokenUpgradeVsHelm issue 23's
-// time to a safe state; their results, with the machine and the commands, are in RESULTS.md.
+// time to a safe state, BenchmarkUpgradeDumpQuiesce what its healthy upgrade's database dump
+// and quiescing cost; their results, with the machine and the commands, are in RESULTS.md.
 //
 // The package has no tests, so `go test ./...` starts no cluster here.
 package bench

@@ -99,6 +99,25 @@ func BenchmarkUpgradeVsHelm(b *testing.B) {
 	}
 }
 
+// versusHelm gives a comparison with Helm 4 its cluster (which must have the Helm 4 CLI), a
+// client of it, and the action's binary built from this checkout.
+func versusHelm(ctx context.Context, b *testing.B) (*testenv.Cluster, *rest.Config, *cluster.Client, string) {
+	b.Helper()
+	c, rc := clusterFor(b)
+	if c.Helm4() == "" {
+		b.Fatal("the cluster has no Helm 4 CLI (HELM4 line): rebuild test/cluster's binaries")
+	}
+	bin, err := actionrun.Build(ctx, repoRoot(b), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	kube, err := cluster.New(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, rc, kube, bin
+}
+
 func repoRoot(b *testing.B) string {
 	b.Helper()
 	root, err := testenv.RepoRoot()
@@ -197,27 +216,8 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	}
 
 	helmHome := b.TempDir()
-	helmCmd := func(ns string, wait bool) *exec.Cmd {
-		args := []string{"upgrade", cc.releaseName, chartrepo.ChartName, "--repo", w.Charts.URL, "--version", cc.toChart,
-			"--reuse-values", "--timeout", "5m", "--namespace", ns, "--kubeconfig", c.Kubeconfig()}
-		if wait {
-			args = append(args, "--wait")
-		}
-		cmd := exec.CommandContext(ctx, c.Helm4(), args...)
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
-			"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"), "HELM_DATA_HOME="+filepath.Join(helmHome, "data"))
-		return cmd
-	}
-	runner := actionrun.Runner{Binary: bin, Dir: b.TempDir(), Repository: "acme/data-platform", PullRequest: 17,
-		APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL, Env: []string{"KUBECONFIG=" + c.Kubeconfig()}}
-	inputs := w.Inputs()
-	inputs[config.InputRelease] = cc.releaseName
-	inputs[config.InputTargetVersion] = cc.toApp
-	// GITHUB_TOKEN's format: an App installation token, which acts as github-actions[bot] (the
-	// stand-in's identity for every token), so the identity is asked as a real run asks it.
-	inputs[config.InputGitHubToken] = "ghs_16C7e42F292c6912E7710c838347Ae178B4a"
-	inputs[config.InputBackupDir] = b.TempDir()
-	inputs[config.InputTimeout] = "5m"
+	helmCmd := func(ns string, wait bool) *exec.Cmd { return helmUpgrade(ctx, c, helmHome, w.Charts.URL, cc, ns, wait) }
+	runner, inputs := prRun(b, c, w, bin, cc)
 
 	s := samples{}
 	gh := map[githubtest.Op][]int{}
@@ -311,11 +311,8 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 				s.add(name, seconds(d))
 			}
 			// Back to the old chart, untimed, so every timed run is the same change.
-			if err := v.helm.Rollback(ctx, cc.releaseName, before.Revision, 3*time.Minute); err != nil {
-				b.Fatalf("%s: roll back: %v", name, err)
-			}
-			if err := kube.WaitReady(ctx, v.ns, cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
-				b.Fatalf("%s: after roll back: %v", name, err)
+			if err := rollBack(ctx, kube, v, cc, before.Revision); err != nil {
+				b.Fatalf("%s: %v", name, err)
 			}
 		}
 	}
@@ -367,6 +364,47 @@ func compareUpgrade(b *testing.B, c *testenv.Cluster, rc *rest.Config, bin strin
 	b.ReportMetric(s.median("first-line-ms"), "first-line-ms")
 	b.ReportMetric(s.median("maxrss-MiB"), "maxrss-MiB")
 	b.ReportMetric(s.median("github-calls"), "github-calls")
+}
+
+// helmUpgrade is `helm upgrade --reuse-values` of cc's new chart from repoURL in namespace ns
+// with the Helm 4 CLI (with --wait when wait), its caches in helmHome.
+func helmUpgrade(ctx context.Context, c *testenv.Cluster, helmHome, repoURL string, cc chartCase, ns string, wait bool) *exec.Cmd {
+	args := []string{"upgrade", cc.releaseName, chartrepo.ChartName, "--repo", repoURL, "--version", cc.toChart,
+		"--reuse-values", "--timeout", "5m", "--namespace", ns, "--kubeconfig", c.Kubeconfig()}
+	if wait {
+		args = append(args, "--wait")
+	}
+	cmd := exec.CommandContext(ctx, c.Helm4(), args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"), "HELM_DATA_HOME="+filepath.Join(helmHome, "data"))
+	return cmd
+}
+
+// prRun is the action binary bin as an Actions step on pull request 17 against w, and the
+// inputs of a run of it to cc's target; the caller sets the namespace and pachd's address.
+func prRun(b *testing.B, c *testenv.Cluster, w *world.World, bin string, cc chartCase) (actionrun.Runner, map[string]string) {
+	runner := actionrun.Runner{Binary: bin, Dir: b.TempDir(), Repository: "acme/data-platform", PullRequest: 17,
+		APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL, Env: []string{"KUBECONFIG=" + c.Kubeconfig()}}
+	inputs := w.Inputs()
+	inputs[config.InputRelease] = cc.releaseName
+	inputs[config.InputTargetVersion] = cc.toApp
+	// GITHUB_TOKEN's format: an App installation token, which acts as github-actions[bot] (the
+	// stand-in's identity for every token), so the identity is asked as a real run asks it.
+	inputs[config.InputGitHubToken] = "ghs_16C7e42F292c6912E7710c838347Ae178B4a"
+	inputs[config.InputBackupDir] = b.TempDir()
+	inputs[config.InputTimeout] = "5m"
+	return runner, inputs
+}
+
+// rollBack takes v's release back to revision, untimed, and waits until its pods are Ready.
+func rollBack(ctx context.Context, kube *cluster.Client, v *variantNS, cc chartCase, revision int) error {
+	if err := v.helm.Rollback(ctx, cc.releaseName, revision, 3*time.Minute); err != nil {
+		return fmt.Errorf("roll back: %w", err)
+	}
+	if err := kube.WaitReady(ctx, v.ns, cluster.Selection{Release: cc.releaseName}, 3*time.Minute, nil); err != nil {
+		return fmt.Errorf("after roll back: %w", err)
+	}
+	return nil
 }
 
 var githubOps = []githubtest.Op{githubtest.OpGetContents, githubtest.OpListReleases, githubtest.OpGetRelease,

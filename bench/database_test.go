@@ -20,8 +20,8 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/postgres"
 )
 
-// benchDBSizeEnv sets the database size of BenchmarkDatabaseDump in MiB
-// (default 1024: the issue's 1 GiB).
+// benchDBSizeEnv sets the database size in MiB of BenchmarkDatabaseDump (default 1024: the
+// issue's 1 GiB) and of BenchmarkUpgradeDumpQuiesce (default 16).
 const benchDBSizeEnv = "PACH_UPGRADE_BENCH_DB_MIB"
 
 // BenchmarkDatabaseDump dumps database pachyderm of a real PostgreSQL
@@ -33,14 +33,7 @@ const benchDBSizeEnv = "PACH_UPGRADE_BENCH_DB_MIB"
 // this process's peak RSS (target < 150 MiB): the dump must stream, never
 // sit in memory.
 func BenchmarkDatabaseDump(b *testing.B) {
-	mib := 1024
-	if v := os.Getenv(benchDBSizeEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a size in MiB", benchDBSizeEnv, v)
-		}
-		mib = n
-	}
+	mib := dbSizeMiB(b, 1024)
 	ctx := context.Background()
 	srv := postgres.Start(b)
 	fill(b, srv, mib)
@@ -93,10 +86,24 @@ func BenchmarkDatabaseDump(b *testing.B) {
 	b.ReportMetric(float64(size)/(1<<20), "MiB-dump")
 }
 
+// dbSizeMiB is the database size benchDBSizeEnv asks for, def when it is not set.
+func dbSizeMiB(b *testing.B, def int) int {
+	b.Helper()
+	v := os.Getenv(benchDBSizeEnv)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a size in MiB", benchDBSizeEnv, v)
+	}
+	return n
+}
+
 // fill writes about mib MiB into a table of database pachyderm: rows of
 // md5 text, which pg_dump's compression shrinks about as much as pachd's
-// metadata.
-func fill(b *testing.B, srv *postgres.Server, mib int) {
+// metadata. It returns the database's size in bytes.
+func fill(b *testing.B, srv *postgres.Server, mib int) int64 {
 	b.Helper()
 	db := srv.Open(b, postgres.DBPachyderm)
 	if _, err := db.Exec(`CREATE TABLE bulk (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)`); err != nil {
@@ -118,6 +125,7 @@ func fill(b *testing.B, srv *postgres.Server, mib int) {
 		b.Fatal(err)
 	}
 	b.Logf("database pachyderm: %d MiB", size>>20)
+	return size
 }
 
 // postgresPod creates the chart's postgres-0 as a bare pod on a kwok node

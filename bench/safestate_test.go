@@ -51,24 +51,13 @@ import (
 // binary's process start and report publishing are not in it); BENCH_PROFILE_DIR=<dir>
 // writes that run's CPU profile (cpu.pprof) and execution trace (trace.out) there.
 func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
-	c, rc := clusterFor(b)
-	if c.Helm4() == "" {
-		b.Fatal("the cluster has no Helm 4 CLI (HELM4 line): rebuild test/cluster's binaries")
-	}
 	timeout := os.Getenv("BENCH_HELM_TIMEOUT")
 	if timeout == "" {
 		timeout = "60s"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bin, err := actionrun.Build(ctx, repoRoot(b), b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	kube, err := cluster.New(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, rc, kube, bin := versusHelm(ctx, b)
 	cc := realChart()
 	order := []string{"action", "action-unreachable", "helm"}
 	if os.Getenv("BENCH_ONLY_ACTION") != "" {
@@ -81,6 +70,7 @@ func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
 	helms := map[string]*helmrelease.Client{}
 	for _, v := range order {
 		ns[v] = namespace(b, kube)
+		var err error
 		if helms[v], err = helmrelease.New(rc, ns[v]); err != nil {
 			b.Fatal(err)
 		}
