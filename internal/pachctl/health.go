@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Health is what pachd serves beyond its version, read with pachctl:
@@ -38,25 +39,37 @@ func (h Health) PipelineList() []string {
 // needs c's token where auth is active.
 func ReadHealth(ctx context.Context, c Conn) (Health, error) {
 	var h Health
-	out, err := c.run(ctx, "inspect", "cluster")
-	if err != nil {
-		return h, fmt.Errorf("InspectCluster does not answer: %w", err)
+	// The three reads are independent, each its own pachctl process with its
+	// own config: they run side by side, and their results are taken in
+	// order, so an error is the one the first failing read gives.
+	var inspect, enterprise, pipelines struct {
+		out []byte
+		err error
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+	var wg sync.WaitGroup
+	wg.Go(func() { inspect.out, inspect.err = c.run(ctx, "inspect", "cluster") })
+	wg.Go(func() { enterprise.out, enterprise.err = c.run(ctx, "enterprise", "get-state") })
+	wg.Go(func() { pipelines.out, pipelines.err = c.run(ctx, "list", "pipeline", "--raw") })
+	wg.Wait()
+	if inspect.err != nil {
+		return h, fmt.Errorf("InspectCluster does not answer: %w", inspect.err)
+	}
+	for _, line := range strings.Split(string(inspect.out), "\n") {
 		if v, ok := strings.CutPrefix(line, "Cluster ID:"); ok {
 			h.ClusterID = strings.TrimSpace(v)
 		}
 	}
-	if out, err = c.run(ctx, "enterprise", "get-state"); err != nil {
-		return h, err
+	if enterprise.err != nil {
+		return h, enterprise.err
 	}
 	h.Enterprise = "NONE"
-	if v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "Pachyderm Enterprise token state:"); ok {
+	if v, ok := strings.CutPrefix(strings.TrimSpace(string(enterprise.out)), "Pachyderm Enterprise token state:"); ok {
 		h.Enterprise = strings.TrimSpace(v)
 	}
-	if out, err = c.run(ctx, "list", "pipeline", "--raw"); err != nil {
-		return h, err
+	if pipelines.err != nil {
+		return h, pipelines.err
 	}
+	out := pipelines.out
 	h.Pipelines = map[string]string{}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
