@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kblabels "k8s.io/apimachinery/pkg/labels"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -56,7 +57,15 @@ type storedRecord struct {
 const fastLimit = 512 << 10
 
 func newFastRecords(d driver.Driver, restConfig *rest.Config, namespace, resource string) (*fastRecords, error) {
-	cs, err := kubernetes.NewForConfig(restConfig)
+	// Records travel as protobuf, uncompressed. A record is some hundreds of kilobytes of
+	// gzipped data, base64-encoded: JSON would carry it base64-encoded a second time, and the
+	// API server's gzip of a history listing (megabytes) saves little more than the base64
+	// overhead, at tens of milliseconds of CPU on each side, most of a release check.
+	pb := rest.CopyConfig(restConfig)
+	pb.DisableCompression = true
+	pb.ContentType = kruntime.ContentTypeProtobuf
+	pb.AcceptContentTypes = kruntime.ContentTypeProtobuf + "," + kruntime.ContentTypeJSON
+	cs, err := kubernetes.NewForConfig(pb)
 	if err != nil {
 		return nil, fmt.Errorf("release records client: %w", err)
 	}
