@@ -99,6 +99,11 @@ func New(restConfig *rest.Config, namespace string, opts ...Option) (*Client, er
 	if err := cfg.Init(getter, namespace, o.driver); err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
 	}
+	kc, ok := cfg.KubeClient.(*kube.Client)
+	if !ok {
+		return nil, fmt.Errorf("helm client for namespace %s: Kubernetes client is a %T, want Helm's", namespace, cfg.KubeClient)
+	}
+	cfg.KubeClient = newBuildMemo(kc)
 	stamp, revisions, err := recordStamper(restConfig, namespace, resource)
 	if err != nil {
 		return nil, fmt.Errorf("helm client for namespace %s: %w", namespace, err)
