@@ -16,7 +16,9 @@ import (
 // all parse the live release's manifest: most of the parsing a run did was of manifests it
 // had parsed before. A parse depends only on the manifest, the validation asked for and the
 // API server's resource mappings, which a run does not change. Each caller gets its own deep
-// copy of the objects, which Helm changes as it applies them; failures are not kept.
+// copy of the objects, which Helm changes as it applies them; failures are not kept. A client
+// serves one run, whose renders make a handful of distinct manifests: what is kept is bounded
+// by them.
 type buildMemo struct {
 	*kube.Client
 	// parse is the parse done once per manifest: the client's Build.
