@@ -224,6 +224,11 @@ func (g *StartGate) write(ctx context.Context) error {
 	} else if g.o.Paused != nil && g.o.Paused() {
 		return nil
 	}
+	// The row is stamped with the time before the pods are listed, not with the insert's: a
+	// pod the list shows Ready was alive then, but may be gone by the time the row is written
+	// (a real pachd would have died with it). Stamped at the insert, such a row fell inside a
+	// quiesce that began, correctly, after the pod was gone.
+	seen := time.Now()
 	pods, err := g.o.Kube.CoreV1().Pods(g.o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: g.o.Selector})
 	if err != nil {
 		return fmt.Errorf("list pachd pods: %w", err)
@@ -236,7 +241,7 @@ func (g *StartGate) write(ctx context.Context) error {
 		if _, err := g.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS standin_activity (at TIMESTAMPTZ NOT NULL DEFAULT now(), pod TEXT NOT NULL)`); err != nil {
 			return fmt.Errorf("pachd activity: %w", err)
 		}
-		if _, err := g.db.ExecContext(ctx, `INSERT INTO standin_activity (pod) VALUES ($1)`, pod.Name); err != nil {
+		if _, err := g.db.ExecContext(ctx, `INSERT INTO standin_activity (at, pod) VALUES ($1, $2)`, seen, pod.Name); err != nil {
 			return fmt.Errorf("pachd activity: %w", err)
 		}
 		g.mu.Lock()
