@@ -23,7 +23,6 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/helmrelease"
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv"
-	"github.com/pach-upgrade/pach-upgrade/internal/testenv/actionrun"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/chartrepo"
 	"github.com/pach-upgrade/pach-upgrade/internal/testenv/world"
 	"github.com/pach-upgrade/pach-upgrade/internal/upgrade"
@@ -96,13 +95,8 @@ func BenchmarkBrokenUpgradeVsHelm(b *testing.B) {
 	}
 
 	helmHome := b.TempDir()
-	runner := actionrun.Runner{Binary: bin, Dir: b.TempDir(), Repository: "acme/data-platform", PullRequest: 17,
-		APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL, Env: []string{"KUBECONFIG=" + c.Kubeconfig()}}
-	inputs := w.Inputs()
-	inputs[config.InputRelease] = cc.releaseName
-	inputs[config.InputTargetVersion] = cc.toApp
-	inputs[config.InputGitHubToken] = "bench-token"
-	inputs[config.InputBackupDir] = b.TempDir()
+	runner, inputs := prRun(b, c, w, bin, cc)
+	inputs[config.InputGitHubToken] = "bench-token" // as when this benchmark's figures were taken
 	inputs[config.InputTimeout] = timeout
 	inputs[config.InputPachctlVersionCheck] = "false"
 	inputs[config.InputValues] = "pachd:\n  annotations:\n    " + testenv.AnnotationCrashLoop + ": \"true\"\n"

@@ -92,14 +92,8 @@ func BenchmarkSlowReadyVsHelm(b *testing.B) {
 	defer w.Close()
 
 	helmHome := b.TempDir()
-	runner := actionrun.Runner{Binary: bin, Dir: b.TempDir(), Repository: "acme/data-platform", PullRequest: 17,
-		APIURL: w.GitHub.APIURL, ServerURL: w.GitHub.ServerURL, Env: []string{"KUBECONFIG=" + c.Kubeconfig()}}
-	inputs := w.Inputs()
-	inputs[config.InputRelease] = cc.releaseName
-	inputs[config.InputTargetVersion] = cc.toApp
-	inputs[config.InputGitHubToken] = "bench-token"
-	inputs[config.InputBackupDir] = b.TempDir()
-	inputs[config.InputTimeout] = "5m"
+	runner, inputs := prRun(b, c, w, bin, cc)
+	inputs[config.InputGitHubToken] = "bench-token" // as when this benchmark's figures were taken
 	inputs[config.InputNamespace] = vs["action"].ns
 	inputs[config.InputPachdAddress] = w.Pachd.Address
 

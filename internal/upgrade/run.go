@@ -777,19 +777,13 @@ func (r *runner) checkConflicts(ctx context.Context) (string, error) {
 func (r *runner) backupAndCheckOwnership(ctx context.Context) error {
 	quiesces := r.cfg.Database.Backup && r.cfg.Database.Quiesce
 	if quiesces || r.cfg.BackupCommand != "" {
-		for _, s := range []struct {
-			name string
-			f    stepFunc
-		}{
-			{"Read pachd's health", r.recordHealth},
-			{"Back up", r.backup},
-			{"Check field ownership", r.checkConflicts},
-		} {
-			if err := r.step(ctx, s.name, s.f); err != nil {
-				return err
-			}
+		if err := r.step(ctx, "Read pachd's health", r.recordHealth); err != nil {
+			return err
 		}
-		return nil
+		if err := r.step(ctx, "Back up", r.backup); err != nil {
+			return err
+		}
+		return r.step(ctx, "Check field ownership", r.checkConflicts)
 	}
 	own := r.startBeside(ctx, "Check field ownership", func(ctx context.Context, _ report.Logger) (string, func(), error) {
 		detail, err := r.checkConflicts(ctx)
