@@ -6,10 +6,11 @@ import (
 	"github.com/pach-upgrade/pach-upgrade/internal/report"
 )
 
-// A beside step is a read-only step after the upgrade that runs on its own
-// goroutine while the run does the step before it (pachd's health while
-// the versions are checked: both only read the new pachd). Its row comes
-// after that step's, with its own time and the time the run waited on it;
+// A beside step is a read-only step that runs on its own goroutine while
+// the run does the steps before its row: pachd's health while the versions
+// are checked (both only read the new pachd), the ownership dry run while
+// pachd's health is read and a backup that only reads is taken. Its row
+// comes after those steps', with its own time and the time the run waited on it;
 // its log lines are held and shown in its own group when joined. A run
 // that fails before the join drops it: no row, no lines, as when it never
 // started.
